@@ -1,0 +1,105 @@
+# hyperdas: HyperDAS as a pipeline of small C tools.
+#
+#   make            build every tool into bin/
+#   make test       build and run the whole test suite (tests/run.sh)
+#   make asan       the same suite under AddressSanitizer + UBSan (bin-asan/)
+#   make fuzz       build the libFuzzer harnesses (clang) into build-fuzz/
+#   make fuzz-run   run each harness for FUZZ_SECONDS (default 30) on its corpus
+#   make fixtures   regenerate tests/fixtures with the pinned Python references
+#   make deps       install the Debian packages the build and tests need (root)
+#   make install    PREFIX=/usr/local: binaries, man pages, bundled RAVEL data
+#
+# Sources are found by wildcard: common/*.c and kernels/cpu/*.c form one
+# static library; tools/NAME.c is the main() of bin/NAME; tests/test_NAME.c
+# is a cmocka program bin/tests/test_NAME.
+
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+DATADIR   ?= $(PREFIX)/share/hyperdas
+CC        ?= gcc
+BUILD     ?= build
+BIN       ?= bin
+OPT       ?= -O2 -g
+SANITIZE  ?=
+
+CPPFLAGS += -Icommon -Ikernels -D_GNU_SOURCE -DHD_VERSION='"$(VERSION)"' \
+            -DHD_DATADIR='"$(DATADIR)"'
+CFLAGS   += -std=c11 $(OPT) -Wall -Wextra -Werror -fopenmp $(SANITIZE)
+LDFLAGS  += -fopenmp $(SANITIZE)
+LDLIBS   += -lmsgpackc -ljansson -lpcre2-8 -lopenblas -lz -lm -lpthread
+
+LIB_SRC   := $(sort $(wildcard common/*.c) $(wildcard kernels/cpu/*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB       := $(BUILD)/libhyperdas.a
+TOOLS     := $(sort $(patsubst tools/%.c,%,$(wildcard tools/*.c)))
+TOOL_BINS := $(TOOLS:%=$(BIN)/%)
+TESTS     := $(sort $(patsubst tests/%.c,%,$(wildcard tests/test_*.c)))
+TEST_BINS := $(TESTS:%=$(BIN)/tests/%)
+MANPAGES  := $(sort $(wildcard man/man1/*.1))
+
+DEB_PACKAGES := build-essential gcc make pkg-config libmsgpack-dev libjansson-dev \
+                libpcre2-dev libopenblas-dev zlib1g-dev libcmocka-dev groff-base \
+                clang libclang-rt-dev python3
+
+.PHONY: all test asan fuzz fuzz-run fixtures deps install clean check-man
+all: $(TOOL_BINS) $(TEST_BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN)/%: $(BUILD)/tools/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BIN)/tests/%: $(BUILD)/tests/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+
+test: all
+	BIN=$(BIN) bash tests/run.sh
+
+asan:
+	$(MAKE) BUILD=build-asan BIN=bin-asan OPT='-O1 -g -fno-omit-frame-pointer' \
+	    SANITIZE='-fsanitize=address,undefined -fno-sanitize-recover=undefined' test
+
+FUZZ_SECONDS ?= 30
+FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+fuzz: $(FUZZ_BINS)
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+	@mkdir -p build-fuzz
+	clang $(CPPFLAGS) -std=c11 -g -O1 -fopenmp -fsanitize=fuzzer,address,undefined \
+	    $< $(LIB_SRC) $(LDLIBS) -o $@
+fuzz-run: fuzz
+	@for f in $(FUZZ_BINS); do \
+	    n=$${f#build-fuzz/fuzz_}; mkdir -p tests/fuzz/corpus-run/$$n; \
+	    echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+	        tests/fuzz/corpus-run/$$n tests/fuzz/corpus/$$n 2>build-fuzz/$$n.log \
+	        || { tail -40 build-fuzz/$$n.log; exit 1; }; \
+	    grep -E '^Done|^#[0-9]+.*DONE' build-fuzz/$$n.log | tail -1; \
+	done
+
+fixtures:
+	bash tests/ref/make-fixtures.sh
+
+deps:
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEB_PACKAGES)
+
+install: $(TOOL_BINS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(DATADIR)/ravel
+	install -m 755 $(TOOL_BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(MANPAGES) $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 data/ravel/* $(DESTDIR)$(DATADIR)/ravel/
+
+clean:
+	rm -rf build build-asan build-fuzz bin bin-asan
+
+.SECONDARY: $(LIB_OBJ) $(TOOLS:%=$(BUILD)/tools/%.o) $(TESTS:%=$(BUILD)/tests/%.o)
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,92 @@
+#include "cli.h"
+#include "error.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+static int saved_argc;
+static char **saved_argv;
+
+void hd_cli_init(int argc, char **argv, const char *name)
+{
+    hd_progname = name;
+    saved_argc = argc;
+    saved_argv = argv;
+    /* A parent (a Python subprocess, some shells) may have left SIGPIPE
+     * ignored; the default action is the quiet exit pipelines expect. */
+    signal(SIGPIPE, SIG_DFL);
+}
+
+int hd_cli_argc(void) { return saved_argc; }
+char **hd_cli_argv(void) { return saved_argv; }
+
+void hd_cli_print_version(void)
+{
+    printf("%s (hyperdas) %s\n", hd_progname, HD_VERSION);
+}
+
+long long hd_cli_parse_count(const char *option, const char *value)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(value, &end, 10);
+    if (errno || end == value || *end || v < 0)
+        hd_usage_error("%s: expected a non-negative integer, got '%s'", option, value);
+    return v;
+}
+
+double hd_cli_parse_double(const char *option, const char *value)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(value, &end);
+    if (errno || end == value || *end)
+        hd_usage_error("%s: expected a number, got '%s'", option, value);
+    return v;
+}
+
+double hd_now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void progress_begin(Progress *p, const char *what, long long total)
+{
+    p->what = what;
+    p->total = total;
+    p->done = 0;
+    p->start = p->last_draw = hd_now_seconds();
+    p->enabled = isatty(STDERR_FILENO);
+}
+
+static void draw(Progress *p, double now)
+{
+    double rate = p->done / (now - p->start > 1e-9 ? now - p->start : 1e-9);
+    if (p->total > 0)
+        fprintf(stderr, "\r%s: %lld/%lld %s (%.1f%%, %.1f/s)  ", hd_progname, p->done,
+                p->total, p->what, 100.0 * p->done / p->total, rate);
+    else
+        fprintf(stderr, "\r%s: %lld %s (%.1f/s)  ", hd_progname, p->done, p->what, rate);
+    p->last_draw = now;
+}
+
+void progress_update(Progress *p, long long done)
+{
+    p->done = done;
+    if (!p->enabled) return;
+    double now = hd_now_seconds();
+    if (now - p->last_draw >= 0.25) draw(p, now);
+}
+
+void progress_end(Progress *p)
+{
+    if (!p->enabled) return;
+    draw(p, hd_now_seconds());
+    fputc('\n', stderr);
+}

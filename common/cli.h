@@ -1,0 +1,37 @@
+/* What every tool does the same way: its name in messages, --version,
+ * SIGPIPE, the command line kept for the provenance header, and the
+ * progress line on stderr. */
+#ifndef HD_CLI_H
+#define HD_CLI_H
+
+#include <stdint.h>
+
+/* Sets hd_progname, restores the default SIGPIPE action (so a closed pipe
+ * ends the tool quietly, as `head` expects), and keeps argv for headers. */
+void hd_cli_init(int argc, char **argv, const char *name);
+int hd_cli_argc(void);
+char **hd_cli_argv(void);
+
+/* `NAME (hyperdas) VERSION` on stdout. */
+void hd_cli_print_version(void);
+
+/* Parses a non-negative integer option value or exits with a usage error. */
+long long hd_cli_parse_count(const char *option, const char *value);
+double hd_cli_parse_double(const char *option, const char *value);
+
+/* A progress line on stderr, redrawn at most a few times a second and only
+ * when stderr is a terminal.  `total` may be 0 when unknown. */
+typedef struct {
+    const char *what;
+    long long total;
+    long long done;
+    double start, last_draw;
+    int enabled;
+} Progress;
+void progress_begin(Progress *p, const char *what, long long total);
+void progress_update(Progress *p, long long done);
+void progress_end(Progress *p);
+
+double hd_now_seconds(void);
+
+#endif

@@ -1,0 +1,34 @@
+/* Error reporting shared by every tool and library file.
+ *
+ * Library code never prints and never exits: it formats a message with
+ * hd_fail() and returns -1 (or NULL); the tool that called it decides how
+ * to report it, usually with hd_die("%s", hd_last_error()).  Messages follow
+ * the project's one-line convention `TOOL: FILE: record N: what`, where the
+ * tool prefix is added by hd_die/hd_warn and the rest by the library. */
+#ifndef HD_ERROR_H
+#define HD_ERROR_H
+
+#include <stddef.h>
+
+/* Name printed in front of every message; set by hd_cli_init(). */
+extern const char *hd_progname;
+
+/* Formats a message into a per-thread buffer and returns -1. */
+int hd_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prefixes the current message with more context ("FILE: " + old). */
+int hd_fail_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *hd_last_error(void);
+
+/* `PROG: message` on stderr, then exit(1).  Exit status 2 is for bad usage. */
+void hd_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void hd_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void hd_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Allocation that cannot fail: dies with a clear message instead. */
+void *hd_malloc(size_t n);
+void *hd_calloc(size_t n, size_t size);
+void *hd_realloc(void *p, size_t n);
+char *hd_strdup(const char *s);
+char *hd_strndup(const char *s, size_t n);
+
+#endif
