@@ -1,0 +1,70 @@
+#include "msgpack_util.h"
+#include "error.h"
+
+#include <string.h>
+
+void mp_pack_strn(msgpack_packer *pk, const char *s, size_t n)
+{
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+void mp_pack_str(msgpack_packer *pk, const char *s)
+{
+    mp_pack_strn(pk, s, strlen(s));
+}
+
+void mp_pack_str_or_nil(msgpack_packer *pk, const char *s)
+{
+    if (s) mp_pack_str(pk, s);
+    else msgpack_pack_nil(pk);
+}
+
+static int key_is(const msgpack_object *k, const char *key, size_t n)
+{
+    return k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
+           memcmp(k->via.str.ptr, key, n) == 0;
+}
+
+const msgpack_object *mp_map_get(const msgpack_object *m, const char *key)
+{
+    if (!m || m->type != MSGPACK_OBJECT_MAP) return NULL;
+    size_t n = strlen(key);
+    for (uint32_t i = 0; i < m->via.map.size; i++)
+        if (key_is(&m->via.map.ptr[i].key, key, n)) return &m->via.map.ptr[i].val;
+    return NULL;
+}
+
+int mp_is_str(const msgpack_object *o, const char *s)
+{
+    return o && key_is(o, s, strlen(s));
+}
+
+char *mp_strdup(const msgpack_object *o)
+{
+    if (!o || o->type != MSGPACK_OBJECT_STR) return NULL;
+    return hd_strndup(o->via.str.ptr, o->via.str.size);
+}
+
+int mp_get_int64(const msgpack_object *o, int64_t *out)
+{
+    if (o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        if (o->via.u64 > (uint64_t)INT64_MAX) return hd_fail("integer %llu out of range",
+                                                             (unsigned long long)o->via.u64);
+        *out = (int64_t)o->via.u64;
+        return 0;
+    }
+    if (o && o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        *out = o->via.i64;
+        return 0;
+    }
+    return hd_fail("expected an integer");
+}
+
+const char *mp_record_type(const msgpack_object *rec, size_t *len)
+{
+    const msgpack_object *t = mp_map_get(rec, "t");
+    if (!t || t->type != MSGPACK_OBJECT_STR) return NULL;
+    if (len) *len = t->via.str.size;
+    return t->via.str.ptr;
+}

@@ -1,0 +1,327 @@
+#include "records.h"
+#include "cli.h"
+#include "error.h"
+#include "header.h"
+#include "msgpack_util.h"
+#include "outfile.h"
+#include "tensor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+/* ---------------------------------------------------------------- reading */
+
+struct RecordReader {
+    gzFile gz;
+    char *path;                 /* for messages */
+    msgpack_unpacker unpacker;
+    msgpack_unpacked current;
+    msgpack_unpacked header;    /* header of the current segment */
+    int have_header;
+    long long index;            /* records returned so far */
+    long long segment_records;  /* data records since the last header */
+    int at_eof;
+};
+
+RecordReader *record_reader_open(const char *path)
+{
+    int stdin_input = !path || strcmp(path, "-") == 0;
+    int fd = stdin_input ? dup(STDIN_FILENO) : open(path, O_RDONLY);
+    if (fd < 0) {
+        hd_fail("%s: %s", stdin_input ? "stdin" : path, strerror(errno));
+        return NULL;
+    }
+    RecordReader *r = hd_calloc(1, sizeof *r);
+    r->path = hd_strdup(stdin_input ? "stdin" : path);
+    /* gzread reads gzip-compressed and plain data alike: the magic bytes
+     * decide, which is exactly the transparent detection records.md asks. */
+    r->gz = gzdopen(fd, "rb");
+    if (!r->gz) {
+        close(fd);
+        hd_fail("%s: cannot open", r->path);
+        free(r->path);
+        free(r);
+        return NULL;
+    }
+    gzbuffer(r->gz, 1 << 17);
+    if (!msgpack_unpacker_init(&r->unpacker, 1 << 16)) hd_die("out of memory");
+    msgpack_unpacked_init(&r->current);
+    msgpack_unpacked_init(&r->header);
+    return r;
+}
+
+static int fail_at(RecordReader *r, long long n, const char *what)
+{
+    /* `what` may be the current error message itself: copy it first. */
+    char copy[768];
+    snprintf(copy, sizeof copy, "%s", what);
+    return hd_fail("%s: record %lld: %s", r->path, n, copy);
+}
+
+/* Refills the unpacker: 1 data added, 0 end of input, -1 error. */
+static int refill(RecordReader *r)
+{
+    if (!msgpack_unpacker_reserve_buffer(&r->unpacker, 1 << 16)) hd_die("out of memory");
+    int got = gzread(r->gz, msgpack_unpacker_buffer(&r->unpacker),
+                     (unsigned)msgpack_unpacker_buffer_capacity(&r->unpacker));
+    if (got < 0) {
+        int code;
+        const char *msg = gzerror(r->gz, &code);
+        return fail_at(r, r->index + 1, code == Z_ERRNO ? strerror(errno) : msg);
+    }
+    if (got == 0) {
+        int code;
+        gzerror(r->gz, &code);
+        if (code != Z_OK && code != Z_STREAM_END)
+            return fail_at(r, r->index + 1, "truncated or corrupt gzip stream");
+        return 0;
+    }
+    msgpack_unpacker_buffer_consumed(&r->unpacker, (size_t)got);
+    return 1;
+}
+
+/* Walks a record for tensor maps and validates each (dtype, shape, size). */
+static int check_tensors(const msgpack_object *o, int depth)
+{
+    if (depth > 64) return hd_fail("record nested too deeply");
+    if (o->type == MSGPACK_OBJECT_MAP) {
+        if (tensor_looks_like(o)) return tensor_check(o);
+        for (uint32_t i = 0; i < o->via.map.size; i++)
+            if (check_tensors(&o->via.map.ptr[i].val, depth + 1) < 0) {
+                const msgpack_object *k = &o->via.map.ptr[i].key;
+                if (k->type == MSGPACK_OBJECT_STR)
+                    hd_fail_prefix("%.*s: ", (int)(k->via.str.size > 64 ? 64 : k->via.str.size),
+                                   k->via.str.ptr);
+                return -1;
+            }
+    } else if (o->type == MSGPACK_OBJECT_ARRAY) {
+        for (uint32_t i = 0; i < o->via.array.size; i++)
+            if (check_tensors(&o->via.array.ptr[i], depth + 1) < 0) return -1;
+    }
+    return 0;
+}
+
+static int validate(RecordReader *r, const msgpack_object *rec)
+{
+    long long n = r->index;
+    if (rec->type != MSGPACK_OBJECT_MAP) return fail_at(r, n, "record is not a map");
+    for (uint32_t i = 0; i < rec->via.map.size; i++)
+        if (rec->via.map.ptr[i].key.type != MSGPACK_OBJECT_STR)
+            return fail_at(r, n, "record has a key that is not a string");
+    size_t tlen;
+    const char *t = mp_record_type(rec, &tlen);
+    if (!t) return fail_at(r, n, "record has no string type key 't'");
+    if (tlen == 6 && memcmp(t, "header", 6) == 0) {
+        if (header_check(rec) < 0) return fail_at(r, n, hd_last_error());
+    } else if (tlen == 3 && memcmp(t, "end", 3) == 0) {
+        int64_t count;
+        if (mp_get_int64(mp_map_get(rec, "count"), &count) < 0)
+            return fail_at(r, n, "end record has no integer 'count'");
+        if (count != r->segment_records) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "end record counts %lld records, the stream has %lld",
+                     (long long)count, r->segment_records);
+            return fail_at(r, n, msg);
+        }
+    }
+    if (check_tensors(rec, 0) < 0) return fail_at(r, n, hd_last_error());
+    return 0;
+}
+
+int record_reader_next(RecordReader *r, const msgpack_object **rec)
+{
+    for (;;) {
+        msgpack_unpack_return ret = msgpack_unpacker_next(&r->unpacker, &r->current);
+        if (ret == MSGPACK_UNPACK_SUCCESS) {
+            r->index++;
+            const msgpack_object *o = &r->current.data;
+            if (validate(r, o) < 0) return -1;
+            const char *t = mp_record_type(o, NULL);
+            if (mp_is_str(mp_map_get(o, "t"), "header")) {
+                /* Keep the header alive: swap it into its own slot. */
+                msgpack_unpacked_destroy(&r->header);
+                r->header = r->current;
+                msgpack_unpacked_init(&r->current);
+                r->have_header = 1;
+                r->segment_records = 0;
+                *rec = &r->header.data;
+                return 1;
+            }
+            if (!(t && mp_is_str(mp_map_get(o, "t"), "end"))) r->segment_records++;
+            else r->segment_records = 0;
+            *rec = o;
+            return 1;
+        }
+        if (ret == MSGPACK_UNPACK_PARSE_ERROR)
+            return fail_at(r, r->index + 1, "not a msgpack value (corrupt stream?)");
+        if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
+            return fail_at(r, r->index + 1, "record too large for memory");
+        /* MSGPACK_UNPACK_CONTINUE: need more bytes */
+        if (r->at_eof) return 0;
+        int got = refill(r);
+        if (got < 0) return -1;
+        if (got == 0) {
+            r->at_eof = 1;
+            if (msgpack_unpacker_message_size(&r->unpacker) > 0)
+                return fail_at(r, r->index + 1, "truncated record at end of input");
+            return 0;
+        }
+    }
+}
+
+const msgpack_object *record_reader_header(const RecordReader *r)
+{
+    return r->have_header ? &r->header.data : NULL;
+}
+
+const char *record_reader_path(const RecordReader *r) { return r->path; }
+long long record_reader_index(const RecordReader *r) { return r->index; }
+
+void record_reader_close(RecordReader *r)
+{
+    if (!r) return;
+    gzclose(r->gz);
+    msgpack_unpacked_destroy(&r->current);
+    msgpack_unpacked_destroy(&r->header);
+    msgpack_unpacker_destroy(&r->unpacker);
+    free(r->path);
+    free(r);
+}
+
+/* ---------------------------------------------------------------- writing */
+
+struct RecordWriter {
+    OutFile out;
+    gzFile gz;                  /* non-NULL when compressing */
+    msgpack_sbuffer buf;        /* records packed but not yet written */
+    msgpack_packer pk;
+    size_t record_start;        /* offset in buf where the current record began */
+    long long count;            /* records written, header excluded */
+    int saw_first;
+    double last_flush;
+};
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+RecordWriter *record_writer_open(const char *path, int gzip)
+{
+    RecordWriter *w = hd_calloc(1, sizeof *w);
+    if (outfile_open(&w->out, path, 1) < 0) {
+        free(w);
+        return NULL;
+    }
+    if (gzip || (path && ends_with(path, ".gz"))) {
+        int fd = dup(w->out.fd);
+        w->gz = fd >= 0 ? gzdopen(fd, "wb6") : NULL;
+        if (!w->gz) {
+            if (fd >= 0) close(fd);
+            hd_fail("%s: cannot start gzip output", outfile_name(&w->out));
+            outfile_abort(&w->out);
+            free(w);
+            return NULL;
+        }
+    }
+    msgpack_sbuffer_init(&w->buf);
+    msgpack_packer_init(&w->pk, &w->buf, msgpack_sbuffer_write);
+    w->last_flush = hd_now_seconds();
+    return w;
+}
+
+msgpack_packer *record_writer_packer(RecordWriter *w) { return &w->pk; }
+long long record_writer_count(const RecordWriter *w) { return w->count; }
+
+static int write_all(RecordWriter *w, const char *p, size_t n)
+{
+    if (w->gz) {
+        while (n > 0) {
+            unsigned chunk = n > (1u << 30) ? (1u << 30) : (unsigned)n;
+            if (gzwrite(w->gz, p, chunk) != (int)chunk) break;
+            p += chunk;
+            n -= chunk;
+        }
+        if (n == 0) return 0;
+    } else {
+        while (n > 0) {
+            ssize_t k = write(w->out.fd, p, n);
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) break;
+            p += k;
+            n -= (size_t)k;
+        }
+        if (n == 0) return 0;
+    }
+    /* The reader went away: leave quietly, as a closed pipe should. */
+    if (errno == EPIPE) _exit(141);
+    return hd_fail("%s: write error: %s", outfile_name(&w->out), strerror(errno));
+}
+
+static int flush(RecordWriter *w)
+{
+    if (w->buf.size == 0) return 0;
+    int rc = write_all(w, w->buf.data, w->buf.size);
+    msgpack_sbuffer_clear(&w->buf);
+    w->record_start = 0;
+    w->last_flush = hd_now_seconds();
+    return rc;
+}
+
+int record_writer_end_record(RecordWriter *w)
+{
+    /* The first record of a stream is its header; count the rest. */
+    if (w->saw_first) w->count++;
+    w->saw_first = 1;
+    w->record_start = w->buf.size;
+    /* Batch small records, but never hold output back for long, so that a
+     * slow producer still streams to its consumer. */
+    if (w->buf.size >= (1u << 18) || hd_now_seconds() - w->last_flush > 0.2) return flush(w);
+    return 0;
+}
+
+int record_writer_write_object(RecordWriter *w, const msgpack_object *rec)
+{
+    if (msgpack_pack_object(&w->pk, *rec) != 0)
+        return hd_fail("%s: cannot pack record", outfile_name(&w->out));
+    return record_writer_end_record(w);
+}
+
+int record_writer_close(RecordWriter *w)
+{
+    int rc = 0;
+    msgpack_pack_map(&w->pk, 2);
+    mp_pack_str(&w->pk, "t");
+    mp_pack_str(&w->pk, "end");
+    mp_pack_str(&w->pk, "count");
+    msgpack_pack_int64(&w->pk, w->count);
+    rc = flush(w);
+    if (w->gz && gzclose(w->gz) != Z_OK && rc == 0)
+        rc = hd_fail("%s: gzip write error", outfile_name(&w->out));
+    w->gz = NULL;
+    if (rc == 0) rc = outfile_commit(&w->out);
+    else outfile_abort(&w->out);
+    msgpack_sbuffer_destroy(&w->buf);
+    free(w);
+    return rc;
+}
+
+void record_writer_abort(RecordWriter *w)
+{
+    if (!w) return;
+    /* Whole records already packed still go out to a pipe: a consumer
+     * downstream keeps every complete record it was sent. */
+    if (!w->out.path) {
+        w->buf.size = w->record_start;
+        flush(w);
+    }
+    if (w->gz) gzclose(w->gz);
+    outfile_abort(&w->out);
+    msgpack_sbuffer_destroy(&w->buf);
+    free(w);
+}

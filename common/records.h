@@ -1,0 +1,48 @@
+/* The record stream of spec/records.md: msgpack maps one after another,
+ * optionally gzip-compressed as a whole.
+ *
+ * Reading: gzip is detected by its magic bytes (zlib's gz* reads plain
+ * data transparently).  Every error message names the file and the record
+ * number: "FILE: record N: what".  A stream may be the concatenation of
+ * several streams (`cat a b`): each header starts a new segment, and an
+ * `end` record's count is checked against its own segment.
+ *
+ * Writing: to stdout (refused when it is a terminal) or to a file written
+ * under a temporary name and renamed by record_writer_close(), so a killed
+ * run never leaves a half file under the final name.  Each record is packed
+ * with the packer, then record_writer_end_record() is called. */
+#ifndef HD_RECORDS_H
+#define HD_RECORDS_H
+
+#include <msgpack.h>
+
+typedef struct RecordReader RecordReader;
+
+/* path "-" or NULL is stdin. */
+RecordReader *record_reader_open(const char *path);
+/* 1: *rec is the next record (valid until the next call); 0: end of input;
+ * -1: error (hd_last_error() says "FILE: record N: what"). */
+int record_reader_next(RecordReader *r, const msgpack_object **rec);
+/* The header of the current segment, or NULL if the stream has none yet. */
+const msgpack_object *record_reader_header(const RecordReader *r);
+const char *record_reader_path(const RecordReader *r);   /* "-" shown as "stdin" */
+long long record_reader_index(const RecordReader *r);    /* 1-based number of the last record */
+void record_reader_close(RecordReader *r);
+
+typedef struct RecordWriter RecordWriter;
+
+/* path "-" or NULL is stdout.  gzip: compress the whole stream (also
+ * chosen automatically when path ends in ".gz"). */
+RecordWriter *record_writer_open(const char *path, int gzip);
+msgpack_packer *record_writer_packer(RecordWriter *w);
+/* Marks the end of one packed record: writes it out and counts it. */
+int record_writer_end_record(RecordWriter *w);
+/* Copies a record read from another stream unchanged. */
+int record_writer_write_object(RecordWriter *w, const msgpack_object *rec);
+long long record_writer_count(const RecordWriter *w);
+/* Writes the closing `end` record, flushes, and renames a file into place. */
+int record_writer_close(RecordWriter *w);
+/* Drops a file output (removes the temporary file); for error paths. */
+void record_writer_abort(RecordWriter *w);
+
+#endif

@@ -1,0 +1,54 @@
+# CLI tests of hd-cat: views, selection, the JSON round trip, errors.
+source tests/cli/lib.bash
+PY=tests/fixtures/records/python.msgpack
+
+check "count of data records" test "$($BIN/hd-cat --count $PY)" = 7
+check "header only" test "$($BIN/hd-cat --header $PY | wc -l)" = 1
+check "head 2 shows header and two records" test "$($BIN/hd-cat --head 2 $PY | wc -l)" = 3
+check "where selects by string" \
+    test "$($BIN/hd-cat --where dtype_tested=bf16 --count $PY)" = 1
+check "where selects by several keys" \
+    test "$($BIN/hd-cat --where t=acts --where id=py/3 --count $PY)" = 1
+check "tensor summary shows dtype, shape, stats" \
+    bash -c "$BIN/hd-cat --where id=py/0 $PY | grep -q '\"dtype\":\"f32\",\"shape\":\\[2,3\\],\"min\":'"
+check "gzip input is detected" \
+    bash -c "gzip -c $PY | $BIN/hd-cat --count | grep -qx 7"
+
+# full view -> records -> full view keeps every data line, unknown keys too
+check "JSON round trip keeps records and unknown keys" bash -c "
+    $BIN/hd-cat --full $PY | $BIN/hd-cat --to-records -o $TMP/rt.msgpack &&
+    diff <($BIN/hd-cat --full $PY | tail -n +2) <($BIN/hd-cat --full $TMP/rt.msgpack | tail -n +2) &&
+    $BIN/hd-cat $TMP/rt.msgpack | grep -q x_unknown_header_key &&
+    $BIN/hd-cat $TMP/rt.msgpack | grep -q mystery_type"
+check "SOURCE_DATE_EPOCH makes output reproducible" bash -c "
+    a=\$(SOURCE_DATE_EPOCH=0 $BIN/hd-cat --full $PY | SOURCE_DATE_EPOCH=0 $BIN/hd-cat --to-records | md5sum)
+    b=\$(SOURCE_DATE_EPOCH=0 $BIN/hd-cat --full $PY | SOURCE_DATE_EPOCH=0 $BIN/hd-cat --to-records | md5sum)
+    [ \"\$a\" = \"\$b\" ]"
+check "hand-written JSON becomes records" bash -c "
+    printf '%s\n' '{\"t\":\"known\",\"prompt\":\"Paris is in\",\"answer\":\" France\",\"correct\":true}' |
+        $BIN/hd-cat --to-records --kind known | $BIN/hd-cat --header | grep -q '\"kind\":\"known\"'"
+
+# errors: one line naming file and record, non-zero exit, earlier output kept
+head -c 600 $PY > $TMP/cut.msgpack
+check "truncated stream: one error line naming file and record" bash -c "
+    ! $BIN/hd-cat $TMP/cut.msgpack > $TMP/out 2> $TMP/err &&
+    [ \$(wc -l < $TMP/err) = 1 ] &&
+    grep -q '^hd-cat: $TMP/cut.msgpack: record [0-9]*: truncated record' $TMP/err &&
+    [ \$(wc -l < $TMP/out) -ge 2 ]"
+check "missing file" bash -c "
+    ! $BIN/hd-cat /nonexistent.msgpack 2> $TMP/err &&
+    grep -qx 'hd-cat: /nonexistent.msgpack: No such file or directory' $TMP/err"
+check "malformed JSON names the line" bash -c "
+    ! printf '{\"t\":\"a\"}\n{oops\n' | $BIN/hd-cat --to-records > /dev/null 2> $TMP/err &&
+    grep -q '^hd-cat: stdin: line 2: ' $TMP/err"
+check "a tensor summary is refused by --to-records" bash -c "
+    ! $BIN/hd-cat $PY | $BIN/hd-cat --to-records > /dev/null 2> $TMP/err &&
+    grep -q 'hd-cat --full' $TMP/err"
+check "failed --to-records leaves no output file" bash -c "
+    ! printf '{bad\n' | $BIN/hd-cat --to-records -o $TMP/none.msgpack 2>/dev/null &&
+    [ ! -e $TMP/none.msgpack ] && [ -z \"\$(ls $TMP | grep none.msgpack)\" ]"
+check "bad usage exits 2" bash -c "$BIN/hd-cat --head x $PY 2>/dev/null; [ \$? = 2 ]"
+check "closed pipe ends quietly" bash -c "
+    for i in \$(seq 2000); do cat $PY; done > $TMP/big.msgpack
+    $BIN/hd-cat $TMP/big.msgpack 2> $TMP/err | head -1 > /dev/null; [ ! -s $TMP/err ]"
+done_testing
