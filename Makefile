@@ -39,7 +39,7 @@ MANPAGES  := $(sort $(wildcard man/man1/*.1))
 
 DEB_PACKAGES := build-essential gcc make pkg-config libmsgpack-dev libjansson-dev \
                 libpcre2-dev libopenblas-dev zlib1g-dev libcmocka-dev groff-base \
-                clang libclang-rt-dev python3
+                clang libclang-rt-dev libomp-dev util-linux python3 python3-pip unzip
 
 .PHONY: all test asan fuzz fuzz-run fixtures deps install clean check-man
 all: $(TOOL_BINS) $(TEST_BINS)
@@ -79,7 +79,8 @@ fuzz-run: fuzz
 	@for f in $(FUZZ_BINS); do \
 	    n=$${f#build-fuzz/fuzz_}; mkdir -p tests/fuzz/corpus-run/$$n; \
 	    echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
-	    $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+	    ASAN_OPTIONS=allocator_may_return_null=1 $$f -max_total_time=$(FUZZ_SECONDS) \
+	        -rss_limit_mb=8192 -malloc_limit_mb=1048576 \
 	        tests/fuzz/corpus-run/$$n tests/fuzz/corpus/$$n 2>build-fuzz/$$n.log \
 	        || { tail -40 build-fuzz/$$n.log; exit 1; }; \
 	    grep -E '^Done|^#[0-9]+.*DONE' build-fuzz/$$n.log | tail -1; \

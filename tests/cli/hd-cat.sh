@@ -51,4 +51,7 @@ check "bad usage exits 2" bash -c "$BIN/hd-cat --head x $PY 2>/dev/null; [ \$? =
 check "closed pipe ends quietly" bash -c "
     for i in \$(seq 2000); do cat $PY; done > $TMP/big.msgpack
     $BIN/hd-cat $TMP/big.msgpack 2> $TMP/err | head -1 > /dev/null; [ ! -s $TMP/err ]"
+check "binary output to a terminal is refused" bash -c "
+    script -qec '$BIN/hd-cat --to-records < /dev/null' /dev/null > $TMP/tty.out;
+    grep -q 'refusing to write binary records to a terminal' $TMP/tty.out"
 done_testing
