@@ -41,8 +41,36 @@ DEB_PACKAGES := build-essential gcc make pkg-config libmsgpack-dev libjansson-de
                 libpcre2-dev libopenblas-dev zlib1g-dev libcmocka-dev groff-base \
                 clang libclang-rt-dev libomp-dev util-linux python3 python3-pip unzip
 
+# The CUDA path (kernels/cuda/*.cu, the twins of kernels/cpu/*.c) is built
+# whenever nvcc is found (CUDA=0 turns it off), for sm_80 and sm_90.  Tools
+# and tests then link libhyperdas_cuda.a and the CUDA runtime; without a GPU
+# at run time, the CUDA tests report themselves skipped.
+NVCC      ?= $(shell command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)
+CUDA      ?= $(shell test -x $(NVCC) && echo 1 || echo 0)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_SRC  := $(sort $(wildcard kernels/cuda/*.cu))
+CUDA_OBJ  := $(CUDA_SRC:%.cu=$(BUILD)/%.o)
+CUDA_LIB  := $(BUILD)/libhyperdas_cuda.a
+NVCCFLAGS ?= -O3 -std=c++17 -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+             -Xcompiler -Wall,-Werror -Icommon -Ikernels
+ifeq ($(CUDA),1)
+CPPFLAGS  += -DHD_CUDA=1 -I$(CUDA_HOME)/include
+LIBS_ALL  := $(LIB) $(if $(CUDA_SRC),$(CUDA_LIB))
+LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+else
+LIBS_ALL  := $(LIB)
+endif
+
 .PHONY: all test asan fuzz fuzz-run fixtures deps install clean check-man
 all: $(TOOL_BINS) $(TEST_BINS)
+
+$(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -MMD -MP -c $< -o $@
+
+$(CUDA_LIB): $(CUDA_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -52,11 +80,11 @@ $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BIN)/%: $(BUILD)/tools/%.o $(LIB)
+$(BIN)/%: $(BUILD)/tools/%.o $(LIBS_ALL)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BIN)/tests/%: $(BUILD)/tests/%.o $(LIB)
+$(BIN)/tests/%: $(BUILD)/tests/%.o $(LIBS_ALL)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
@@ -73,7 +101,7 @@ FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 fuzz: $(FUZZ_BINS)
 build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 	@mkdir -p build-fuzz
-	clang $(CPPFLAGS) -std=c11 -g -O1 -fopenmp -fsanitize=fuzzer,address,undefined \
+	clang $(CPPFLAGS) -UHD_CUDA -std=c11 -g -O1 -fopenmp -fsanitize=fuzzer,address,undefined \
 	    $< $(LIB_SRC) $(LDLIBS) -o $@
 fuzz-run: fuzz
 	@for f in $(FUZZ_BINS); do \
