@@ -1,6 +1,6 @@
 # hyperdas: HyperDAS as a pipeline of small C tools.
 #
-#   make            build every tool into bin/
+#   make            build every tool into bin/, tests into bin/tests/, benchmarks into bin/bench/
 #   make test       build and run the whole test suite (tests/run.sh)
 #   make asan       the same suite under AddressSanitizer + UBSan (bin-asan/)
 #   make fuzz       build the libFuzzer harnesses (clang) into build-fuzz/
@@ -35,6 +35,8 @@ TOOLS     := $(sort $(patsubst tools/%.c,%,$(wildcard tools/*.c)))
 TOOL_BINS := $(TOOLS:%=$(BIN)/%)
 TESTS     := $(sort $(patsubst tests/%.c,%,$(wildcard tests/test_*.c)))
 TEST_BINS := $(TESTS:%=$(BIN)/tests/%)
+BENCHES   := $(sort $(patsubst bench/%.c,%,$(wildcard bench/bench_*.c)))
+BENCH_BINS:= $(BENCHES:%=$(BIN)/bench/%)
 MANPAGES  := $(sort $(wildcard man/man1/*.1))
 
 DEB_PACKAGES := build-essential gcc make pkg-config libmsgpack-dev libjansson-dev \
@@ -61,8 +63,9 @@ else
 LIBS_ALL  := $(LIB)
 endif
 
-.PHONY: all test asan fuzz fuzz-run fixtures deps install clean check-man
-all: $(TOOL_BINS) $(TEST_BINS)
+.PHONY: all test asan fuzz fuzz-run fixtures deps install clean bench
+all: $(TOOL_BINS) $(TEST_BINS) $(BENCH_BINS)
+bench: $(BENCH_BINS)
 
 $(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu
 	@mkdir -p $(dir $@)
@@ -81,6 +84,10 @@ $(LIB): $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BIN)/%: $(BUILD)/tools/%.o $(LIBS_ALL)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BIN)/bench/%: $(BUILD)/bench/%.o $(LIBS_ALL)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -130,7 +137,7 @@ install: $(TOOL_BINS)
 clean:
 	rm -rf build build-asan build-fuzz bin bin-asan
 
-.SECONDARY: $(LIB_OBJ) $(TOOLS:%=$(BUILD)/tools/%.o) $(TESTS:%=$(BUILD)/tests/%.o)
+.SECONDARY: $(LIB_OBJ) $(TOOLS:%=$(BUILD)/tools/%.o) $(TESTS:%=$(BUILD)/tests/%.o) $(BENCHES:%=$(BUILD)/bench/%.o)
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # The embedded default model: SmolLM2-135M-Instruct (Q4_1 GGUF) carried by
