@@ -1,0 +1,58 @@
+/* How many records each sampling group gets, and the loop that draws them
+ * through an optional model filter (spec/ravel.md 2.3, 3.2, 6.7).
+ *
+ * Counts.  For one target attribute A with k isolation attributes and the
+ * ratio isolation:causal = P:Q (default 1:1, HyperDAS 3.2):
+ *   -n N  (sampled)   causal = N*Q/(P+Q); each isolation attribute gets
+ *                     (N*P/(P+Q)) / k, rounded down (HyperDAS: N//2 and
+ *                     N//(2k));
+ *   all   (exhaustive) causal = every base prompt of A that exists (see
+ *                     RavelGroup); each isolation attribute B gets
+ *                     min(base prompts of B, C*P/(Q*k)) distinct base
+ *                     prompts, where C is A's causal count.
+ *
+ * Filter and refill.  The filter judges a record after it is drawn and
+ * consumes no random numbers.  Without --refill the counts above are
+ * counts of *drawn* records and the filter only drops (the HyperDAS way;
+ * the kept counts drift).  With --refill they are counts of *kept*
+ * records: sampled groups keep drawing until enough pass (at most
+ * 1000*wanted + 10^6 draws, else an error); exhaustive groups walk on
+ * through their base prompts, and a record that fails only because of its
+ * source side gets up to RAVEL_REFILL_SOURCE_TRIES fresh sources for the
+ * same base prompt.  In exhaustive mode C is then A's kept causal count. */
+#ifndef HD_RAVEL_PLAN_H
+#define HD_RAVEL_PLAN_H
+
+#include "ravel_sample.h"
+
+#define RAVEL_REFILL_SOURCE_TRIES 256
+
+/* Verdict of a filter on one record. */
+enum { RAVEL_KEEP = 0, RAVEL_DROP_BASE = 1, RAVEL_DROP_SOURCE = 2 };
+
+/* Returns RAVEL_KEEP or the side that failed. */
+typedef int (*RavelAcceptFn)(void *ctx, const RavelDraw *draw, const RavelPair *pair);
+/* Called for each kept record with its 0-based index; -1 stops with an error. */
+typedef int (*RavelEmitFn)(void *ctx, const RavelDraw *draw, const RavelPair *pair, long long index);
+
+typedef struct {
+    long long wanted;    /* -1: all base prompts */
+    long long drawn;     /* records drawn (candidates) */
+    long long kept;      /* records that passed and were emitted */
+} RavelGroupCount;
+
+/* Causal and per-isolation-attribute counts for one target (see above);
+ * n < 0 means exhaustive.  causal_basis is, in exhaustive mode, the
+ * causal count C (unused when sampled). */
+long long ravel_causal_wanted(long long n, long long iso_p, long long iso_q);
+long long ravel_isolate_wanted(long long n, long long iso_p, long long iso_q, int n_isolate,
+                               long long causal_basis, long long available);
+
+/* Draws the group's records.  accept may be NULL (keep all); emit may be
+ * NULL (count only).  Texts are built only when accept or emit needs them.
+ * *index counts emitted records across the calls of one (target, kind). */
+int ravel_group_generate(RavelGroup *g, int exhaustive, long long wanted, int refill,
+                         RavelAcceptFn accept, RavelEmitFn emit, void *ctx, long long *index,
+                         RavelGroupCount *count);
+
+#endif

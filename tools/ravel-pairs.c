@@ -1,0 +1,625 @@
+/* ravel-pairs: the RAVEL benchmark as counterfactual pair records.
+ *
+ * Reads the five JSON files per domain (common/ravel_data), builds the
+ * split's pools, and for every target attribute draws causal and isolation
+ * pairs with the HyperDAS procedure (common/ravel_sample, ravel_plan),
+ * optionally through a model-knowledge filter (common/known_filter).
+ * Output: a record stream (spec/records.md) of `pair` records, or with
+ * --count-only a table of counts.  See man/man1/ravel-pairs.1 and
+ * spec/ravel.md. */
+#include "cli.h"
+#include "error.h"
+#include "header.h"
+#include "known_filter.h"
+#include "msgpack_util.h"
+#include "ravel_data.h"
+#include "ravel_plan.h"
+#include "ravel_record.h"
+#include "ravel_sample.h"
+#include "records.h"
+#include "sha256.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_ITEMS 64
+
+typedef struct {
+    const char *name;
+    long long n;            /* -1: all */
+} AttrCount;
+
+typedef struct {
+    const char *data_dir;
+    const char *domains[MAX_ITEMS];
+    int n_domains;
+    const char *attributes[MAX_ITEMS];
+    int n_attributes;
+    const char *isolate[MAX_ITEMS];
+    int n_isolate;
+    int split_wanted[RAVEL_N_SPLITS];
+    RavelSplitType split_type;
+    int val_as_test;
+    RavelPromptKinds prompts;
+    long long n;            /* -1: all that exist */
+    AttrCount n_attr[MAX_ITEMS];
+    int n_n_attr;
+    long long iso_p, iso_q;
+    int iso_require_diff_target;
+    uint64_t seed;
+    const char *filter_path;
+    int filter_strict;
+    int refill;
+    int count_only;
+    const char *output;
+    int gzip;
+} Options;
+
+static void usage(void)
+{
+    printf(
+        "Usage: ravel-pairs [OPTION]...\n"
+        "Turn the RAVEL benchmark into counterfactual pair records (HyperDAS procedure).\n"
+        "\n"
+        "  --data DIR               RAVEL JSON directory (default: $RAVEL_DIR, the installed\n"
+        "                           data, or data/ravel next to the binary's bin/)\n"
+        "  --domain LIST            city, nobel_prize_winner, occupation, physical_object,\n"
+        "                           verb; repeatable or comma list (default city)\n"
+        "  --attribute LIST         target attributes (default: all with values)\n"
+        "  --isolate LIST           isolation attributes (default: all others with values)\n"
+        "  --split LIST             train, val, test; repeatable or comma list (default train)\n"
+        "  --split-type TYPE        context (templates split, entities pooled; default),\n"
+        "                           entity (entities split, templates pooled) or both\n"
+        "  --val-as-test            the test pools are val + test (HyperDAS's 'test')\n"
+        "  --prompts KIND           source templates: ravel, wikipedia or both (default)\n"
+        "  -n N|all|ATTR=N          records per target attribute, causal + isolation\n"
+        "                           (default all: every base prompt once)\n"
+        "  --iso-ratio P[:Q]        isolation : causal (default 1:1; 0 = causal only)\n"
+        "  --iso-require-diff-target  isolation pairs must also differ in the target\n"
+        "  --seed N                 64-bit seed (default 42)\n"
+        "  --filter FILE            keep only pairs a model knows (stream of `known` records)\n"
+        "  --filter-strict          also require the base and source prompts to be known\n"
+        "  --refill                 with --filter: counts are of kept records\n"
+        "  --count-only             print the counts as a table, emit no records\n"
+        "  -o FILE                  output file (default stdout; written atomically)\n"
+        "  -z                       gzip the output\n"
+        "  --help, --version\n");
+}
+
+/* One line and exit status 2: a name the user typed is not valid. */
+__attribute__((noreturn, format(printf, 1, 2))) static void bad_name(const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    hd_warn("%s", msg);
+    exit(2);
+}
+
+/* Copies of option values cut into items (argv itself must stay intact:
+ * the header records it). */
+static char *list_copies[4 * MAX_ITEMS];
+static int n_list_copies;
+
+/* Splits a comma list into items (pointers into a kept copy). */
+static void add_list(const char **items, int *n, const char *arg, const char *option)
+{
+    if (n_list_copies >= 4 * MAX_ITEMS) hd_usage_error("%s: too many options", option);
+    char *copy = list_copies[n_list_copies++] = hd_strdup(arg);
+    for (char *tok = strtok(copy, ","); tok; tok = strtok(NULL, ",")) {
+        if (*n >= MAX_ITEMS) hd_usage_error("%s: too many items", option);
+        items[(*n)++] = tok;
+    }
+}
+
+static void parse_n(Options *o, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    const char *value = eq ? eq + 1 : arg;
+    long long n = strcmp(value, "all") == 0 ? -1 : hd_cli_parse_count("-n", value);
+    if (!eq) {
+        o->n = n;
+        return;
+    }
+    if (o->n_n_attr >= MAX_ITEMS) hd_usage_error("-n: too many attributes");
+    o->n_attr[o->n_n_attr].name = hd_strndup(arg, (size_t)(eq - arg));
+    o->n_attr[o->n_n_attr].n = n;
+    o->n_n_attr++;
+}
+
+static void parse_ratio(Options *o, const char *arg)
+{
+    char *end;
+    long long p = strtoll(arg, &end, 10), q = 1;
+    if (end != arg && *end == ':') {
+        const char *qs = end + 1;
+        q = strtoll(qs, &end, 10);
+        if (end == qs) q = -1;
+    }
+    if (end == arg || *end || p < 0 || q <= 0 || p > 1000000 || q > 1000000)
+        hd_usage_error("--iso-ratio: expected P or P:Q with integers 0 <= P, 1 <= Q <= 1000000, got '%s'", arg);
+    o->iso_p = p;
+    o->iso_q = q;
+}
+
+static uint64_t parse_seed(const char *arg)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(arg, &end, 0);
+    if (errno || end == arg || *end || arg[0] == '-')
+        hd_usage_error("--seed: expected a non-negative 64-bit integer, got '%s'", arg);
+    return (uint64_t)v;
+}
+
+enum {
+    OPT_DATA = 256, OPT_DOMAIN, OPT_ATTRIBUTE, OPT_ISOLATE, OPT_SPLIT, OPT_SPLIT_TYPE, OPT_VAL_AS_TEST,
+    OPT_PROMPTS, OPT_ISO_RATIO, OPT_ISO_DIFF, OPT_SEED, OPT_FILTER, OPT_FILTER_STRICT, OPT_REFILL,
+    OPT_COUNT_ONLY, OPT_HELP, OPT_VERSION
+};
+
+static void parse_options(Options *o, int argc, char **argv)
+{
+    static const struct option long_opts[] = {
+        {"data", required_argument, 0, OPT_DATA},
+        {"domain", required_argument, 0, OPT_DOMAIN},
+        {"attribute", required_argument, 0, OPT_ATTRIBUTE},
+        {"isolate", required_argument, 0, OPT_ISOLATE},
+        {"split", required_argument, 0, OPT_SPLIT},
+        {"split-type", required_argument, 0, OPT_SPLIT_TYPE},
+        {"val-as-test", no_argument, 0, OPT_VAL_AS_TEST},
+        {"prompts", required_argument, 0, OPT_PROMPTS},
+        {"iso-ratio", required_argument, 0, OPT_ISO_RATIO},
+        {"iso-require-diff-target", no_argument, 0, OPT_ISO_DIFF},
+        {"seed", required_argument, 0, OPT_SEED},
+        {"filter", required_argument, 0, OPT_FILTER},
+        {"filter-strict", no_argument, 0, OPT_FILTER_STRICT},
+        {"refill", no_argument, 0, OPT_REFILL},
+        {"count-only", no_argument, 0, OPT_COUNT_ONLY},
+        {"output", required_argument, 0, 'o'},
+        {"help", no_argument, 0, OPT_HELP},
+        {"version", no_argument, 0, OPT_VERSION},
+        {0, 0, 0, 0}};
+    memset(o, 0, sizeof *o);
+    o->split_type = RAVEL_SPLIT_CONTEXT;
+    o->prompts = RAVEL_PROMPTS_BOTH;
+    o->n = -1;
+    o->iso_p = o->iso_q = 1;
+    o->seed = 42;
+    const char *splits[MAX_ITEMS];
+    int n_splits = 0;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":n:o:z", long_opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_DATA: o->data_dir = optarg; break;
+        case OPT_DOMAIN: add_list(o->domains, &o->n_domains, optarg, "--domain"); break;
+        case OPT_ATTRIBUTE: add_list(o->attributes, &o->n_attributes, optarg, "--attribute"); break;
+        case OPT_ISOLATE: add_list(o->isolate, &o->n_isolate, optarg, "--isolate"); break;
+        case OPT_SPLIT: add_list(splits, &n_splits, optarg, "--split"); break;
+        case OPT_SPLIT_TYPE:
+            if ((int)(o->split_type = ravel_split_type_parse(optarg)) < 0)
+                hd_usage_error("--split-type: expected context, entity or both, got '%s'", optarg);
+            break;
+        case OPT_VAL_AS_TEST: o->val_as_test = 1; break;
+        case OPT_PROMPTS:
+            if ((int)(o->prompts = ravel_prompts_parse(optarg)) < 0)
+                hd_usage_error("--prompts: expected ravel, wikipedia or both, got '%s'", optarg);
+            break;
+        case OPT_ISO_RATIO: parse_ratio(o, optarg); break;
+        case OPT_ISO_DIFF: o->iso_require_diff_target = 1; break;
+        case OPT_SEED: o->seed = parse_seed(optarg); break;
+        case OPT_FILTER: o->filter_path = optarg; break;
+        case OPT_FILTER_STRICT: o->filter_strict = 1; break;
+        case OPT_REFILL: o->refill = 1; break;
+        case OPT_COUNT_ONLY: o->count_only = 1; break;
+        case 'n': parse_n(o, optarg); break;
+        case 'o': o->output = optarg; break;
+        case 'z': o->gzip = 1; break;
+        case OPT_HELP: usage(); exit(0);
+        case OPT_VERSION: hd_cli_print_version(); exit(0);
+        case ':': hd_usage_error("option '%s' needs a value", argv[optind - 1]);
+        default: hd_usage_error("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) hd_usage_error("unexpected argument '%s'", argv[optind]);
+    if (o->n_domains == 0) o->domains[o->n_domains++] = "city";
+    for (int i = 0; i < o->n_domains; i++) {
+        if (!ravel_domain_known(o->domains[i]))
+            bad_name("unknown domain '%s' (valid: city, nobel_prize_winner, occupation, physical_object, verb)",
+                     o->domains[i]);
+        for (int j = 0; j < i; j++)
+            if (strcmp(o->domains[i], o->domains[j]) == 0) hd_usage_error("--domain: '%s' given twice", o->domains[i]);
+    }
+    if (n_splits == 0) splits[n_splits++] = "train";
+    for (int i = 0; i < n_splits; i++) {
+        int s = ravel_split_parse(splits[i]);
+        if (s < 0) bad_name("unknown split '%s' (valid: train, val, test)", splits[i]);
+        o->split_wanted[s] = 1;
+    }
+    if (o->val_as_test && o->split_wanted[RAVEL_VAL])
+        hd_usage_error("--val-as-test puts the val data into test; --split val cannot be used with it");
+    if ((o->filter_strict || o->refill) && !o->filter_path)
+        hd_usage_error("--filter-strict and --refill need --filter");
+    if (o->count_only && (o->output || o->gzip)) hd_usage_error("--count-only prints text on stdout; no -o or -z");
+}
+
+/* ------------------------------------------------------------ data dir */
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* --data, $RAVEL_DIR, the installed copy, then bin/../data/ravel beside
+ * the executable (a build in the repository). */
+static char *find_data_dir(const char *given)
+{
+    if (given) {
+        if (!is_dir(given)) hd_die("%s: no such directory", given);
+        return hd_strdup(given);
+    }
+    const char *env = getenv("RAVEL_DIR");
+    if (env && *env) {
+        if (!is_dir(env)) hd_die("%s (from RAVEL_DIR): no such directory", env);
+        return hd_strdup(env);
+    }
+    if (is_dir(HD_DATADIR "/ravel")) return hd_strdup(HD_DATADIR "/ravel");
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0;
+            char path[PATH_MAX + 32];
+            snprintf(path, sizeof path, "%s/../data/ravel", exe);
+            if (is_dir(path)) return hd_strdup(path);
+        }
+    }
+    hd_die("no RAVEL data directory found (tried $RAVEL_DIR, %s/ravel, bin/../data/ravel); use --data DIR",
+           HD_DATADIR);
+}
+
+/* ------------------------------------------------------------ the plan */
+
+typedef struct {
+    RavelDomain *d;
+    int targets[MAX_ITEMS];
+    int n_targets;
+    int isolate[MAX_ITEMS];  /* isolation candidates (A excluded per target) */
+    int n_isolate;
+} DomainPlan;
+
+static void list_valid(const RavelDomain *d, char *out, size_t size)
+{
+    out[0] = 0;
+    for (int a = 0; a < d->n_attributes; a++) {
+        if (!d->attributes[a].has_values) continue;
+        size_t len = strlen(out);
+        snprintf(out + len, size - len, "%s%s", len ? ", " : "", d->attributes[a].name);
+    }
+}
+
+/* Targets and isolation attributes of one domain, in canonical order. */
+static void plan_attributes(DomainPlan *dp, const char *const *names, int n_names, int *used,
+                            int *out, int *n_out)
+{
+    const RavelDomain *d = dp->d;
+    *n_out = 0;
+    for (int a = 0; a < d->n_attributes; a++) {
+        if (!d->attributes[a].has_values) continue;
+        int want = n_names == 0;
+        for (int i = 0; i < n_names; i++)
+            if (strcmp(names[i], d->attributes[a].name) == 0) {
+                want = 1;
+                used[i] = 1;
+            }
+        if (want) out[(*n_out)++] = a;
+    }
+}
+
+static void check_names(DomainPlan *plans, int n_plans, const char *const *names, int n_names,
+                        const int *used, const char *option)
+{
+    for (int i = 0; i < n_names; i++) {
+        if (used[i]) continue;
+        char valid[1024] = "", one[512];
+        for (int p = 0; p < n_plans; p++) {
+            list_valid(plans[p].d, one, sizeof one);
+            size_t len = strlen(valid);
+            snprintf(valid + len, sizeof valid - len, "%s%s: %s", p ? "; " : "", plans[p].d->name, one);
+        }
+        int a = -1;
+        for (int p = 0; p < n_plans && a < 0; p++) a = ravel_attribute_index(plans[p].d, names[i]);
+        if (a >= 0)
+            bad_name("%s: attribute '%s' has no values and cannot be used (valid: %s)", option, names[i], valid);
+        bad_name("%s: unknown attribute '%s' (valid: %s)", option, names[i], valid);
+    }
+}
+
+static long long count_for(const Options *o, const char *attribute)
+{
+    for (int i = 0; i < o->n_n_attr; i++)
+        if (strcmp(o->n_attr[i].name, attribute) == 0) return o->n_attr[i].n;
+    return o->n;
+}
+
+/* ------------------------------------------------------------ output */
+
+typedef struct {
+    const Options *o;
+    RecordWriter *w;
+    KnownFilter *filter;
+    const RavelDomain *d;
+    const char *split;
+    const char *split_type;
+} Emitter;
+
+static int emit_pair(void *ctx, const RavelDraw *r, const RavelPair *p, long long index)
+{
+    Emitter *e = ctx;
+    RavelPairContext pc = {e->split, e->split_type, e->filter != NULL, e->o->seed};
+    ravel_pair_pack(record_writer_packer(e->w), e->d, r, p, &pc, index);
+    return record_writer_end_record(e->w);
+}
+
+/* The HyperDAS filter rule (spec 2.3): the verification prompt must be
+ * known-correct with the record's label; --filter-strict also asks for the
+ * base prompt (with base_label) and an attribute source prompt (with
+ * source_label).  The side that failed tells --refill what to redraw. */
+static int accept_pair(void *ctx, const RavelDraw *r, const RavelPair *p)
+{
+    Emitter *e = ctx;
+    int source_side = r->kind == RAVEL_CAUSAL;   /* causal verify = base template + e2 */
+    if (!known_filter_correct(e->filter, p->verify_input, p->label))
+        return source_side ? RAVEL_DROP_SOURCE : RAVEL_DROP_BASE;
+    if (e->o->filter_strict) {
+        if (!known_filter_correct(e->filter, p->base_input, p->base_label)) return RAVEL_DROP_BASE;
+        if (p->source_label && !known_filter_correct(e->filter, p->source_input, p->source_label))
+            return RAVEL_DROP_SOURCE;
+    }
+    return RAVEL_KEEP;
+}
+
+static void pack_kv(msgpack_packer *pk, const char *k, const char *v)
+{
+    mp_pack_str(pk, k);
+    mp_pack_str_or_nil(pk, v);
+}
+
+static void pack_bool(msgpack_packer *pk, const char *k, int v)
+{
+    mp_pack_str(pk, k);
+    if (v) msgpack_pack_true(pk);
+    else msgpack_pack_false(pk);
+}
+
+static void pack_str_array(msgpack_packer *pk, const RavelDomain *d, const int *attrs, int n)
+{
+    msgpack_pack_array(pk, n);
+    for (int i = 0; i < n; i++) mp_pack_str(pk, d->attributes[attrs[i]].name);
+}
+
+static void pack_header(RecordWriter *w, const Options *o, DomainPlan *plans, int n_plans, KnownFilter *filter)
+{
+    msgpack_packer *pk = record_writer_packer(w);
+    int n_inputs = filter ? known_filter_n_headers(filter) : 0;
+    header_pack_begin(pk, "pairs", filter ? known_filter_headers(filter) : NULL, n_inputs, 17);
+    pack_kv(pk, "scheme", "hyperdas");
+    mp_pack_str(pk, "sampling");
+    mp_pack_str(pk, "fnv1a64-splitmix64-xoshiro256** v1");
+    mp_pack_str(pk, "domains");
+    msgpack_pack_array(pk, n_plans);
+    for (int i = 0; i < n_plans; i++) mp_pack_str(pk, plans[i].d->name);
+    mp_pack_str(pk, "attributes");
+    msgpack_pack_map(pk, n_plans);
+    for (int i = 0; i < n_plans; i++) {
+        mp_pack_str(pk, plans[i].d->name);
+        pack_str_array(pk, plans[i].d, plans[i].targets, plans[i].n_targets);
+    }
+    mp_pack_str(pk, "isolate_attributes");
+    msgpack_pack_map(pk, n_plans);
+    for (int i = 0; i < n_plans; i++) {
+        mp_pack_str(pk, plans[i].d->name);
+        pack_str_array(pk, plans[i].d, plans[i].isolate, plans[i].n_isolate);
+    }
+    mp_pack_str(pk, "splits");
+    int ns = 0;
+    for (int s = 0; s < RAVEL_N_SPLITS; s++) ns += o->split_wanted[s];
+    msgpack_pack_array(pk, ns);
+    for (int s = 0; s < RAVEL_N_SPLITS; s++)
+        if (o->split_wanted[s]) mp_pack_str(pk, ravel_split_name(s));
+    pack_kv(pk, "split_type", ravel_split_type_name(o->split_type));
+    pack_bool(pk, "val_as_test", o->val_as_test);
+    pack_kv(pk, "prompts", ravel_prompts_name(o->prompts));
+    mp_pack_str(pk, "n");
+    if (o->n < 0) mp_pack_str(pk, "all");
+    else msgpack_pack_int64(pk, o->n);
+    mp_pack_str(pk, "n_attribute");
+    msgpack_pack_map(pk, o->n_n_attr);
+    for (int i = 0; i < o->n_n_attr; i++) {
+        mp_pack_str(pk, o->n_attr[i].name);
+        if (o->n_attr[i].n < 0) mp_pack_str(pk, "all");
+        else msgpack_pack_int64(pk, o->n_attr[i].n);
+    }
+    mp_pack_str(pk, "iso_ratio");
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_int64(pk, o->iso_p);
+    msgpack_pack_int64(pk, o->iso_q);
+    pack_bool(pk, "iso_require_diff_target", o->iso_require_diff_target);
+    mp_pack_str(pk, "seed");
+    msgpack_pack_uint64(pk, o->seed);
+    /* The data files by name and checksum (not by path, so that the same
+     * data gives the same header wherever it is installed). */
+    mp_pack_str(pk, "data_files");
+    msgpack_pack_map(pk, n_plans * RAVEL_N_FILES);
+    for (int i = 0; i < n_plans; i++)
+        for (int f = 0; f < RAVEL_N_FILES; f++) {
+            char name[256];
+            ravel_file_name(plans[i].d->name, f, name, sizeof name);
+            pack_kv(pk, name, plans[i].d->sha256[f]);
+        }
+    mp_pack_str(pk, "filter");
+    if (!filter) {
+        msgpack_pack_nil(pk);
+    } else {
+        char sum[65];
+        int have_sum = strcmp(o->filter_path, "-") != 0 && sha256_file_hex(o->filter_path, sum) == 0;
+        msgpack_pack_map(pk, 7);
+        pack_kv(pk, "file", o->filter_path);
+        pack_kv(pk, "sha256", have_sum ? sum : NULL);
+        pack_kv(pk, "model", known_filter_model(filter));
+        mp_pack_str(pk, "known");
+        msgpack_pack_int64(pk, known_filter_records(filter));
+        mp_pack_str(pk, "correct");
+        msgpack_pack_int64(pk, known_filter_n_correct(filter));
+        pack_bool(pk, "strict", o->filter_strict);
+        pack_bool(pk, "refill", o->refill);
+    }
+    pack_bool(pk, "filtered", filter != NULL);
+    if (record_writer_end_record(w) < 0) hd_die("%s", hd_last_error());
+}
+
+/* ------------------------------------------------------------ running */
+
+static void count_line(const RavelGroup *g, const char *split, const RavelGroupCount *c)
+{
+    const RavelDomain *d = g->p->d;
+    printf("%s\t%s\t%s\t%s\t%s\t%d\t%d\t%lld\t%lld\t%lld\n", d->name, split, d->attributes[g->target].name,
+           ravel_kind_name(g->kind), d->attributes[g->queried].name, g->n_ent, g->n_base_templates,
+           g->n_base_prompts, g->n_pairs, c->kept);
+}
+
+/* One group: set up, check it can produce, generate. */
+static void run_group(const Options *o, Emitter *em, const RavelPools *pools, RavelKind kind, int target,
+                      int queried, int exhaustive, long long wanted, long long *index, RavelGroupCount *count)
+{
+    RavelGroup g;
+    if (ravel_group_init(&g, pools, kind, target, queried, o->iso_require_diff_target, o->seed) < 0)
+        hd_die("%s", hd_last_error());
+    if (!o->count_only && g.n_pairs == 0 && wanted != 0) {
+        const RavelDomain *d = pools->d;
+        hd_die("%s/%s/%s/%s/%s: no valid pair exists (every entity of the pool has the same value, or no "
+               "source entity fits --prompts)",
+               d->name, em->split, d->attributes[target].name, ravel_kind_name(kind),
+               d->attributes[g.queried].name);
+    }
+    count->wanted = wanted;
+    count->drawn = count->kept = 0;
+    if (o->count_only && !em->filter) {
+        /* Without a filter every draw is kept: the counts follow from the
+         * plan alone (the test suite checks them against real runs). */
+        long long n = exhaustive ? g.n_base_prompts : (g.n_pairs ? wanted : 0);
+        if (exhaustive && wanted >= 0 && wanted < n) n = wanted;
+        count->drawn = count->kept = n;
+    } else if (!(o->count_only && g.n_pairs == 0) &&
+        ravel_group_generate(&g, exhaustive, wanted, o->refill, em->filter ? accept_pair : NULL,
+                             o->count_only ? NULL : emit_pair, em, index, count) < 0)
+        hd_die("%s", hd_last_error());
+    if (o->count_only) count_line(&g, em->split, count);
+    ravel_group_free(&g);
+}
+
+static void run_split(const Options *o, Emitter *em, DomainPlan *dp, int split)
+{
+    RavelSplitSpec spec = {split, o->split_type, o->val_as_test, o->prompts};
+    RavelPools pools;
+    if (ravel_pools_init(&pools, dp->d, &spec) < 0) hd_die("%s", hd_last_error());
+    em->d = dp->d;
+    em->split = ravel_split_name(split);
+    for (int t = 0; t < dp->n_targets; t++) {
+        int a = dp->targets[t];
+        long long n = count_for(o, dp->d->attributes[a].name);
+        int iso[MAX_ITEMS], n_iso = 0;
+        for (int i = 0; i < dp->n_isolate; i++)
+            if (dp->isolate[i] != a && o->iso_p > 0) iso[n_iso++] = dp->isolate[i];
+        long long index = 0;
+        RavelGroupCount causal;
+        run_group(o, em, &pools, RAVEL_CAUSAL, a, a, n < 0, ravel_causal_wanted(n, o->iso_p, o->iso_q), &index, &causal);
+        long long basis = o->refill ? causal.kept : causal.drawn;
+        index = 0;
+        for (int i = 0; i < n_iso; i++) {
+            /* Exhaustive counts need B's available base prompts: a probe
+             * group gives them without drawing anything. */
+            long long available = 0;
+            if (n < 0) {
+                RavelGroup probe;
+                if (ravel_group_init(&probe, &pools, RAVEL_ISOLATE, a, iso[i], o->iso_require_diff_target, o->seed) < 0)
+                    hd_die("%s", hd_last_error());
+                available = probe.n_base_prompts;
+                ravel_group_free(&probe);
+            }
+            long long wanted = ravel_isolate_wanted(n, o->iso_p, o->iso_q, n_iso, basis, available);
+            RavelGroupCount c;
+            run_group(o, em, &pools, RAVEL_ISOLATE, a, iso[i], n < 0, wanted, &index, &c);
+        }
+    }
+    ravel_pools_free(&pools);
+}
+
+int main(int argc, char **argv)
+{
+    hd_cli_init(argc, argv, "ravel-pairs");
+    Options o;
+    parse_options(&o, argc, argv);
+    char *dir = find_data_dir(o.data_dir);
+
+    DomainPlan plans[MAX_ITEMS];
+    int used_attr[MAX_ITEMS] = {0}, used_iso[MAX_ITEMS] = {0};
+    for (int i = 0; i < o.n_domains; i++) {
+        memset(&plans[i], 0, sizeof plans[i]);
+        plans[i].d = ravel_domain_load(dir, o.domains[i]);
+        if (!plans[i].d) hd_die("%s", hd_last_error());
+        plan_attributes(&plans[i], o.attributes, o.n_attributes, used_attr, plans[i].targets, &plans[i].n_targets);
+        plan_attributes(&plans[i], o.isolate, o.n_isolate, used_iso, plans[i].isolate, &plans[i].n_isolate);
+    }
+    check_names(plans, o.n_domains, o.attributes, o.n_attributes, used_attr, "--attribute");
+    check_names(plans, o.n_domains, o.isolate, o.n_isolate, used_iso, "--isolate");
+    int used_n[MAX_ITEMS] = {0};
+    const char *n_names[MAX_ITEMS];
+    for (int i = 0; i < o.n_n_attr; i++) n_names[i] = o.n_attr[i].name;
+    for (int i = 0; i < o.n_domains; i++) {
+        int dummy[MAX_ITEMS], nd;
+        plan_attributes(&plans[i], n_names, o.n_n_attr, used_n, dummy, &nd);
+    }
+    check_names(plans, o.n_domains, n_names, o.n_n_attr, used_n, "-n");
+    for (int i = 0; i < o.n_domains; i++)
+        if (plans[i].n_targets == 0)
+            bad_name("--attribute names no attribute of domain %s", plans[i].d->name);
+
+    KnownFilter *filter = NULL;
+    if (o.filter_path && !(filter = known_filter_load(o.filter_path))) hd_die("%s", hd_last_error());
+
+    Emitter em = {.o = &o, .filter = filter, .split_type = ravel_split_type_name(o.split_type)};
+    if (o.count_only) {
+        printf("# domain\tsplit\ttarget\tkind\tqueried\tentities\ttemplates\tbase_prompts\tpairs\temit\n");
+    } else {
+        em.w = record_writer_open(o.output, o.gzip);
+        if (!em.w) hd_die("%s", hd_last_error());
+        pack_header(em.w, &o, plans, o.n_domains, filter);
+    }
+    for (int i = 0; i < o.n_domains; i++)
+        for (int s = 0; s < RAVEL_N_SPLITS; s++)
+            if (o.split_wanted[s]) run_split(&o, &em, &plans[i], s);
+    if (em.w && record_writer_close(em.w) < 0) hd_die("%s", hd_last_error());
+    if (o.count_only && fflush(stdout) != 0) hd_die("stdout: write error");
+
+    for (int i = 0; i < o.n_domains; i++) ravel_domain_free(plans[i].d);
+    for (int i = 0; i < o.n_n_attr; i++) free((char *)o.n_attr[i].name);
+    for (int i = 0; i < n_list_copies; i++) free(list_copies[i]);
+    known_filter_free(filter);
+    free(dir);
+    return 0;
+}
