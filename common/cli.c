@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <cblas.h>
+#include <omp.h>
+#include <string.h>
 #include <unistd.h>
 
 static int saved_argc;
@@ -89,4 +92,24 @@ void progress_end(Progress *p)
     if (!p->enabled) return;
     draw(p, hd_now_seconds());
     fputc('\n', stderr);
+}
+
+int hd_exe_relative(const char *rel, char *out, size_t size)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return hd_fail("cannot read /proc/self/exe");
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash) return hd_fail("odd executable path %s", exe);
+    *slash = 0;
+    if ((size_t)snprintf(out, size, "%s/%s", exe, rel) >= size) return hd_fail("path too long");
+    return 0;
+}
+
+void hd_set_threads(int n)
+{
+    if (n <= 0) return;
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
 }

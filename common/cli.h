@@ -4,6 +4,7 @@
 #ifndef HD_CLI_H
 #define HD_CLI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Sets hd_progname, restores the default SIGPIPE action (so a closed pipe
@@ -33,5 +34,13 @@ void progress_update(Progress *p, long long done);
 void progress_end(Progress *p);
 
 double hd_now_seconds(void);
+
+/* The path `rel` relative to the directory of the running executable
+ * (bin/../data/ravel for a tool run from a build tree), into out; -1 when
+ * /proc/self/exe cannot be read. */
+int hd_exe_relative(const char *rel, char *out, size_t size);
+
+/* Sets the OpenMP and OpenBLAS thread counts (n <= 0: leave the defaults). */
+void hd_set_threads(int n);
 
 #endif

@@ -276,18 +276,9 @@ static char *find_data_dir(const char *given)
         return hd_strdup(env);
     }
     if (is_dir(HD_DATADIR "/ravel")) return hd_strdup(HD_DATADIR "/ravel");
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = 0;
-            char path[PATH_MAX + 32];
-            snprintf(path, sizeof path, "%s/../data/ravel", exe);
-            if (is_dir(path)) return hd_strdup(path);
-        }
-    }
+    char path[PATH_MAX + 32];
+    if (hd_exe_relative("../data/ravel", path, sizeof path) == 0 && is_dir(path))
+        return hd_strdup(path);
     hd_die("no RAVEL data directory found (tried $RAVEL_DIR, %s/ravel, bin/../data/ravel); use --data DIR",
            HD_DATADIR);
 }
