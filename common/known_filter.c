@@ -83,6 +83,26 @@ int known_filter_correct(const KnownFilter *f, const char *prompt, const char *a
     return entry_says_correct(exact) || entry_says_correct(any);
 }
 
+int known_filter_lookup(const KnownFilter *f, const char *prompt, const char *answer)
+{
+    if (!f->cap) return -1;
+    uint64_t h = fnv1a64(prompt, strlen(prompt));
+    const KnownEntry *exact = find_slot(f, prompt, answer, h);
+    const KnownEntry *any = find_slot(f, prompt, NULL, h);
+    if (!exact->prompt && !any->prompt) return -1;
+    return known_filter_correct(f, prompt, answer);
+}
+
+KnownFilter *known_filter_new(void)
+{
+    return hd_calloc(1, sizeof(KnownFilter));
+}
+
+void known_filter_add(KnownFilter *f, const char *prompt, const char *answer, int correct)
+{
+    add(f, hd_strdup(prompt), answer ? hd_strdup(answer) : NULL, correct);
+}
+
 /* A deep copy of a header, so it outlives the reader.  The unpacked
  * object points into the packed bytes, so those are kept too. */
 static void keep_header(KnownFilter *f, const msgpack_object *h)

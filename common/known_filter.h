@@ -28,6 +28,14 @@ KnownFilter *known_filter_load(const char *path);
 /* 1 when (prompt, answer) is known-correct, else 0. */
 int known_filter_correct(const KnownFilter *f, const char *prompt, const char *answer);
 
+/* 1 known-correct, 0 known-incorrect (or contradictory), -1 never seen:
+ * what a model-side tool needs to reuse earlier answers as a cache. */
+int known_filter_lookup(const KnownFilter *f, const char *prompt, const char *answer);
+
+/* An empty filter, and adding one outcome to it (copies the strings). */
+KnownFilter *known_filter_new(void);
+void known_filter_add(KnownFilter *f, const char *prompt, const char *answer, int correct);
+
 long long known_filter_records(const KnownFilter *f);     /* known records read */
 long long known_filter_n_correct(const KnownFilter *f);   /* of which correct */
 const char *known_filter_model(const KnownFilter *f);     /* NULL when none named */

@@ -33,7 +33,9 @@ typedef struct {
     int rope_original_max_position;
     int tie_word_embeddings;
     int bos_token_id;         /* -1 when absent */
-    int eos_token_id;
+    int eos_token_id;         /* the first end-of-sequence id, -1 when absent */
+    int n_eos_token_ids;      /* Llama 3.1 instruct lists several: stop on any */
+    int eos_token_ids[8];
     char model_id[256];       /* a name for provenance: directory or file base name */
     char config_hash[65];     /* SHA-256 hex of the configuration as loaded */
 } LlamaConfig;

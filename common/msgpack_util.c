@@ -1,6 +1,7 @@
 #include "msgpack_util.h"
 #include "error.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void mp_pack_strn(msgpack_packer *pk, const char *s, size_t n)
@@ -67,4 +68,51 @@ const char *mp_record_type(const msgpack_object *rec, size_t *len)
     if (!t || t->type != MSGPACK_OBJECT_STR) return NULL;
     if (len) *len = t->via.str.size;
     return t->via.str.ptr;
+}
+
+const msgpack_object *mp_copy_init(MpCopy *c, const msgpack_object *o)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_object(&pk, *o);
+    size_t size = sb.size, off = 0;
+    c->bytes = msgpack_sbuffer_release(&sb);
+    msgpack_unpacked_init(&c->unpacked);
+    if (msgpack_unpack_next(&c->unpacked, c->bytes, size, &off) != MSGPACK_UNPACK_SUCCESS)
+        hd_die("internal error: cannot re-read a packed object");
+    return &c->unpacked.data;
+}
+
+void mp_copy_destroy(MpCopy *c)
+{
+    msgpack_unpacked_destroy(&c->unpacked);
+    free(c->bytes);
+    c->bytes = NULL;
+}
+
+static int skipped(const msgpack_object *k, const char *const *skip, int n_skip)
+{
+    if (mp_is_str(k, "t")) return 1;
+    for (int i = 0; i < n_skip; i++)
+        if (mp_is_str(k, skip[i])) return 1;
+    return 0;
+}
+
+void mp_pack_record_rewrite(msgpack_packer *pk, const msgpack_object *rec, const char *new_type,
+                            const char *const *skip, int n_skip, int n_extra)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < rec->via.map.size; i++)
+        if (!skipped(&rec->via.map.ptr[i].key, skip, n_skip)) kept++;
+    msgpack_pack_map(pk, 1 + kept + (uint32_t)n_extra);
+    mp_pack_str(pk, "t");
+    mp_pack_str(pk, new_type);
+    for (uint32_t i = 0; i < rec->via.map.size; i++) {
+        const msgpack_object_kv *kv = &rec->via.map.ptr[i];
+        if (skipped(&kv->key, skip, n_skip)) continue;
+        msgpack_pack_object(pk, kv->key);
+        msgpack_pack_object(pk, kv->val);
+    }
 }

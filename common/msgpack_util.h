@@ -22,4 +22,20 @@ int mp_get_int64(const msgpack_object *o, int64_t *out);
 /* The record type, the string under "t", or NULL. */
 const char *mp_record_type(const msgpack_object *rec, size_t *len);
 
+/* A deep copy of an object that outlives the buffer it came from (msgpack-c
+ * objects point into their unpack buffer, so the copy keeps its own). */
+typedef struct {
+    msgpack_unpacked unpacked;
+    char *bytes;
+} MpCopy;
+const msgpack_object *mp_copy_init(MpCopy *c, const msgpack_object *o);
+void mp_copy_destroy(MpCopy *c);
+
+/* Packs a record as `rec` with its type set to new_type: a map with "t"
+ * first, then every key of rec except "t" and the n_skip keys in skip,
+ * then n_extra more pairs that the caller packs next.  Unknown keys are
+ * carried over, as records.md requires of tools that forward records. */
+void mp_pack_record_rewrite(msgpack_packer *pk, const msgpack_object *rec, const char *new_type,
+                            const char *const *skip, int n_skip, int n_extra);
+
 #endif

@@ -12,7 +12,7 @@ check() {
         echo "ok $_n - $name"
     else
         echo "not ok $_n - $name"
-        sed 's/^/# /' "$TMP/check.out" | head -20
+        cut -c1-300 "$TMP/check.out" | sed 's/^/# /' | head -20
     fi
 }
 skip() {
