@@ -1,0 +1,40 @@
+/* A pair record (spec/ravel.md section 4) turned into the token sequences
+ * the model-side tools run, with the positions HyperDAS and the baselines
+ * need.  Every sequence is [BOS] + tokens(text) (target_model_encode).
+ *
+ *   base     BOS + base_input + answer_sep + label   (teacher-forced input)
+ *   source   BOS + source_input
+ *   verify   BOS + verify_input + answer_sep + label (the model filter's input)
+ *   instruction  BOS + instruction                   (the hypernetwork's input)
+ *
+ * The answer tokens of base and verify are those after the token count of
+ * BOS + prompt tokenised alone (the HyperDAS rule, spec ravel.md 2.2): the
+ * answer is tokenised in context.  Entity positions come from the
+ * tokenizer's byte offsets: the last entity token is the last token that
+ * overlaps the entity's byte span, and the visible prefix (the positions an
+ * intervention may touch, hyperdas.md 2.2 (a)) is BOS up to that token. */
+#ifndef HD_PAIR_TOKENS_H
+#define HD_PAIR_TOKENS_H
+
+#include <msgpack.h>
+#include <stdint.h>
+
+#include "target_model.h"
+
+typedef struct {
+    int32_t *ids;
+    int n;
+    int prompt_len;    /* tokens before the answer (== n when no answer) */
+    int entity_last;   /* index of the last entity token, -1 if none */
+} TokenSeq;
+
+typedef struct {
+    TokenSeq base, source, verify, instruction;
+} PairTokens;
+
+/* Builds every sequence of one pair record; -1 with a message naming the
+ * missing or malformed field. */
+int pair_tokens_build(const TargetModel *t, const msgpack_object *pair, PairTokens *out);
+void pair_tokens_free(PairTokens *p);
+
+#endif

@@ -1,0 +1,71 @@
+# The model-side tools end to end on the tiny random Llama fixture (a real
+# Hugging Face directory: sharded safetensors + a byte-level tokenizer.json),
+# so that CI runs ravel-pairs | hd-filter | cache-acts without downloads.
+source tests/cli/lib.bash
+export HD_MODEL=tests/fixtures/tiny-llama-f32
+export SOURCE_DATE_EPOCH=0
+$BIN/ravel-pairs --domain city --attribute Country -n 10 -o $TMP/pairs.msgpack
+NPAIRS=$($BIN/hd-cat --count $TMP/pairs.msgpack)
+
+check "hd-filter --all keeps every pair and marks it" bash -c "
+    $BIN/hd-filter --all $TMP/pairs.msgpack -o $TMP/all.msgpack &&
+    [ \$($BIN/hd-cat --count $TMP/all.msgpack) = $NPAIRS ] &&
+    [ \$($BIN/hd-cat --where filtered=true --count $TMP/all.msgpack) = $NPAIRS ] &&
+    n_ok=\$($BIN/hd-cat --where model_correct=true --count $TMP/all.msgpack) &&
+    n_bad=\$($BIN/hd-cat --where model_correct=false --count $TMP/all.msgpack) &&
+    [ \$((n_ok + n_bad)) = $NPAIRS ]"
+check "hd-filter keeps exactly the pairs marked correct" bash -c "
+    $BIN/hd-filter $TMP/pairs.msgpack > $TMP/kept.msgpack &&
+    [ \$($BIN/hd-cat --count $TMP/kept.msgpack) = \$($BIN/hd-cat --where model_correct=true --count $TMP/all.msgpack) ]"
+check "known records reused: same output without running the model twice" bash -c "
+    $BIN/hd-filter --known-out $TMP/known.msgpack $TMP/pairs.msgpack > $TMP/k1.msgpack &&
+    [ \$($BIN/hd-cat --count $TMP/known.msgpack) -ge 1 ] &&
+    $BIN/hd-filter --known $TMP/known.msgpack --known-out $TMP/known2.msgpack $TMP/pairs.msgpack > $TMP/k2.msgpack &&
+    [ \$($BIN/hd-cat --count $TMP/known2.msgpack) = 0 ] &&
+    diff <($BIN/hd-cat $TMP/k1.msgpack | tail -n +2) <($BIN/hd-cat $TMP/k2.msgpack | tail -n +2)"
+check "ravel-pairs --filter reads hd-filter's known records" bash -c "
+    $BIN/ravel-pairs --domain city --attribute Country -n 10 --filter $TMP/known.msgpack > $TMP/rf.msgpack &&
+    [ \$($BIN/hd-cat --count $TMP/rf.msgpack) = \$($BIN/hd-cat --count $TMP/kept.msgpack) ]"
+
+$BIN/cache-acts -b 4 $TMP/pairs.msgpack -o $TMP/acts.msgpack
+check "cache-acts writes one acts record per pair" \
+    test "$($BIN/hd-cat --where t=acts --count $TMP/acts.msgpack)" = "$NPAIRS"
+check "acts shapes: every layer, base = prompt + label, d = 64" bash -c "
+    $BIN/hd-cat --head 1 $TMP/acts.msgpack | tail -1 > $TMP/one.json &&
+    grep -q '\"layers\":\\[0,1,2,3\\]' $TMP/one.json &&
+    B=\$(grep -o '\"base_ids\":{\"dtype\":\"i32\",\"shape\":\\[[0-9]*' $TMP/one.json | grep -o '[0-9]*\$') &&
+    grep -q \"\\\"base_hidden\\\":{\\\"dtype\\\":\\\"bf16\\\",\\\"shape\\\":\\[4,\$B,64\\]\" $TMP/one.json"
+check "pair fields pass through into acts" bash -c "
+    diff <($BIN/hd-cat --where t=pair $TMP/pairs.msgpack | grep -o '\"id\":\"[^\"]*\"') \
+         <($BIN/hd-cat --where t=acts $TMP/acts.msgpack | grep -o '\"id\":\"[^\"]*\"')"
+check "acts are reproducible bit for bit (the lossless --full view of the records)" bash -c "
+    cmp <($BIN/cache-acts -b 4 $TMP/pairs.msgpack | $BIN/hd-cat --full | tail -n +2) \
+        <($BIN/hd-cat --full $TMP/acts.msgpack | tail -n +2)"
+check "batching and padding do not change the states (f32, rel 1e-4)" bash -c "
+    $BIN/cache-acts --dtype f32 -b 1 $TMP/pairs.msgpack | $BIN/hd-cat --full | tail -n +2 > $TMP/b1.json &&
+    $BIN/cache-acts --dtype f32 -b 8 $TMP/pairs.msgpack | $BIN/hd-cat --full | tail -n +2 > $TMP/b8.json &&
+    awk -v rel=1e-4 -v abs=1e-5 -f tests/cli/numclose.awk $TMP/b1.json $TMP/b8.json"
+check "--layers keeps the chosen layers only" bash -c "
+    $BIN/cache-acts --layers 0,2-3 $TMP/pairs.msgpack | $BIN/hd-cat --head 1 | tail -1 |
+        grep -q '\"layers\":\\[0,2,3\\],.*\"base_hidden\":{\"dtype\":\"bf16\",\"shape\":\\[3,'"
+check "--zlib tensors read back to the same values" bash -c "
+    diff <($BIN/cache-acts -b 4 --zlib 6 $TMP/pairs.msgpack | $BIN/hd-cat --full | tail -n +2 | sed 's/,\"codec\":\"zlib\"//g') \
+         <($BIN/hd-cat --full $TMP/acts.msgpack | tail -n +2)"
+check "truncated pair stream: error names file and record, nothing half written" bash -c "
+    head -c 3000 $TMP/pairs.msgpack > $TMP/cut.msgpack
+    ! $BIN/cache-acts $TMP/cut.msgpack -o $TMP/cut-acts.msgpack 2> $TMP/err &&
+    grep -q '^cache-acts: $TMP/cut.msgpack: record [0-9]*: truncated' $TMP/err && [ ! -e $TMP/cut-acts.msgpack ]"
+check "a missing model is one clear line" bash -c "
+    ! HD_MODEL=/nonexistent $BIN/cache-acts $TMP/pairs.msgpack > /dev/null 2> $TMP/err &&
+    [ \$(wc -l < $TMP/err) = 1 ] && grep -q 'HD_MODEL' $TMP/err"
+check "a pair without a label is named" bash -c "
+    printf '%s\n' '{\"t\":\"pair\",\"id\":\"x\",\"base_input\":\"a b\"}' | $BIN/hd-cat --to-records |
+        { ! $BIN/cache-acts > /dev/null 2> $TMP/err; } && grep -q 'record 2: pair record has no string' $TMP/err"
+check "hd-generate: one line per prompt, n tokens" bash -c "
+    out=\$($BIN/hd-generate --ids -n 5 --no-stop 'Paris is' 'Tokyo') &&
+    [ \$(echo \"\$out\" | wc -l) = 2 ] &&
+    [ \$(echo \"\$out\" | head -1 | cut -f2 | wc -w) = 5 ]"
+check "hd-generate: batched equals one at a time" bash -c "
+    diff <($BIN/hd-generate -b 1 -n 6 --no-stop --ids 'Paris is' 'Tokyo is a city' 'x') \
+         <($BIN/hd-generate -b 3 -n 6 --no-stop --ids 'Paris is' 'Tokyo is a city' 'x')"
+done_testing
