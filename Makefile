@@ -99,17 +99,21 @@ test: all
 	BIN=$(BIN) bash tests/run.sh
 
 asan:
-	$(MAKE) BUILD=build-asan BIN=bin-asan OPT='-O1 -g -fno-omit-frame-pointer' \
+	$(MAKE) BUILD=build-asan BIN=bin-asan CUDA=0 OPT='-O1 -g -fno-omit-frame-pointer' \
 	    SANITIZE='-fsanitize=address,undefined -fno-sanitize-recover=undefined' test
 
 FUZZ_SECONDS ?= 30
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+FUZZ_OBJ  := $(LIB_SRC:%.c=build-fuzz/obj/%.o)
+FUZZ_CFLAGS := $(CPPFLAGS) -UHD_CUDA -std=c11 -g -O1 -fopenmp -fsanitize=fuzzer-no-link,address,undefined
 fuzz: $(FUZZ_BINS)
-build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
-	@mkdir -p build-fuzz
-	clang $(CPPFLAGS) -UHD_CUDA -std=c11 -g -O1 -fopenmp -fsanitize=fuzzer,address,undefined \
-	    $< $(LIB_SRC) $(LDLIBS) -o $@
+build-fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -Wno-pass-failed -c $< -o $@
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJ) \
+	    -lmsgpackc -ljansson -lpcre2-8 -lopenblas -lz -lm -lpthread -o $@
 fuzz-run: fuzz
 	@for f in $(FUZZ_BINS); do \
 	    n=$${f#build-fuzz/fuzz_}; mkdir -p tests/fuzz/corpus-run/$$n; \
@@ -137,7 +141,7 @@ install: $(TOOL_BINS)
 clean:
 	rm -rf build build-asan build-fuzz bin bin-asan
 
-.SECONDARY: $(LIB_OBJ) $(TOOLS:%=$(BUILD)/tools/%.o) $(TESTS:%=$(BUILD)/tests/%.o) $(BENCHES:%=$(BUILD)/bench/%.o)
+.SECONDARY: $(FUZZ_OBJ) $(LIB_OBJ) $(TOOLS:%=$(BUILD)/tools/%.o) $(TESTS:%=$(BUILD)/tests/%.o) $(BENCHES:%=$(BUILD)/bench/%.o)
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # The embedded default model: SmolLM2-135M-Instruct (Q4_1 GGUF) carried by
