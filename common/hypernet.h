@@ -1,0 +1,260 @@
+/* The HyperDAS hypernetwork G, its selection head, the subspace module D,
+ * the intervention at the target's hidden state hs[L] and the training loss
+ * (spec hyperdas.md 1.2, 3-6), in fp32 on the CPU, with a hand-written
+ * backward into every trainable tensor.
+ *
+ * Parameters.  One fp32 buffer holds every trainable tensor, one gradient
+ * buffer has the same layout (llm.c style); HnWeights are named views into
+ * either.  The names are those of tests/fixtures/hyperdas/README.md (the
+ * PyTorch reference's state_dict names: "hyper.layers.0.self_attn.q_proj.
+ * weight", "head.q_combine.weight", "das.rotate.X", ...), so a checkpoint
+ * written with hypernet_param() names loads in the reference and back.
+ * The rotation's fixed orthogonal base "das.rotate.Q0" is a buffer: it lives
+ * outside the parameter buffer, has no gradient, and is listed last by the
+ * iteration API with group HN_GROUP_BUFFER.
+ *
+ * One step, given a batch whose target states were cached (cache-acts):
+ *   hypernet_zero_grad(hn);
+ *   hypernet_forward(hn, acts, target, &batch, &opts, &loss);
+ *   hypernet_backward(hn, acts, target);        (grads += dL/dparams)
+ *   grad_clip(hn->grads, hn->n_params, 4.0);    (kernels/cpu/grad_clip.h)
+ *   adamw_step(hn->params, hn->grads, m, v, spans, n_spans, &acfg, step);
+ * with spans from hypernet_adamw_spans().
+ *
+ * Shapes.  Batch b; instruction length E; base length B; source length S;
+ * the target has Lt layers (Lt+1 hidden states), width d, H/Hkv heads of
+ * hd; G has Lh layers of the target's shapes; k = DAS dimension. */
+#ifndef HD_HYPERNET_H
+#define HD_HYPERNET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cpu/adamw.h"
+#include "cpu/selection.h"
+#include "llama_forward.h"
+#include "llama_model.h"
+
+typedef enum {
+    HN_SUBSPACE_NONE = 0, /* patch the whole mixed vector: hs[L] <- ysrc */
+    HN_SUBSPACE_REFLECT,  /* ReflectSelect (HyperDAS default) */
+    HN_SUBSPACE_DAS,      /* plain low-rank DAS with one learned R */
+    HN_SUBSPACE_MASK      /* MaskSelect: a soft mask on the k directions */
+} HnSubspace;
+
+/* "none", "reflect", "das", "mask" (also the original's "ReflectSelect",
+ * "DAS", "MaskSelect"); -1 when unknown. */
+int hn_subspace_from_name(const char *name);
+const char *hn_subspace_name(HnSubspace s);
+
+typedef struct {
+    int n_layers;           /* Lh: G's depth, <= the target's (chop_editor_at_layer) */
+    int intervention_layer; /* L in [1, Lt-1]: hs[L], the residual entering layer L, is replaced */
+    int das_dim;            /* k */
+    HnSubspace subspace;
+    int sub_ffn;            /* width of ReflectSelect's / MaskSelect's SwiGLU MLP */
+    float sub_rms_eps;      /* their RMSNorm eps (1e-5) */
+    int ablate_source_attention, ablate_base_attention; /* skip a cross block (ablations) */
+} HypernetConfig;
+
+/* The training defaults of spec 7 for a target: Lh 8 (capped at the
+ * target's depth), L 15 (capped at Lt - 1), k 128 (capped at d),
+ * ReflectSelect, MLP width = the target's intermediate size. */
+HypernetConfig hypernet_default_config(const LlamaConfig *target);
+
+/* Views of one G attention block: pre-norm and q/k/v/o projections. */
+typedef struct {
+    float *norm; /* [d] */
+    float *wq;   /* [H*hd, d] */
+    float *wk;   /* [Hkv*hd, d] */
+    float *wv;   /* [Hkv*hd, d] */
+    float *wo;   /* [d, H*hd] */
+} HnAttnWeights;
+
+typedef struct {
+    HnAttnWeights self_attn, src_cross, base_cross;
+    float *post_norm; /* [d] post_attention_layernorm */
+    float *w_gate;    /* [ffn, d] */
+    float *w_up;      /* [ffn, d] */
+    float *w_down;    /* [d, ffn] */
+} HnLayerWeights;
+
+typedef struct {
+    float *tok_embed;       /* [V, d]   hyper.embed_tokens.weight */
+    HnLayerWeights *layers; /* [Lh] */
+    float *final_norm;      /* [d]      hyper.norm.weight */
+    float *head_wq;         /* [H*hd, d] */
+    float *head_wk;         /* [Hkv*hd, d] */
+    float *head_combine;    /* [d, 2d]  q_combine: input concat(base, source) */
+    float *sub_norm;        /* [d]      das.rv_norm / das.mask_norm (NULL otherwise) */
+    float *sub_gate;        /* [sub_ffn, d] */
+    float *sub_up;          /* [sub_ffn, d] */
+    float *sub_down;        /* [d or k, sub_ffn] */
+    float *rot_x;           /* [d, k]   das.rotate.X (NULL without a subspace) */
+} HnWeights;
+
+typedef enum {
+    HN_GROUP_MAIN = 0, /* G, head, subspace norm and MLPs: lr 4e-5, wd 0.01 */
+    HN_GROUP_ROTATE,   /* das.rotate.X: lr 1e-3, wd 0 */
+    HN_GROUP_MASK,     /* das.mask_mlp.*: lr 1e-2, wd 0.01 */
+    HN_GROUP_BUFFER,   /* das.rotate.Q0: not trained */
+    HN_N_GROUPS
+} HnGroup;
+
+typedef struct {
+    const char *name;
+    int ndim;
+    int64_t shape[2];
+    size_t numel;
+    size_t offset; /* into params/grads; (size_t)-1 for a buffer */
+    float *data;   /* the values */
+    float *grad;   /* NULL for a buffer */
+    HnGroup group;
+} HnParam;
+
+typedef struct {
+    HypernetConfig cfg;
+    LlamaConfig target;  /* the target's shapes (G copies them) */
+    float *params;       /* the one trainable buffer */
+    float *grads;        /* same layout */
+    size_t n_params;
+    HnWeights w, g;      /* views into params / grads */
+    float *rot_base;     /* [d, d] das.rotate.Q0 (NULL without a subspace) */
+    float *inv_freq;     /* [hd/2] the target's RoPE frequencies */
+    HnParam *info;       /* every tensor, in the reference's order, Q0 last */
+    int n_info;
+    char *names;         /* storage of the names */
+} Hypernet;
+
+/* Checks cfg against the target and allocates zeroed buffers; NULL with a
+ * message on a bad configuration.  L = 0 (the embedding hook, which the
+ * original allows only without a subspace module) is refused: the
+ * intervened run resumes at layer L from the edited residual.  L = Lt is
+ * refused too: the cached hs[Lt] is the final-norm output, not a residual. */
+Hypernet *hypernet_create(const HypernetConfig *cfg, const LlamaConfig *target);
+void hypernet_free(Hypernet *hn);
+
+/* Initialisation (spec 3.1).  G from the target: embedding, the first Lh
+ * layers (both cross blocks get independent copies of that layer's
+ * self-attention and input norm), final norm.  from_scratch != 0: G's
+ * layers as PyTorch defaults (Linear U(+-1/sqrt(fan_in)), norms 1), the
+ * embedding and final norm still copied.  Head q/k/q_combine N(0, head_std)
+ * (0.02 in the original, spec Q5).  Subspace MLP PyTorch Linear defaults,
+ * its norm 1; X = -I; Q0 a random orthogonal matrix (QR of a Gaussian).
+ * All draws from `seed`. */
+int hypernet_init(Hypernet *hn, const LlamaModel *target, int from_scratch, float head_std,
+                  uint64_t seed);
+
+/* Parameter iteration: i in [0, n); NULL outside. */
+int hypernet_param_count(const Hypernet *hn);
+const HnParam *hypernet_param(const Hypernet *hn, int i);
+const HnParam *hypernet_param_find(const Hypernet *hn, const char *name);
+
+/* One AdamW span per trainable tensor with its group's lr and weight decay
+ * (arrays indexed by HnGroup); spans must hold hypernet_param_count()
+ * entries.  Returns the number written. */
+int hypernet_adamw_spans(const Hypernet *hn, const float *group_lr, const float *group_wd,
+                         AdamWSpan *spans);
+
+void hypernet_zero_grad(Hypernet *hn);
+
+/* R [d, k] from X and Q0 (the orthogonal parametrisation, householder.h). */
+void hypernet_rotation(const Hypernet *hn, float *R);
+
+/* ---- a batch ----
+ * Ids and masks are int, row-major, left padded.  The target states come
+ * from the target's runs (spec 1.2, 2.4):
+ *   base_states [b, B, Lt+1, d]  the base run's HF hidden_states (hs[Lt] is
+ *                                the final-norm output), positions cumsum rule
+ *   src_states  [b, S, Lt+1, d]  the same for the source
+ *   src_ys      [b, S, d]        raw source hs[L] used for mixing (the
+ *                                original reruns the source with positions
+ *                                0..S-1); NULL: src_states at layer L
+ * The intervened run restarts at layer L from the base's cached hs[L]
+ * (layers below L are not affected by the intervention). */
+typedef struct {
+    int b, E, B, S;
+    const int *instr_ids;      /* [b, E] */
+    const int *instr_mask;     /* [b, E] 1 = real (ids != pad) */
+    const int *base_attn_mask; /* [b, B] */
+    const int *base_intv_mask; /* [b, B] positions G may write */
+    const int *src_intv_mask;  /* [b, S] positions G may read */
+    const int *labels;         /* [b, B] -100 except the label tokens */
+    const int *is_causal;      /* [b] 1 = cause example */
+    const float *base_states;
+    const float *src_states;
+    const float *src_ys;
+    const int *base_entity_pos, *src_entity_pos; /* [b], SELECT_GROUNDTRUTH only */
+} HnBatch;
+
+typedef struct {
+    float sparsity_weight;  /* lambda of this step (kernels/cpu/sparsity_loss.h); 0 = off */
+    float causal_weight;    /* 3.5 */
+    float iso_weight;       /* 0.5 */
+    SelectionMode mode;     /* SELECT_SOFT for training */
+    float bidding_threshold;/* 0.1 */
+    float mask_temperature; /* MaskSelect's tau */
+} HnOptions;
+
+HnOptions hn_default_options(void);
+
+typedef struct {
+    float total;     /* pred + sparsity_weight * sparsity */
+    float pred;      /* mean over label tokens of weight * CE */
+    float sparsity;  /* the penalty before its weight */
+    int n_label_tokens;
+} HnLoss;
+
+typedef struct HnActs HnActs;
+
+/* Activations for batches up to these sizes (and the target's run of
+ * layers [L, Lt) over max_b x max_B tokens). */
+HnActs *hn_acts_create(const Hypernet *hn, int max_b, int max_E, int max_B, int max_S);
+void hn_acts_free(HnActs *a);
+
+/* The whole forward: G, head, selection, subspace, intervention, target
+ * layers [L, Lt), logits at the label positions, loss.  -1 with a message
+ * on bad input (ids, masks, shapes, non-finite states).
+ *
+ * Semantics that differ from the reference only where nothing real reads
+ * the value: padded instruction rows get zero attention output (the
+ * reference averages all keys there); the cross blocks attend over the
+ * visible (token, layer) states only, packed (masked keys have weight
+ * exactly 0 in the reference too), so a row whose source or base has no
+ * visible token at all gets a zero cross-attention output where the
+ * reference would average every state (spec 11 Q1 calls that input a bug
+ * to guard against).  A zero state vector is normalised to 0, not NaN. */
+int hypernet_forward(Hypernet *hn, HnActs *a, const LlamaModel *target, const HnBatch *batch,
+                     const HnOptions *opt, HnLoss *loss);
+
+/* grads += dL_total/dparams for the last forward. */
+int hypernet_backward(Hypernet *hn, HnActs *a, const LlamaModel *target);
+
+/* Views into the last forward's results (valid until the next forward). */
+typedef struct {
+    const float *hg;         /* [b, E, d] G's final-norm output */
+    const float *W;          /* [b, S+1, B] soft selection */
+    const float *W_used;     /* [b, S+1, B] after the selection mode */
+    const float *head_logits;/* [b, S+1, B] head-mean logits, -inf where masked */
+    const float *R;          /* [d, k] */
+    const float *R_reflected;/* [b, d, k] ReflectSelect only */
+    const float *rv;         /* [b, d] ReflectSelect: u (before normalising) */
+    const float *mask;       /* [b, k] MaskSelect only */
+    const float *xb;         /* [b, B, d] */
+    const float *ysrc_minus_xb; /* [b, B, d] */
+    const float *new_hidden; /* [b, B, d] */
+    const float *logits;     /* [n_label_tokens, V] at the predicting positions */
+    const int *label_rows;   /* [n_label_tokens] flat r*B + t of the predicting position */
+    const int *label_ids;    /* [n_label_tokens] */
+    const float *ce;         /* [n_label_tokens] */
+    int n_label_tokens;
+    /* after hypernet_backward */
+    const float *dW;         /* [b, S+1, B] */
+    const float *dhg;        /* [b, E, d] */
+    const float *dnew_hidden;/* [b, B, d] */
+    const float *dR;         /* [d, k] */
+} HnView;
+
+void hypernet_view(const HnActs *a, HnView *v);
+
+#endif

@@ -1,0 +1,402 @@
+/* The forward of one HyperDAS step (spec 1.2 steps 2-9): target states ->
+ * G -> head -> selection -> subspace -> intervention at hs[L] -> frozen
+ * target layers [L, Lt) -> logits at the label positions -> loss. */
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "cpu/attention.h"
+#include "cpu/cross_attention.h"
+#include "cpu/embedding.h"
+#include "cpu/householder.h"
+#include "cpu/intervention.h"
+#include "cpu/matmul.h"
+#include "cpu/position_head.h"
+#include "cpu/residual.h"
+#include "cpu/rmsnorm.h"
+#include "cpu/rope.h"
+#include "cpu/softmax_xent.h"
+#include "cpu/sparsity_loss.h"
+#include "cpu/swiglu.h"
+#include "error.h"
+#include "hypernet_internal.h"
+
+#define IGNORE_LABEL (-100)
+
+/* ---- input checks ---- */
+
+static int check_01(const int *m, size_t n, const char *what, int T)
+{
+    for (size_t i = 0; i < n; i++)
+        if (m[i] != 0 && m[i] != 1)
+            return hd_fail("hypernet: %s value %d at row %zu, position %zu (expected 0 or 1)",
+                           what, m[i], i / T, i % T);
+    return 0;
+}
+
+static int check_batch(const Hypernet *hn, const HnActs *a, const HnBatch *x)
+{
+    const HnDims D = hn_dims(hn);
+    if (!x->instr_ids || !x->instr_mask || !x->base_attn_mask || !x->base_intv_mask ||
+        !x->src_intv_mask || !x->labels || !x->is_causal || !x->base_states || !x->src_states)
+        return hd_fail("hypernet: the batch lacks a required tensor");
+    if (x->b < 1 || x->E < 1 || x->B < 2 || x->S < 1 || x->b > a->max_b || x->E > a->max_E ||
+        x->B > a->max_B || x->S > a->max_S)
+        return hd_fail("hypernet: batch b=%d E=%d B=%d S=%d outside the capacity b=%d E=%d "
+                       "B=%d S=%d",
+                       x->b, x->E, x->B, x->S, a->max_b, a->max_E, a->max_B, a->max_S);
+    const size_t bE = (size_t)x->b * x->E, bB = (size_t)x->b * x->B, bS = (size_t)x->b * x->S;
+    if (check_01(x->instr_mask, bE, "instruction mask", x->E) ||
+        check_01(x->base_attn_mask, bB, "base attention mask", x->B) ||
+        check_01(x->base_intv_mask, bB, "base intervention mask", x->B) ||
+        check_01(x->src_intv_mask, bS, "source intervention mask", x->S))
+        return -1;
+    for (size_t i = 0; i < bE; i++)
+        if (x->instr_ids[i] < 0 || x->instr_ids[i] >= D.V)
+            return hd_fail("hypernet: instruction token id %d at row %zu, position %zu outside "
+                           "the vocabulary of %d",
+                           x->instr_ids[i], i / x->E, i % x->E, D.V);
+    for (int r = 0; r < x->b; r++)
+        if (!x->instr_mask[(size_t)r * x->E + x->E - 1])
+            return hd_fail("hypernet: instruction row %d does not end with a real token (empty, "
+                           "or padded on the right; the head reads the last position)",
+                           r);
+    int n = 0;
+    for (int r = 0; r < x->b; r++)
+        for (int t = 0; t < x->B; t++) {
+            int lab = x->labels[(size_t)r * x->B + t];
+            if (lab == IGNORE_LABEL) continue;
+            if (lab < 0 || lab >= D.V)
+                return hd_fail("hypernet: label %d at row %d, position %d outside the vocabulary "
+                               "of %d",
+                               lab, r, t, D.V);
+            if (t == 0)
+                return hd_fail("hypernet: label at row %d, position 0 has no predicting position",
+                               r);
+            n++;
+        }
+    if (n == 0) return hd_fail("hypernet: the batch has no label token");
+    return 0;
+}
+
+/* ---- target states ---- */
+
+/* dst = src / |src| (0 for a zero vector, so that pad rows of a cache that
+ * stores zeros stay finite); -1 when src is not finite. */
+static int unit_normalise(float *dst, const float *src, int d)
+{
+    double ss = 0.0;
+    for (int i = 0; i < d; i++) ss += (double)src[i] * src[i];
+    if (!isfinite(ss)) return -1;
+    float n = (float)sqrt(ss);
+    for (int i = 0; i < d; i++) dst[i] = n > 0.0f ? src[i] / n : 0.0f;
+    return 0;
+}
+
+/* Packs the visible (token, layer) states of one kind (see HnKeys). */
+static int pack_keys(HnKeys *K, const float *states, const int *intv, int b, int T,
+                     const HnDims *D, const float *inv_freq, const char *what)
+{
+    int N = 1;
+    for (int r = 0; r < b; r++) {
+        int n = 0;
+        for (int t = 0; t < T; t++) n += intv[(size_t)r * T + t];
+        if (n * D->nl > N) N = n * D->nl;
+    }
+    K->N = N;
+    for (int r = 0; r < b; r++) {
+        int slot = 0;
+        for (int t = 0; t < T; t++) {
+            if (!intv[(size_t)r * T + t]) continue;
+            for (int l = 0; l < D->nl; l++, slot++) {
+                size_t dst = (size_t)r * N + slot;
+                const float *src = states + (((size_t)r * T + t) * D->nl + l) * D->d;
+                if (unit_normalise(K->states + dst * D->d, src, D->d))
+                    return hd_fail("hypernet: %s state at row %d, position %d, layer %d is not "
+                                   "finite",
+                                   what, r, t, l);
+                K->mask[dst] = 1;
+                K->pos[dst] = slot + 1; /* cumsum(mask)*mask over the flattened sequence */
+            }
+        }
+        for (; slot < N; slot++) {
+            size_t dst = (size_t)r * N + slot;
+            memset(K->states + dst * D->d, 0, (size_t)D->d * sizeof(float));
+            K->mask[dst] = 0;
+            K->pos[dst] = 0;
+        }
+    }
+    rope_angles(K->cos, K->sin, K->pos, inv_freq, b * N, D->half);
+    return 0;
+}
+
+/* rows [n, d] = layer `l` of states [n, nl, d], optionally unit-normalised */
+static int gather_layer(float *rows, const float *states, size_t n, int l, const HnDims *D,
+                        int normalise, const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        const float *src = states + (i * D->nl + l) * D->d;
+        float *dst = rows + i * D->d;
+        if (normalise) {
+            if (unit_normalise(dst, src, D->d))
+                return hd_fail("hypernet: %s state %zu at layer %d is not finite", what, i, l);
+        } else {
+            memcpy(dst, src, (size_t)D->d * sizeof *dst);
+        }
+    }
+    return 0;
+}
+
+/* ---- G ---- */
+
+static void self_block_forward(const Hypernet *hn, HnActs *a, const HnAttnWeights *w,
+                               HnLayerActs *s, const float *x_in, float *x_out)
+{
+    const HnDims D = hn_dims(hn);
+    const int b = a->b, E = a->E, N = b * E;
+    rmsnorm_forward(a->normed, s->rstd_self, x_in, w->norm, N, D.d, hn->target.rms_norm_eps);
+    matmul_forward(s->q, a->normed, w->wq, NULL, N, D.d, D.qd);
+    matmul_forward(s->k, a->normed, w->wk, NULL, N, D.d, D.kvd);
+    matmul_forward(s->v, a->normed, w->wv, NULL, N, D.d, D.kvd);
+    rope_forward(s->q, a->cos_e, a->sin_e, N, D.H, D.hd);
+    rope_forward(s->k, a->cos_e, a->sin_e, N, D.Hkv, D.hd);
+    attention_forward(s->ao, s->att, s->q, s->k, s->v, a->imask, b, E, E, E, D.H, D.Hkv, D.hd);
+    matmul_forward(a->branch, s->ao, w->wo, NULL, N, D.qd, D.d);
+    residual_forward(x_out, x_in, a->branch, (size_t)N * D.d);
+}
+
+static void cross_block_forward(const Hypernet *hn, HnActs *a, const HnAttnWeights *w,
+                                HnCrossActs *s, const HnKeys *K, const float *x_in, float *x_out)
+{
+    const HnDims D = hn_dims(hn);
+    const int b = a->b, E = a->E, N = b * E, NK = b * K->N;
+    rmsnorm_forward(a->normed, s->rstd, x_in, w->norm, N, D.d, hn->target.rms_norm_eps);
+    matmul_forward(s->q, a->normed, w->wq, NULL, N, D.d, D.qd);
+    rope_forward(s->q, a->cos_e, a->sin_e, N, D.H, D.hd);
+    /* K/V of the target states: no norm on them (spec 3.4) */
+    matmul_forward(s->kp, K->states, w->wk, NULL, NK, D.d, D.kvd);
+    matmul_forward(s->vp, K->states, w->wv, NULL, NK, D.d, D.kvd);
+    rope_forward(s->kp, K->cos, K->sin, NK, D.Hkv, D.hd);
+    cross_attention_forward(s->ao, s->att, s->q, s->kp, s->vp, a->imask, K->mask, b, E, K->N,
+                            D.H, D.Hkv, D.hd);
+    matmul_forward(a->branch, s->ao, w->wo, NULL, N, D.qd, D.d);
+    residual_forward(x_out, x_in, a->branch, (size_t)N * D.d);
+}
+
+static void mlp_forward(const Hypernet *hn, HnActs *a, const HnLayerWeights *w, HnLayerActs *s,
+                        const float *x_in, float *x_out)
+{
+    const HnDims D = hn_dims(hn);
+    const int N = a->b * a->E;
+    rmsnorm_forward(a->normed, s->rstd_post, x_in, w->post_norm, N, D.d, hn->target.rms_norm_eps);
+    matmul_forward(s->gate, a->normed, w->w_gate, NULL, N, D.d, D.F);
+    matmul_forward(s->up, a->normed, w->w_up, NULL, N, D.d, D.F);
+    swiglu_forward(a->act, s->gate, s->up, (size_t)N * D.F);
+    matmul_forward(a->branch, a->act, w->w_down, NULL, N, D.F, D.d);
+    residual_forward(x_out, x_in, a->branch, (size_t)N * D.d);
+}
+
+static void g_forward(const Hypernet *hn, HnActs *a)
+{
+    const HnDims D = hn_dims(hn);
+    const size_t Nd = (size_t)a->b * a->E * D.d;
+    embedding_forward(a->hres, a->ids, hn->w.tok_embed, a->b * a->E, D.V, D.d);
+    for (int l = 0; l < D.Lh; l++) {
+        const HnLayerWeights *w = &hn->w.layers[l];
+        HnLayerActs *s = &a->layers[l];
+        const float *x_in = a->hres + (size_t)l * Nd;
+        self_block_forward(hn, a, &w->self_attn, s, x_in, s->x1);
+        if (hn->cfg.ablate_source_attention)
+            memcpy(s->x2, s->x1, Nd * sizeof(float));
+        else
+            cross_block_forward(hn, a, &w->src_cross, &s->src, &a->keys_src, s->x1, s->x2);
+        if (hn->cfg.ablate_base_attention)
+            memcpy(s->x3, s->x2, Nd * sizeof(float));
+        else
+            cross_block_forward(hn, a, &w->base_cross, &s->base, &a->keys_base, s->x2, s->x3);
+        mlp_forward(hn, a, w, s, s->x3, a->hres + (size_t)(l + 1) * Nd);
+    }
+    rmsnorm_forward(a->hg, a->final_rstd, a->hres + (size_t)D.Lh * Nd, hn->w.final_norm,
+                    a->b * a->E, D.d, hn->target.rms_norm_eps);
+}
+
+/* ---- head ---- */
+
+/* out[n, d] = in[n, d] @ Wc[:, half]^T for one half (0 = base, 1 = source) of
+ * q_combine [d, 2d]: the concat(base, source) input split in two. */
+static void combine_half(float *out, const float *in, const float *Wc, int n, int d, int half)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, d, d, 1.0f, in, d,
+                Wc + (size_t)half * d, 2 * d, 0.0f, out, d);
+}
+
+static void head_forward(const Hypernet *hn, HnActs *a)
+{
+    const HnDims D = hn_dims(hn);
+    const int b = a->b, B = a->B, S = a->S;
+    const HnWeights *w = &hn->w;
+    for (int r = 0; r < b; r++) {
+        memcpy(a->hg_last + (size_t)r * D.d, a->hg + ((size_t)r * a->E + a->E - 1) * D.d,
+               (size_t)D.d * sizeof(float));
+        a->qpos[r] = a->ipos[(size_t)r * a->E + a->E - 1]; /* cumsum(m)*m at E-1 */
+    }
+    matmul_forward(a->hq, a->hg_last, w->head_wq, NULL, b, D.d, D.qd);
+    rope_angles(a->cos_q, a->sin_q, a->qpos, hn->inv_freq, b, D.half);
+    rope_forward(a->hq, a->cos_q, a->sin_q, b, D.H, D.hd);
+    combine_half(a->pb, a->yb, w->head_combine, b * B, D.d, 0);
+    combine_half(a->ps, a->ysn, w->head_combine, b * S, D.d, 1);
+    matmul_forward(a->kb, a->pb, w->head_wk, NULL, b * B, D.d, D.kvd);
+    matmul_forward(a->ks, a->ps, w->head_wk, NULL, b * S, D.d, D.kvd);
+    matmul_forward(a->kself, a->yb, w->head_wk, NULL, b * B, D.d, D.kvd);
+    position_head_forward(a->W, a->head_logits, a->hq, a->kb, a->ks, a->kself, a->base_intv,
+                          a->src_intv, hn->inv_freq, b, S, B, D.H, D.Hkv, D.hd);
+}
+
+/* ---- subspace ---- */
+
+/* out = down(silu(gate(norm(hg_last))) * up(.)), the SwiGLU MLP of
+ * ReflectSelect (out width d) and MaskSelect (out width k). */
+static void sub_mlp_forward(const Hypernet *hn, HnActs *a, int out_width)
+{
+    const HnDims D = hn_dims(hn);
+    const HnWeights *w = &hn->w;
+    const int b = a->b;
+    rmsnorm_forward(a->sub_normed, a->sub_rstd, a->hg_last, w->sub_norm, b, D.d,
+                    hn->cfg.sub_rms_eps);
+    matmul_forward(a->sub_gate, a->sub_normed, w->sub_gate, NULL, b, D.d, D.SF);
+    matmul_forward(a->sub_up, a->sub_normed, w->sub_up, NULL, b, D.d, D.SF);
+    swiglu_forward(a->sub_act, a->sub_gate, a->sub_up, (size_t)b * D.SF);
+    matmul_forward(a->u, a->sub_act, w->sub_down, NULL, b, D.SF, out_width);
+}
+
+static void subspace_forward(const Hypernet *hn, HnActs *a)
+{
+    const HnDims D = hn_dims(hn);
+    if (hn->cfg.subspace == HN_SUBSPACE_NONE) return;
+    hypernet_rotation(hn, a->R);
+    if (hn->cfg.subspace == HN_SUBSPACE_REFLECT) {
+        sub_mlp_forward(hn, a, D.d);
+        reflect_forward(a->Rp, a->v, a->unorm, a->u, a->R, a->b, D.d, D.k);
+    } else if (hn->cfg.subspace == HN_SUBSPACE_MASK) {
+        sub_mlp_forward(hn, a, D.k);
+        for (size_t i = 0; i < (size_t)a->b * D.k; i++)
+            a->mask[i] = 1.0f / (1.0f + expf(-a->u[i] / a->mask_temperature));
+    }
+}
+
+/* The matrix the intervention projects with, and its batch stride. */
+static const float *intervention_R(const Hypernet *hn, const HnActs *a, size_t *stride)
+{
+    const HnDims D = hn_dims(hn);
+    *stride = 0;
+    switch (hn->cfg.subspace) {
+    case HN_SUBSPACE_REFLECT:
+        *stride = (size_t)D.d * D.k;
+        return a->Rp;
+    case HN_SUBSPACE_DAS:
+    case HN_SUBSPACE_MASK:
+        return a->R;
+    default:
+        return NULL;
+    }
+}
+
+/* ---- the whole step ---- */
+
+int hypernet_forward(Hypernet *hn, HnActs *a, const LlamaModel *target, const HnBatch *x,
+                     const HnOptions *opt, HnLoss *loss)
+{
+    if (!hn || !a || !target || !x || !opt) return hd_fail("hypernet forward: missing argument");
+    const HnDims D = hn_dims(hn);
+    if (target->cfg.hidden_size != D.d || target->cfg.n_layers != D.Lt ||
+        target->cfg.vocab_size != D.V)
+        return hd_fail("hypernet forward: the target model does not match the hypernetwork's");
+    a->have_forward = a->have_backward = 0;
+    if (check_batch(hn, a, x)) return -1;
+    if (hn->cfg.subspace == HN_SUBSPACE_MASK && !(opt->mask_temperature > 0.0f))
+        return hd_fail("hypernet forward: MaskSelect temperature %g is not positive",
+                       opt->mask_temperature);
+    const int b = x->b, E = x->E, B = x->B, S = x->S;
+    a->b = b, a->E = E, a->B = B, a->S = S;
+    a->lambda = opt->sparsity_weight;
+    a->mask_temperature = opt->mask_temperature;
+    a->soft = opt->mode == SELECT_SOFT;
+
+    /* inputs and positions */
+    const size_t bE = (size_t)b * E, bB = (size_t)b * B, bS = (size_t)b * S;
+    memcpy(a->ids, x->instr_ids, bE * sizeof(int));
+    memcpy(a->imask, x->instr_mask, bE * sizeof(int));
+    for (int r = 0; r < b; r++) { /* G's positions: cumsum(mask), pads 0 (spec 2.4) */
+        int c = 0;
+        for (int t = 0; t < E; t++) {
+            c += a->imask[(size_t)r * E + t];
+            a->ipos[(size_t)r * E + t] = c;
+        }
+    }
+    rope_angles(a->cos_e, a->sin_e, a->ipos, hn->inv_freq, (int)bE, D.half);
+    memcpy(a->base_intv, x->base_intv_mask, bB * sizeof(int));
+    memcpy(a->src_intv, x->src_intv_mask, bS * sizeof(int));
+    memcpy(a->base_attn, x->base_attn_mask, bB * sizeof(int));
+    if (pack_keys(&a->keys_src, x->src_states, a->src_intv, b, S, &D, hn->inv_freq, "source") ||
+        pack_keys(&a->keys_base, x->base_states, a->base_intv, b, B, &D, hn->inv_freq, "base"))
+        return -1;
+    if (gather_layer(a->yb, x->base_states, bB, D.L, &D, 1, "base") ||
+        gather_layer(a->ysn, x->src_states, bS, D.L, &D, 1, "source") ||
+        gather_layer(a->xb, x->base_states, bB, D.L, &D, 0, "base"))
+        return -1;
+    if (x->src_ys)
+        memcpy(a->ys, x->src_ys, bS * D.d * sizeof(float));
+    else
+        gather_layer(a->ys, x->src_states, bS, D.L, &D, 0, "source");
+    /* a weight of exactly 0 times a non-finite pad state would still be NaN */
+    for (size_t i = 0; i < bS * D.d; i++)
+        if (!isfinite(a->ys[i]))
+            return hd_fail("hypernet: source hidden state for mixing (layer %d) is not finite at "
+                           "row %zu, position %zu",
+                           D.L, i / D.d / S, i / D.d % S);
+
+    /* G, head, selection, subspace */
+    g_forward(hn, a);
+    head_forward(hn, a);
+    selection_forward(a->W_used, a->W, opt->mode, opt->bidding_threshold, x->src_entity_pos,
+                      x->base_entity_pos, b, S, B);
+    subspace_forward(hn, a);
+
+    /* intervention and the frozen target layers [L, Lt) */
+    size_t stride;
+    const float *R = intervention_R(hn, a, &stride);
+    intervention_forward(a->new_hidden, a->diff, a->proj, a->xb, a->ys, a->W_used, R, stride,
+                         hn->cfg.subspace == HN_SUBSPACE_MASK ? a->mask : NULL, b, S, B, D.d,
+                         D.k, a->work);
+    if (llama_forward_range(target, a->target, NULL, a->new_hidden, x->base_attn_mask, NULL, b, B,
+                            D.L, D.Lt))
+        return hd_fail_prefix("hypernet forward: ");
+
+    /* loss: the logit at position t predicts the label at t+1 (spec 2.3) */
+    int n = 0;
+    for (int r = 0; r < b; r++)
+        for (int t = 0; t + 1 < B; t++) {
+            int lab = x->labels[(size_t)r * B + t + 1];
+            if (lab == IGNORE_LABEL) continue;
+            a->label_rows[n] = r * B + t;
+            a->label_ids[n] = lab;
+            a->label_w[n] = x->is_causal[r] ? opt->causal_weight : opt->iso_weight;
+            n++;
+        }
+    a->n_labels = n;
+    for (int i = 0; i < n; i++) a->label_w[i] /= (float)n;
+    if (llama_forward_logits(target, a->target, a->label_rows, n))
+        return hd_fail_prefix("hypernet forward: ");
+    softmax_xent_forward(a->ce, a->probs, a->target->logits, a->label_ids, n, D.V);
+    double pred = 0.0;
+    for (int i = 0; i < n; i++) pred += (double)a->label_w[i] * a->ce[i];
+    float sp = sparsity_loss_forward(a->W, b, S, B);
+    loss->pred = (float)pred;
+    loss->sparsity = sp;
+    loss->total = (float)pred + opt->sparsity_weight * sp;
+    loss->n_label_tokens = n;
+    if (!isfinite(loss->total))
+        return hd_fail("hypernet forward: the loss is not finite (%g)", loss->total);
+    a->have_forward = 1;
+    return 0;
+}

@@ -1,0 +1,137 @@
+/* What the hypernetwork's forward keeps for its backward (shared by
+ * hypernet_acts.c, hypernet_forward.c and hypernet_backward.c only). */
+#ifndef HD_HYPERNET_INTERNAL_H
+#define HD_HYPERNET_INTERNAL_H
+
+#include "hypernet.h"
+
+/* One cross-attention block's internals.  Keys/values are the packed
+ * visible target states of the batch (see HnKeys). */
+typedef struct {
+    float *rstd; /* [bE] */
+    float *q;    /* [bE, qd] after RoPE */
+    float *kp;   /* [b*Nv, kvd] after RoPE */
+    float *vp;   /* [b*Nv, kvd] */
+    float *att;  /* [b, H, E, Nv] */
+    float *ao;   /* [bE, qd] attention output, input of o_proj */
+} HnCrossActs;
+
+typedef struct {
+    /* self-attention */
+    float *rstd_self; /* [bE] */
+    float *q, *k, *v; /* [bE, qd], [bE, kvd] x2 (q, k after RoPE) */
+    float *att;       /* [b, H, E, E] */
+    float *ao;        /* [bE, qd] */
+    HnCrossActs src, base;
+    /* MLP */
+    float *rstd_post; /* [bE] */
+    float *gate, *up; /* [bE, F] */
+    /* residual stream: x_in = hres[l]; x1 after self-attention, x2 after
+     * the source cross block, x3 after the base cross block; the output is
+     * hres[l+1] */
+    float *x1, *x2, *x3; /* [bE, d] */
+} HnLayerActs;
+
+/* The key/value sequence of one kind of cross block (source or base).  The
+ * reference attends over all B*(Lt+1) flattened states with a key mask;
+ * masked keys get probability exactly 0, so only the visible ones are
+ * kept here, packed to the front of each row in their original order.
+ * Their RoPE positions, cumsum(mask)*mask over the flattened sequence, are
+ * then simply 1, 2, ... n_r; empty slots have mask 0 and position 0. */
+typedef struct {
+    int N;           /* packed length (max visible count over the rows, >= 1) */
+    float *states;   /* [b*N, d] unit-normalised target states */
+    int *mask;       /* [b*N] */
+    int *pos;        /* [b*N] */
+    float *cos, *sin;/* [b*N, hd/2] */
+} HnKeys;
+
+struct HnActs {
+    int max_b, max_E, max_B, max_S, max_Nb, max_Ns;
+    int b, E, B, S;
+    int soft;               /* the last forward used the soft W (gradient to the head) */
+    int have_forward, have_backward;
+    float lambda;           /* sparsity weight of the last forward */
+    float mask_temperature;
+    /* inputs */
+    int *ids, *imask, *ipos; /* [bE] instruction ids, mask, positions cumsum(m) */
+    float *cos_e, *sin_e;    /* [bE, hd/2] */
+    int *base_intv, *src_intv, *base_attn; /* [bB], [bS], [bB] */
+    HnKeys keys_src, keys_base;
+    /* G */
+    float *hres;        /* (Lh+1) blocks of [bE, d] */
+    HnLayerActs *layers;
+    float *hg;          /* [bE, d] */
+    float *final_rstd;  /* [bE] */
+    float *normed, *act, *branch; /* scratch [bE, d], [bE, F], [bE, d] */
+    /* head */
+    float *hg_last;     /* [b, d] */
+    float *hq;          /* [b, qd] after RoPE */
+    float *cos_q, *sin_q; /* [b, hd/2] */
+    int *qpos;          /* [b] */
+    float *yb, *ysn;    /* [bB, d], [bS, d] unit-normalised layer-L states */
+    float *pb, *ps;     /* [bB, d], [bS, d] q_combine halves applied */
+    float *kb, *ks, *kself; /* [bB, kvd], [bS, kvd], [bB, kvd] */
+    float *W, *W_used, *head_logits; /* [b, S+1, B] */
+    /* subspace */
+    float *R;           /* [d, k] */
+    float *sub_normed, *sub_rstd; /* [b, d], [b] */
+    float *sub_gate, *sub_up, *sub_act; /* [b, SF] */
+    float *u;           /* [b, d] (reflect) or [b, k] (mask logits) */
+    float *v, *unorm;   /* [b, d], [b] */
+    float *Rp;          /* [b, d, k] */
+    float *mask;        /* [b, k] */
+    /* intervention */
+    float *xb, *ys, *diff, *proj, *new_hidden; /* [bB, d], [bS, d], [bB, d], [bB, k], [bB, d] */
+    float *work;        /* intervention scratch: B*(2k + d) */
+    /* loss */
+    int n_labels;
+    int *label_rows, *label_ids; /* [bB] */
+    float *label_w;     /* [bB] per-token weight / n_labels */
+    float *ce;          /* [bB] */
+    float *probs;       /* [bB, V] */
+    LlamaActivations *target;
+    /* backward */
+    float *dlogits;     /* [bB, V] */
+    float *dnormed_t;   /* [bB, d] */
+    float *dnew;        /* [bB, d] */
+    float *dW;          /* [b, S+1, B] */
+    float *dR, *dRp, *dmask, *du; /* [d,k], [b,d,k], [b,k], [b,d] */
+    float *dsub_act, *dsub_gate, *dsub_up, *dsub_normed; /* [b,SF] x3, [b,d] */
+    float *dhg_last, *dhq, *dhq_pre; /* [b,d], [b,qd], [b,qd] */
+    float *dkb, *dks, *dkself, *dpb, *dps; /* head key grads */
+    float *dhg, *dh;    /* [bE, d] */
+    float *dnormed, *dq, *dq_rot, *dao; /* [bE,d], [bE,qd] x3 */
+    float *dk_rot, *dk, *dv; /* [b*max(E, Nb, Ns), kvd] */
+    float *dact, *dgate, *dup; /* [bE, F] */
+    float *mem;
+};
+
+/* The shapes every stage needs, from the hypernetwork's configuration. */
+typedef struct {
+    int d, H, Hkv, hd, half, qd, kvd, F, V, nl, k, SF, L, Lh, Lt;
+} HnDims;
+
+static inline HnDims hn_dims(const Hypernet *hn)
+{
+    const LlamaConfig *t = &hn->target;
+    HnDims D;
+    D.d = t->hidden_size;
+    D.H = t->n_heads;
+    D.Hkv = t->n_kv_heads;
+    D.hd = t->head_dim;
+    D.half = t->head_dim / 2;
+    D.qd = D.H * D.hd;
+    D.kvd = D.Hkv * D.hd;
+    D.F = t->intermediate_size;
+    D.V = t->vocab_size;
+    D.Lt = t->n_layers;
+    D.nl = t->n_layers + 1;
+    D.k = hn->cfg.das_dim;
+    D.SF = hn->cfg.sub_ffn;
+    D.L = hn->cfg.intervention_layer;
+    D.Lh = hn->cfg.n_layers;
+    return D;
+}
+
+#endif

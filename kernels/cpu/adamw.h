@@ -1,0 +1,43 @@
+/* AdamW (Loshchilov & Hutter): Adam with decoupled weight decay and bias
+ * correction, in the order of PyTorch's single-tensor implementation
+ * (torch/optim/adamw.py, the path it takes for CPU tensors):
+ *
+ *   p  *= 1 - lr * wd
+ *   m  += (1 - beta1) (g - m)          (exp_avg.lerp_(g, 1 - beta1))
+ *   v   = beta2 v + (1 - beta2) g^2
+ *   p  -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+ *
+ * with t the 1-based step count.  Scalars are computed in double, as
+ * Python does, then used in fp32.
+ *
+ * Parameter groups: a model's parameters live in one buffer; each span
+ * [offset, offset + count) of it gets its own lr and weight decay (HyperDAS:
+ * 4e-5 / 0.01 for the hypernetwork, 1e-3 / 0 for the rotation).  Parts of
+ * the buffer in no span (frozen buffers) are not touched. */
+#ifndef HD_KERNELS_CPU_ADAMW_H
+#define HD_KERNELS_CPU_ADAMW_H
+
+#include <stddef.h>
+
+typedef struct {
+    float beta1, beta2, eps;
+} AdamWConfig;
+
+/* PyTorch's defaults: 0.9, 0.999, 1e-8. */
+AdamWConfig adamw_default_config(void);
+
+/* One step on n values; step >= 1 is the count including this one. */
+void adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr,
+                  float weight_decay, const AdamWConfig *cfg, long step);
+
+typedef struct {
+    size_t offset, count;
+    float lr, weight_decay;
+} AdamWSpan;
+
+/* adamw_update on every span of one buffer (params, grads, m, v share the
+ * layout). */
+void adamw_step(float *params, const float *grads, float *m, float *v, const AdamWSpan *spans,
+                int n_spans, const AdamWConfig *cfg, long step);
+
+#endif

@@ -1,0 +1,23 @@
+#include "cpu/grad_clip.h"
+
+#include <math.h>
+
+double grad_norm(const float *g, size_t n)
+{
+    double ss = 0.0;
+#pragma omp parallel for reduction(+ : ss) schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) ss += (double)g[i] * g[i];
+    return sqrt(ss);
+}
+
+double grad_clip(float *g, size_t n, double max_norm)
+{
+    double norm = grad_norm(g, n);
+    double coef = max_norm / (norm + 1e-6);
+    if (coef < 1.0) {
+        float c = (float)coef;
+#pragma omp parallel for schedule(static) if (n > 65536)
+        for (size_t i = 0; i < n; i++) g[i] *= c;
+    }
+    return norm;
+}
