@@ -1,0 +1,67 @@
+# hd-train on the tiny random Llama fixture: the loss falls on a fixed
+# batch, the log and checkpoints are well formed, runs are deterministic,
+# a run killed with SIGKILL resumes to the same weights, bad input is named.
+source tests/cli/lib.bash
+export HD_MODEL=tests/fixtures/tiny-llama-f32
+export SOURCE_DATE_EPOCH=0 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+SMALL="-b 4 --hyper-layers 2 --layer 2 --das-dim 8 --sub-ffn 32"
+$BIN/ravel-pairs --domain city --attribute Country -n 16 | $BIN/cache-acts -o $TMP/acts.msgpack
+$BIN/ravel-pairs --domain city --attribute Country -n 12 --split test | $BIN/cache-acts -o $TMP/val.msgpack
+$BIN/hd-cat --full $TMP/acts.msgpack | head -5 | $BIN/hd-cat --to-records > $TMP/four.msgpack
+
+check "the loss falls on a fixed batch (30 Adam steps, lr 1e-3)" bash -c "
+    $BIN/hd-train -c $TMP/fixed --epochs 30 $SMALL --lr 1e-3 --lr-rotate 1e-2 --no-sparsity \
+        --save-every 0 $TMP/four.msgpack | $BIN/hd-cat --where t=step |
+        grep -o '\"pred_loss\":[^,]*' | cut -d: -f2 > $TMP/losses &&
+    [ \$(wc -l < $TMP/losses) = 30 ] &&
+    awk 'NR == 1 {first = \$1} {last = \$1} END {exit !(last < first - 1.0)}' $TMP/losses"
+check "log: header, one step record per step, eval records per mode" bash -c "
+    $BIN/hd-train -c $TMP/run $SMALL --max-steps 6 --save-every 3 --val $TMP/val.msgpack \
+        --eval-every 3 $TMP/acts.msgpack > $TMP/log.msgpack 2> $TMP/err &&
+    $BIN/hd-cat --header $TMP/log.msgpack | grep -q '\"kind\":\"log\"' &&
+    [ \$($BIN/hd-cat --where t=step --count $TMP/log.msgpack) = 6 ] &&
+    [ \$($BIN/hd-cat --where t=eval --count $TMP/log.msgpack) = 4 ] &&
+    $BIN/hd-cat --where t=eval --where mode=bidding_argmax $TMP/log.msgpack | grep -q '\"cause\":'"
+check "checkpoint: latest step with weights, optimizer, config and state" bash -c "
+    [ \$(readlink $TMP/run/latest) = step-00000006 ] && [ -d $TMP/run/step-00000003 ] &&
+    for f in model.safetensors optimizer.safetensors config.json state.json; do
+        [ -s $TMP/run/latest/\$f ] || exit 1; done &&
+    grep -aq 'hyper.layers.0.self_attn.q_proj.weight' $TMP/run/latest/model.safetensors &&
+    grep -aq 'das.rotate.Q0' $TMP/run/latest/model.safetensors &&
+    grep -q '\"step\": 6' $TMP/run/latest/state.json"
+check "same seed and inputs: identical checkpoint bytes" bash -c "
+    $BIN/hd-train -c $TMP/run2 $SMALL --max-steps 6 --save-every 3 $TMP/acts.msgpack > /dev/null &&
+    cmp $TMP/run/latest/model.safetensors $TMP/run2/latest/model.safetensors &&
+    cmp $TMP/run/latest/optimizer.safetensors $TMP/run2/latest/optimizer.safetensors"
+check "killed with SIGKILL, resumed: the same weights as an uninterrupted run" bash -c "
+    $BIN/hd-train -c $TMP/full $SMALL --max-steps 12 --save-every 2 $TMP/acts.msgpack > /dev/null &&
+    ( $BIN/hd-train -c $TMP/killed $SMALL --max-steps 12 --save-every 2 $TMP/acts.msgpack > /dev/null & echo \$! > $TMP/pid; wait ) 2>/dev/null &
+    for i in \$(seq 200); do [ -e $TMP/killed/latest ] && break; sleep 0.05; done
+    kill -9 \$(cat $TMP/pid) 2>/dev/null; wait
+    [ -e $TMP/killed/latest ] &&
+    $BIN/hd-train --resume $TMP/killed --max-steps 12 --save-every 2 > /dev/null &&
+    cmp $TMP/full/latest/model.safetensors $TMP/killed/latest/model.safetensors &&
+    cmp $TMP/full/latest/optimizer.safetensors $TMP/killed/latest/optimizer.safetensors"
+check "NaN in cached activations: one line naming the record, no checkpoint" bash -c "
+    $BIN/hd-cat --full $TMP/four.msgpack |
+        sed '3s/\"base_hidden\":{\"dtype\":\"bf16\",\"shape\":\\[\\([0-9,]*\\)\\],\"data\":\\[[^,]*/\"base_hidden\":{\"dtype\":\"bf16\",\"shape\":[\\1],\"data\":[\"NaN\"/' |
+        $BIN/hd-cat --to-records > $TMP/nan.msgpack &&
+    ! $BIN/hd-train -c $TMP/nan $SMALL --max-steps 2 $TMP/nan.msgpack > /dev/null 2> $TMP/err &&
+    [ \$(wc -l < $TMP/err) = 1 ] && grep -q 'record [0-9]*: acts record: non-finite hidden state' $TMP/err &&
+    [ ! -e $TMP/nan/latest ]"
+check "missing label tokens are named" bash -c "
+    $BIN/hd-cat --full $TMP/four.msgpack | sed 's/\"base_prompt_len\":[0-9]*/\"base_prompt_len\":999/' |
+        $BIN/hd-cat --to-records > $TMP/nolabel.msgpack &&
+    ! $BIN/hd-train -c $TMP/nolabel $SMALL --max-steps 1 $TMP/nolabel.msgpack > /dev/null 2> $TMP/err &&
+    grep -q 'base_prompt_len 999 leaves no label token' $TMP/err"
+check "acts from another model are refused" bash -c "
+    mkdir -p $TMP/other && cp tests/fixtures/tiny-llama-f32/* $TMP/other/ &&
+    sed -i 's/\"rms_norm_eps\": 1e-05/\"rms_norm_eps\": 1e-06/' $TMP/other/config.json &&
+    $BIN/ravel-pairs --domain city --attribute Country -n 4 | $BIN/cache-acts -m $TMP/other > $TMP/other.msgpack &&
+    ! $BIN/hd-train -c $TMP/oth $SMALL --max-steps 1 $TMP/other.msgpack > /dev/null 2> $TMP/err &&
+    grep -q 'made by another model' $TMP/err"
+check "acts without every layer are refused with the fix" bash -c "
+    $BIN/ravel-pairs --domain city --attribute Country -n 4 | $BIN/cache-acts --layers 0,2 > $TMP/few.msgpack &&
+    ! $BIN/hd-train -c $TMP/few $SMALL --max-steps 1 $TMP/few.msgpack > /dev/null 2> $TMP/err &&
+    grep -q 'cache-acts --layers all' $TMP/err"
+done_testing

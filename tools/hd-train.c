@@ -1,0 +1,579 @@
+/* hd-train: train the HyperDAS hypernetwork on cached activations.
+ *
+ *   ravel-pairs ... | hd-filter | cache-acts | hd-train -c run.ckpt > run.log
+ *
+ * Reads acts records (files or stdin; spooled once into the checkpoint
+ * directory so that every epoch can be shuffled), runs the hypernetwork,
+ * the intervention at hs[L] and the frozen target layers [L, N), and
+ * trains with AdamW (fp32 master weights), gradient clipping and the
+ * source-selection sparsity schedule of the spec.  Writes `step` and
+ * `eval` log records on stdout and checkpoints into DIR. */
+#include "acts_set.h"
+#include "checkpoint.h"
+#include "cli.h"
+#include "cpu/grad_clip.h"
+#include "cpu/sparsity_loss.h"
+#include "error.h"
+#include "header.h"
+#include "hn_eval.h"
+#include "hypernet.h"
+#include "msgpack_util.h"
+#include "records.h"
+#include "rng.h"
+#include "target_model.h"
+#include "train_batch.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct {
+    const char *model, *ckpt, *resume, *val, *output;
+    int gzip;
+    long epochs, max_steps, batch, eval_every, save_every, keep, eval_tokens, eval_max;
+    double lr, lr_rotate, lr_mask, wd, clip;
+    long warmup;
+    const char *schedule;          /* constant, linear, cosine */
+    double causal_w, iso_w, sp_start, sp_end, sp_warmup;
+    int sparsity;
+    HypernetConfig hcfg;
+    int from_scratch;
+    double head_std;
+    uint64_t seed;
+    const char *eval_modes;
+    long layer, hyper_layers, das_dim, sub_ffn;
+    const char *subspace;
+} Options;
+
+static void usage(void)
+{
+    printf(
+        "Usage: hd-train [options] [ACTS...]\n"
+        "Train the HyperDAS hypernetwork on acts records (cache-acts --layers all).\n"
+        "ACTS '-' or none is stdin.  Log records (step, eval) go to stdout or -o FILE.\n"
+        "\n"
+        "Model and data\n"
+        "  -m, --model PATH        target model (as given to cache-acts; default: $HD_MODEL,\n"
+        "                          else the SmolLM2 of 'make model')\n"
+        "  -c, --checkpoint DIR    checkpoint directory (default hd-train.ckpt); the\n"
+        "                          training records are spooled there (DIR/train.spool)\n"
+        "      --resume DIR        continue from DIR's latest checkpoint (with no ACTS:\n"
+        "                          from its spool), bit-identical to an uninterrupted run\n"
+        "      --val FILE          held-out acts records evaluated every --eval-every steps\n"
+        "Hypernetwork (defaults: spec hyperdas.md section 7, capped to the target)\n"
+        "      --layer L           intervention layer: hs[L] is replaced (default 15)\n"
+        "      --hyper-layers N    hypernetwork decoder layers (default 8)\n"
+        "      --das-dim K         subspace dimension (default 128)\n"
+        "      --subspace S        reflect (default), das, mask or none\n"
+        "      --sub-ffn N         width of the subspace module's MLP (default: the target's)\n"
+        "      --from-scratch      random decoder layers instead of the target's first ones\n"
+        "      --head-std X        std of the selection head's init (default 0.02)\n"
+        "Optimisation\n"
+        "      --epochs N          (default 5)      --max-steps N   stop after N steps\n"
+        "  -b, --batch N           (default 16)\n"
+        "      --lr X              (default 4e-5)   --lr-rotate X   (default 1e-3)\n"
+        "      --lr-mask X         (default 1e-2)   --weight-decay X (default 0.01)\n"
+        "      --clip X            gradient norm clip (default 4.0)\n"
+        "      --warmup-steps N    linear warm-up (default 0)\n"
+        "      --schedule S        constant (default), linear or cosine decay\n"
+        "      --causal-weight X   (default 3.5)    --iso-weight X  (default 0.5)\n"
+        "      --sparsity A:B:W    sparsity weight from A to B, zero for the first\n"
+        "                          fraction W of steps (default 0.15:1.5:0.5)\n"
+        "      --no-sparsity       no source-selection sparsity loss\n"
+        "      --seed N            initialisation and data order (default 42)\n"
+        "Evaluation and output\n"
+        "      --eval-every N      (default 2000, and at the end)\n"
+        "      --eval-modes LIST   selection modes (default soft,bidding_argmax)\n"
+        "      --eval-tokens N     compare the first N label tokens (default 0: all)\n"
+        "      --eval-max N        at most N validation records (default: all)\n"
+        "      --save-every N      checkpoint every N steps (default 2000, and at the end)\n"
+        "      --keep N            checkpoints kept (default 2)\n"
+        "  -t, --threads N         CPU threads\n"
+        "  -o, --output FILE       log records to FILE (atomically)\n"
+        "  -z, --gzip              gzip the log\n"
+        "  -h, --help              this text\n"
+        "      --version           version\n");
+}
+
+/* ---- configuration as JSON (config.json of every checkpoint) ---- */
+
+static char *config_json(const Options *o, const Hypernet *hn, const TargetModel *t)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    const HypernetConfig *c = &hn->cfg;
+    fprintf(f,
+            "{\n  \"format\": \"hyperdas-hypernetwork\",\n  \"version\": 1,\n"
+            "  \"tool_version\": \"%s\",\n"
+            "  \"hypernetwork\": {\"n_layers\": %d, \"intervention_layer\": %d, \"das_dim\": %d,\n"
+            "    \"subspace\": \"%s\", \"sub_ffn\": %d, \"sub_rms_eps\": %g},\n"
+            "  \"target\": {\"model_id\": \"%s\", \"config_hash\": \"%s\", \"hidden_size\": %d,\n"
+            "    \"n_layers\": %d, \"vocab_size\": %d, \"bos_id\": %d},\n"
+            "  \"train\": {\"batch\": %ld, \"epochs\": %ld, \"max_steps\": %ld, \"lr\": %g, \"lr_rotate\": %g,\n"
+            "    \"lr_mask\": %g, \"weight_decay\": %g, \"clip\": %g, \"warmup_steps\": %ld,\n"
+            "    \"schedule\": \"%s\", \"causal_weight\": %g, \"iso_weight\": %g, \"sparsity\": %s,\n"
+            "    \"sparsity_start\": %g, \"sparsity_end\": %g, \"sparsity_warmup\": %g,\n"
+            "    \"from_scratch\": %s, \"head_std\": %g, \"seed\": %llu}\n}\n",
+            HD_VERSION, c->n_layers, c->intervention_layer, c->das_dim, hn_subspace_name(c->subspace),
+            c->sub_ffn, c->sub_rms_eps, t->model.cfg.model_id, t->model.cfg.config_hash,
+            t->model.cfg.hidden_size, t->model.cfg.n_layers, t->model.cfg.vocab_size, t->bos_id,
+            o->batch, o->epochs, o->max_steps, o->lr, o->lr_rotate, o->lr_mask, o->wd, o->clip,
+            o->warmup, o->schedule, o->causal_w, o->iso_w, o->sparsity ? "true" : "false",
+            o->sp_start, o->sp_end, o->sp_warmup, o->from_scratch ? "true" : "false", o->head_std,
+            (unsigned long long)o->seed);
+    fclose(f);
+    return buf;
+}
+
+/* ---- the data order: a fresh permutation per epoch from (seed, epoch) ---- */
+
+static void epoch_order(size_t *perm, size_t n, uint64_t seed, long epoch)
+{
+    uint64_t key[2] = {seed, (uint64_t)epoch};
+    Rng r;
+    rng_seed(&r, fnv1a64(key, sizeof key));
+    for (size_t i = 0; i < n; i++) perm[i] = i;
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)rng_uniform(&r, i);
+        size_t t = perm[i - 1];
+        perm[i - 1] = perm[j];
+        perm[j] = t;
+    }
+}
+
+static double scheduled_lr(const Options *o, double base, long step, long total)
+{
+    if (o->warmup > 0 && step < o->warmup) return base * (double)(step + 1) / (double)o->warmup;
+    double frac = total > o->warmup ? (double)(step - o->warmup) / (double)(total - o->warmup) : 0;
+    if (strcmp(o->schedule, "linear") == 0) return base * (1 - frac);
+    if (strcmp(o->schedule, "cosine") == 0) return base * 0.5 * (1 + cos(M_PI * frac));
+    return base;
+}
+
+/* ---- running one batch ---- */
+
+typedef struct {
+    Hypernet *hn;
+    HnActs *acts;
+    int cap_b, cap_E, cap_B, cap_S;
+    TargetModel target;
+    TrainBatch tb;
+} Runner;
+
+static void ensure_acts(Runner *r, const HnBatch *h)
+{
+    if (r->acts && h->b <= r->cap_b && h->E <= r->cap_E && h->B <= r->cap_B && h->S <= r->cap_S)
+        return;
+    /* grow with some headroom so that a slightly longer batch does not
+     * reallocate again */
+    r->cap_b = h->b > r->cap_b ? h->b : r->cap_b;
+    r->cap_E = h->E + 8 > r->cap_E ? h->E + 8 : r->cap_E;
+    r->cap_B = h->B + 8 > r->cap_B ? h->B + 8 : r->cap_B;
+    r->cap_S = h->S + 8 > r->cap_S ? h->S + 8 : r->cap_S;
+    hn_acts_free(r->acts);
+    r->acts = hn_acts_create(r->hn, r->cap_b, r->cap_E, r->cap_B, r->cap_S);
+    if (!r->acts) hd_die("%s", hd_last_error());
+}
+
+/* Loads records idx[0..n) of the set into the batch. */
+static void load_batch(Runner *r, ActsSet *set, const size_t *idx, int n, const char *what)
+{
+    MpCopy *copies = hd_calloc((size_t)n, sizeof *copies);
+    const msgpack_object **recs = hd_calloc((size_t)n, sizeof *recs);
+    for (int i = 0; i < n; i++)
+        if (acts_set_get(set, idx[i], &copies[i], &recs[i]) < 0) hd_die("%s", hd_last_error());
+    int bad = 0;
+    if (train_batch_fill(&r->tb, recs, n, &bad) < 0)
+        hd_die("%s: record %zu: %s", what, idx[bad] + 1, hd_last_error());
+    for (int i = 0; i < n; i++) mp_copy_destroy(&copies[i]);
+    free(copies);
+    free(recs);
+    ensure_acts(r, &r->tb.hb);
+}
+
+/* ---- evaluation ---- */
+
+static void evaluate(Runner *r, ActsSet *val, const Options *o, long step, RecordWriter *log)
+{
+    size_t n = acts_set_count(val);
+    if (o->eval_max > 0 && (size_t)o->eval_max < n) n = (size_t)o->eval_max;
+    char *modes = hd_strdup(o->eval_modes);
+    for (char *save = NULL, *m = strtok_r(modes, ",", &save); m; m = strtok_r(NULL, ",", &save)) {
+        HnOptions opt = hn_default_options();
+        opt.mode = (SelectionMode)selection_mode_from_name(m);
+        opt.causal_weight = (float)o->causal_w;
+        opt.iso_weight = (float)o->iso_w;
+        EvalCounts c = {0};
+        for (size_t start = 0; start < n; start += (size_t)o->batch) {
+            int k = (int)(n - start < (size_t)o->batch ? n - start : (size_t)o->batch);
+            size_t *idx = hd_malloc((size_t)k * sizeof *idx);
+            for (int i = 0; i < k; i++) idx[i] = start + (size_t)i;
+            load_batch(r, val, idx, k, o->val);
+            HnLoss loss;
+            if (hypernet_forward(r->hn, r->acts, &r->target.model, &r->tb.hb, &opt, &loss) < 0)
+                hd_die("%s: %s", o->val, hd_last_error());
+            HnView v;
+            hypernet_view(r->acts, &v);
+            int *correct = hd_malloc((size_t)k * sizeof *correct);
+            hn_eval_judge(&v, r->target.model.cfg.vocab_size, k, r->tb.hb.B, (int)o->eval_tokens, correct);
+            eval_counts_add(&c, correct, r->tb.is_causal, k);
+            c.loss_sum += loss.pred;
+            c.n_batches++;
+            free(correct);
+            free(idx);
+        }
+        msgpack_packer *pk = record_writer_packer(log);
+        msgpack_pack_map(pk, 10);
+        mp_pack_str(pk, "t"); mp_pack_str(pk, "eval");
+        mp_pack_str(pk, "step"); msgpack_pack_int64(pk, step);
+        mp_pack_str(pk, "mode"); mp_pack_str(pk, selection_mode_name(opt.mode));
+        mp_pack_str(pk, "n_causal"); msgpack_pack_int64(pk, c.n_causal);
+        mp_pack_str(pk, "n_isolate"); msgpack_pack_int64(pk, c.n_isolate);
+        mp_pack_str(pk, "cause"); msgpack_pack_double(pk, eval_cause(&c));
+        mp_pack_str(pk, "isolate"); msgpack_pack_double(pk, eval_isolate(&c));
+        mp_pack_str(pk, "disentangle"); msgpack_pack_double(pk, eval_disentangle(&c));
+        mp_pack_str(pk, "loss"); msgpack_pack_double(pk, c.n_batches ? c.loss_sum / c.n_batches : 0);
+        mp_pack_str(pk, "eval_tokens"); msgpack_pack_int64(pk, o->eval_tokens);
+        if (record_writer_end_record(log) < 0) hd_die("%s", hd_last_error());
+        fprintf(stderr, "%s: step %ld eval %s: cause %.3f isolate %.3f disentangle %.3f (%ld+%ld examples)\n",
+                hd_progname, step, selection_mode_name(opt.mode), eval_cause(&c), eval_isolate(&c),
+                eval_disentangle(&c), c.n_causal, c.n_isolate);
+    }
+    free(modes);
+}
+
+/* ---- resuming: the checkpoint's configuration wins ---- */
+
+static long json_int_field(json_t *obj, const char *key, const char *path)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_integer(v)) hd_die("%s: no integer '%s'", path, key);
+    return (long)json_integer_value(v);
+}
+
+static double json_num_field(json_t *obj, const char *key, const char *path)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_number(v)) hd_die("%s: no number '%s'", path, key);
+    return json_number_value(v);
+}
+
+static void restore_config(Options *o, const char *step_dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", step_dir);
+    json_error_t err;
+    json_t *j = json_load_file(path, 0, &err);
+    if (!j) hd_die("%s: line %d: %s", path, err.line, err.text);
+    json_t *h = json_object_get(j, "hypernetwork"), *t = json_object_get(j, "train");
+    if (!json_is_object(h) || !json_is_object(t)) hd_die("%s: no hypernetwork or train section", path);
+    o->hcfg.n_layers = json_int_field(h, "n_layers", path);
+    o->hcfg.intervention_layer = json_int_field(h, "intervention_layer", path);
+    o->hcfg.das_dim = json_int_field(h, "das_dim", path);
+    o->hcfg.sub_ffn = json_int_field(h, "sub_ffn", path);
+    const char *sub = json_string_value(json_object_get(h, "subspace"));
+    if (!sub || hn_subspace_from_name(sub) < 0) hd_die("%s: bad 'subspace'", path);
+    o->hcfg.subspace = (HnSubspace)hn_subspace_from_name(sub);
+    o->batch = json_int_field(t, "batch", path);
+    o->lr = json_num_field(t, "lr", path);
+    o->lr_rotate = json_num_field(t, "lr_rotate", path);
+    o->lr_mask = json_num_field(t, "lr_mask", path);
+    o->wd = json_num_field(t, "weight_decay", path);
+    o->clip = json_num_field(t, "clip", path);
+    o->warmup = json_int_field(t, "warmup_steps", path);
+    o->causal_w = json_num_field(t, "causal_weight", path);
+    o->iso_w = json_num_field(t, "iso_weight", path);
+    o->sp_start = json_num_field(t, "sparsity_start", path);
+    o->sp_end = json_num_field(t, "sparsity_end", path);
+    o->sp_warmup = json_num_field(t, "sparsity_warmup", path);
+    o->head_std = json_num_field(t, "head_std", path);
+    o->sparsity = json_is_true(json_object_get(t, "sparsity"));
+    o->from_scratch = json_is_true(json_object_get(t, "from_scratch"));
+    o->seed = (uint64_t)json_int_field(t, "seed", path);
+    const char *sched = json_string_value(json_object_get(t, "schedule"));
+    o->schedule = hd_strdup(sched ? sched : "constant");
+    json_decref(j);
+}
+
+static void write_step(RecordWriter *log, long step, long epoch, const HnLoss *loss, float sp_w,
+                       double lr, double gnorm, int b, long tokens, double secs)
+{
+    msgpack_packer *pk = record_writer_packer(log);
+    msgpack_pack_map(pk, 13);
+    mp_pack_str(pk, "t"); mp_pack_str(pk, "step");
+    mp_pack_str(pk, "step"); msgpack_pack_int64(pk, step);
+    mp_pack_str(pk, "epoch"); msgpack_pack_int64(pk, epoch);
+    mp_pack_str(pk, "loss"); msgpack_pack_double(pk, loss->total);
+    mp_pack_str(pk, "pred_loss"); msgpack_pack_double(pk, loss->pred);
+    mp_pack_str(pk, "sparsity_loss"); msgpack_pack_double(pk, loss->sparsity);
+    mp_pack_str(pk, "sparsity_weight"); msgpack_pack_double(pk, sp_w);
+    mp_pack_str(pk, "lr"); msgpack_pack_double(pk, lr);
+    mp_pack_str(pk, "grad_norm"); msgpack_pack_double(pk, gnorm);
+    mp_pack_str(pk, "examples"); msgpack_pack_int(pk, b);
+    mp_pack_str(pk, "label_tokens"); msgpack_pack_int(pk, loss->n_label_tokens);
+    mp_pack_str(pk, "tokens_per_s"); msgpack_pack_double(pk, secs > 0 ? tokens / secs : 0);
+    mp_pack_str(pk, "seconds"); msgpack_pack_double(pk, secs);
+    if (record_writer_end_record(log) < 0) hd_die("%s", hd_last_error());
+}
+
+static void parse_sparsity(Options *o, const char *arg)
+{
+    if (sscanf(arg, "%lf:%lf:%lf", &o->sp_start, &o->sp_end, &o->sp_warmup) != 3 ||
+        o->sp_warmup < 0 || o->sp_warmup > 1)
+        hd_usage_error("--sparsity: expected START:END:WARMUP_FRACTION, got '%s'", arg);
+}
+
+int main(int argc, char **argv)
+{
+    hd_cli_init(argc, argv, "hd-train");
+    Options o = {.ckpt = "hd-train.ckpt", .epochs = 5, .batch = 16, .eval_every = 2000,
+                 .save_every = 2000, .keep = 2, .lr = 4e-5, .lr_rotate = 1e-3, .lr_mask = 1e-2,
+                 .wd = 0.01, .clip = 4.0, .schedule = "constant", .causal_w = 3.5, .iso_w = 0.5,
+                 .sp_start = 0.15, .sp_end = 1.5, .sp_warmup = 0.5, .sparsity = 1, .head_std = 0.02,
+                 .seed = 42, .eval_modes = "soft,bidding_argmax", .layer = -1, .hyper_layers = -1,
+                 .das_dim = -1, .sub_ffn = -1};
+    enum { OPT_RESUME = 256, OPT_VAL, OPT_LAYER, OPT_HL, OPT_DAS, OPT_SUB, OPT_SUBFFN, OPT_SCRATCH,
+           OPT_HEADSTD, OPT_EPOCHS, OPT_MAXSTEPS, OPT_LR, OPT_LRROT, OPT_LRMASK, OPT_WD, OPT_CLIP,
+           OPT_WARMUP, OPT_SCHED, OPT_CW, OPT_IW, OPT_SP, OPT_NOSP, OPT_SEED, OPT_EVERY, OPT_MODES,
+           OPT_ETOK, OPT_EMAX, OPT_SAVE, OPT_KEEP, OPT_VERSION };
+    static const struct option longopts[] = {
+        {"model", required_argument, 0, 'm'}, {"checkpoint", required_argument, 0, 'c'},
+        {"resume", required_argument, 0, OPT_RESUME}, {"val", required_argument, 0, OPT_VAL},
+        {"layer", required_argument, 0, OPT_LAYER}, {"hyper-layers", required_argument, 0, OPT_HL},
+        {"das-dim", required_argument, 0, OPT_DAS}, {"subspace", required_argument, 0, OPT_SUB},
+        {"sub-ffn", required_argument, 0, OPT_SUBFFN}, {"from-scratch", no_argument, 0, OPT_SCRATCH},
+        {"head-std", required_argument, 0, OPT_HEADSTD}, {"epochs", required_argument, 0, OPT_EPOCHS},
+        {"max-steps", required_argument, 0, OPT_MAXSTEPS}, {"batch", required_argument, 0, 'b'},
+        {"lr", required_argument, 0, OPT_LR}, {"lr-rotate", required_argument, 0, OPT_LRROT},
+        {"lr-mask", required_argument, 0, OPT_LRMASK}, {"weight-decay", required_argument, 0, OPT_WD},
+        {"clip", required_argument, 0, OPT_CLIP}, {"warmup-steps", required_argument, 0, OPT_WARMUP},
+        {"schedule", required_argument, 0, OPT_SCHED}, {"causal-weight", required_argument, 0, OPT_CW},
+        {"iso-weight", required_argument, 0, OPT_IW}, {"sparsity", required_argument, 0, OPT_SP},
+        {"no-sparsity", no_argument, 0, OPT_NOSP}, {"seed", required_argument, 0, OPT_SEED},
+        {"eval-every", required_argument, 0, OPT_EVERY}, {"eval-modes", required_argument, 0, OPT_MODES},
+        {"eval-tokens", required_argument, 0, OPT_ETOK}, {"eval-max", required_argument, 0, OPT_EMAX},
+        {"save-every", required_argument, 0, OPT_SAVE}, {"keep", required_argument, 0, OPT_KEEP},
+        {"threads", required_argument, 0, 't'}, {"output", required_argument, 0, 'o'},
+        {"gzip", no_argument, 0, 'z'}, {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, OPT_VERSION}, {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "m:c:b:t:o:zh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'm': o.model = optarg; break;
+        case 'c': o.ckpt = optarg; break;
+        case OPT_RESUME: o.resume = optarg; break;
+        case OPT_VAL: o.val = optarg; break;
+        case OPT_LAYER: o.layer = hd_cli_parse_count("--layer", optarg); break;
+        case OPT_HL: o.hyper_layers = hd_cli_parse_count("--hyper-layers", optarg); break;
+        case OPT_DAS: o.das_dim = hd_cli_parse_count("--das-dim", optarg); break;
+        case OPT_SUB: o.subspace = optarg; break;
+        case OPT_SUBFFN: o.sub_ffn = hd_cli_parse_count("--sub-ffn", optarg); break;
+        case OPT_SCRATCH: o.from_scratch = 1; break;
+        case OPT_HEADSTD: o.head_std = hd_cli_parse_double("--head-std", optarg); break;
+        case OPT_EPOCHS: o.epochs = hd_cli_parse_count("--epochs", optarg); break;
+        case OPT_MAXSTEPS: o.max_steps = hd_cli_parse_count("--max-steps", optarg); break;
+        case 'b': o.batch = hd_cli_parse_count("--batch", optarg); break;
+        case OPT_LR: o.lr = hd_cli_parse_double("--lr", optarg); break;
+        case OPT_LRROT: o.lr_rotate = hd_cli_parse_double("--lr-rotate", optarg); break;
+        case OPT_LRMASK: o.lr_mask = hd_cli_parse_double("--lr-mask", optarg); break;
+        case OPT_WD: o.wd = hd_cli_parse_double("--weight-decay", optarg); break;
+        case OPT_CLIP: o.clip = hd_cli_parse_double("--clip", optarg); break;
+        case OPT_WARMUP: o.warmup = hd_cli_parse_count("--warmup-steps", optarg); break;
+        case OPT_SCHED:
+            if (strcmp(optarg, "constant") && strcmp(optarg, "linear") && strcmp(optarg, "cosine"))
+                hd_usage_error("--schedule: expected constant, linear or cosine");
+            o.schedule = optarg;
+            break;
+        case OPT_CW: o.causal_w = hd_cli_parse_double("--causal-weight", optarg); break;
+        case OPT_IW: o.iso_w = hd_cli_parse_double("--iso-weight", optarg); break;
+        case OPT_SP: parse_sparsity(&o, optarg); break;
+        case OPT_NOSP: o.sparsity = 0; break;
+        case OPT_SEED: o.seed = (uint64_t)hd_cli_parse_count("--seed", optarg); break;
+        case OPT_EVERY: o.eval_every = hd_cli_parse_count("--eval-every", optarg); break;
+        case OPT_MODES: o.eval_modes = optarg; break;
+        case OPT_ETOK: o.eval_tokens = hd_cli_parse_count("--eval-tokens", optarg); break;
+        case OPT_EMAX: o.eval_max = hd_cli_parse_count("--eval-max", optarg); break;
+        case OPT_SAVE: o.save_every = hd_cli_parse_count("--save-every", optarg); break;
+        case OPT_KEEP: o.keep = hd_cli_parse_count("--keep", optarg); break;
+        case 't': hd_set_threads((int)hd_cli_parse_count("--threads", optarg)); break;
+        case 'o': o.output = optarg; break;
+        case 'z': o.gzip = 1; break;
+        case 'h': usage(); return 0;
+        case OPT_VERSION: hd_cli_print_version(); return 0;
+        default: hd_usage_error("unknown option");
+        }
+    }
+    if (o.batch < 1) hd_usage_error("--batch must be at least 1");
+    {   /* every --eval-modes name must be known before hours of training */
+        char *m = hd_strdup(o.eval_modes);
+        for (char *save = NULL, *t = strtok_r(m, ",", &save); t; t = strtok_r(NULL, ",", &save))
+            if (selection_mode_from_name(t) < 0) hd_usage_error("--eval-modes: unknown mode '%s'", t);
+        free(m);
+    }
+
+    Runner run = {0};
+    const char *path = target_model_resolve(o.model);
+    if (!path || target_model_load(&run.target, path, 1) < 0) hd_die("%s", hd_last_error());
+    const LlamaConfig *tc = &run.target.model.cfg;
+
+    /* configuration: the checkpoint's when resuming, else defaults + options */
+    char *resume_step = NULL;
+    if (o.resume) {
+        resume_step = checkpoint_latest(o.resume);
+        if (!resume_step) hd_die("%s", hd_last_error());
+        o.hcfg = hypernet_default_config(tc);
+        restore_config(&o, resume_step);
+        o.ckpt = o.resume;
+    } else {
+        o.hcfg = hypernet_default_config(tc);
+        if (o.layer >= 0) o.hcfg.intervention_layer = (int)o.layer;
+        if (o.hyper_layers >= 0) o.hcfg.n_layers = (int)o.hyper_layers;
+        if (o.das_dim >= 0) o.hcfg.das_dim = (int)o.das_dim;
+        if (o.sub_ffn >= 0) o.hcfg.sub_ffn = (int)o.sub_ffn;
+        if (o.subspace) {
+            int s = hn_subspace_from_name(o.subspace);
+            if (s < 0) hd_usage_error("--subspace: expected reflect, das, mask or none");
+            o.hcfg.subspace = (HnSubspace)s;
+        }
+    }
+    run.hn = hypernet_create(&o.hcfg, tc);
+    if (!run.hn) hd_die("%s", hd_last_error());
+    size_t np = run.hn->n_params;
+    float *adam_m = hd_calloc(np, sizeof(float)), *adam_v = hd_calloc(np, sizeof(float));
+    TrainState st = {.seed = o.seed};
+    if (resume_step) {
+        if (checkpoint_load(resume_step, run.hn, adam_m, adam_v, &st) < 0) hd_die("%s", hd_last_error());
+    } else if (hypernet_init(run.hn, &run.target.model, o.from_scratch, (float)o.head_std, o.seed) < 0) {
+        hd_die("%s", hd_last_error());
+    }
+
+    /* data: spooled into the checkpoint directory */
+    if (mkdir(o.ckpt, 0755) != 0 && errno != EEXIST) hd_die("%s: %s", o.ckpt, strerror(errno));
+    char spool[4200];
+    snprintf(spool, sizeof spool, "%s/train.spool", o.ckpt);
+    ActsSet *train = (o.resume && optind == argc) ? acts_set_open_spool(spool)
+                                                  : acts_set_build(argv + optind, argc - optind, spool);
+    if (!train) hd_die("%s", hd_last_error());
+    size_t n_train = acts_set_count(train);
+    if (n_train == 0) hd_die("no acts records in the input (pipe cache-acts output in)");
+    ActsSet *val = NULL;
+    if (o.val) {
+        char vspool[4200];
+        snprintf(vspool, sizeof vspool, "%s/val.spool", o.ckpt);
+        char *val_files[1] = {(char *)o.val};
+        val = acts_set_build(val_files, 1, vspool);
+        if (!val) hd_die("%s", hd_last_error());
+    }
+    for (int i = 0; i < acts_set_n_headers(train); i++) {
+        const msgpack_object *h = acts_set_headers(train)[i];
+        const msgpack_object *hash = mp_map_get(h, "config_hash");
+        if (mp_is_str(mp_map_get(h, "kind"), "acts") && hash && !mp_is_str(hash, tc->config_hash))
+            hd_die("the acts records were made by another model (config hash %.*s) than --model %s (%s)",
+                   (int)(hash->type == MSGPACK_OBJECT_STR ? hash->via.str.size : 0),
+                   hash->type == MSGPACK_OBJECT_STR ? hash->via.str.ptr : "", run.target.path,
+                   tc->config_hash);
+    }
+    train_batch_init(&run.tb, tc->n_layers + 1, tc->hidden_size);
+
+    long steps_per_epoch = (long)((n_train + (size_t)o.batch - 1) / (size_t)o.batch);
+    long total = o.epochs * steps_per_epoch;
+    if (o.max_steps > 0 && o.max_steps < total) total = o.max_steps;
+    char *cfg_json = config_json(&o, run.hn, &run.target);
+
+    RecordWriter *log = record_writer_open(o.output, o.gzip);
+    if (!log) hd_die("%s", hd_last_error());
+    msgpack_packer *pk = record_writer_packer(log);
+    header_pack_begin(pk, "log", acts_set_headers(train), acts_set_n_headers(train),
+                      TARGET_MODEL_INFO_PAIRS + 5);
+    target_model_pack_info(pk, &run.target);
+    mp_pack_str(pk, "checkpoint"); mp_pack_str(pk, o.ckpt);
+    mp_pack_str(pk, "train_records"); msgpack_pack_uint64(pk, n_train);
+    mp_pack_str(pk, "total_steps"); msgpack_pack_int64(pk, total);
+    mp_pack_str(pk, "resumed_at"); msgpack_pack_int64(pk, st.step);
+    mp_pack_str(pk, "config"); mp_pack_str(pk, cfg_json);
+    if (record_writer_end_record(log) < 0) hd_die("%s", hd_last_error());
+
+    float group_lr[HN_N_GROUPS], group_wd[HN_N_GROUPS] = {(float)o.wd, 0, (float)o.wd, 0};
+    AdamWSpan *spans = hd_malloc((size_t)hypernet_param_count(run.hn) * sizeof *spans);
+    AdamWConfig acfg = adamw_default_config();
+    size_t *perm = hd_malloc(n_train * sizeof *perm);
+    long perm_epoch = -1;
+    Progress prog;
+    progress_begin(&prog, "steps", total);
+    while (st.step < total) {
+        if ((size_t)st.cursor >= n_train) {
+            st.epoch++;
+            st.cursor = 0;
+        }
+        if (perm_epoch != st.epoch) {
+            epoch_order(perm, n_train, st.seed, st.epoch);
+            perm_epoch = st.epoch;
+        }
+        int b = (int)(n_train - (size_t)st.cursor < (size_t)o.batch ? n_train - (size_t)st.cursor
+                                                                     : (size_t)o.batch);
+        double t0 = hd_now_seconds();
+        load_batch(&run, train, perm + st.cursor, b, "training data");
+        HnOptions opt = hn_default_options();
+        opt.causal_weight = (float)o.causal_w;
+        opt.iso_weight = (float)o.iso_w;
+        opt.sparsity_weight = o.sparsity ? sparsity_weight(st.step, total, (float)o.sp_start,
+                                                           (float)o.sp_end, (float)o.sp_warmup, 0)
+                                         : 0.0f;
+        HnLoss loss;
+        hypernet_zero_grad(run.hn);
+        if (hypernet_forward(run.hn, run.acts, &run.target.model, &run.tb.hb, &opt, &loss) < 0)
+            hd_die("step %ld: %s", st.step + 1, hd_last_error());
+        if (!isfinite(loss.total))
+            hd_die("step %ld: the loss is %f; stopping (the last good checkpoint is %s/latest)",
+                   st.step + 1, loss.total, o.ckpt);
+        if (hypernet_backward(run.hn, run.acts, &run.target.model) < 0)
+            hd_die("step %ld: %s", st.step + 1, hd_last_error());
+        double gnorm = grad_clip(run.hn->grads, np, o.clip);
+        if (!isfinite(gnorm))
+            hd_die("step %ld: the gradient norm is %f; stopping (the last good checkpoint is %s/latest)",
+                   st.step + 1, gnorm, o.ckpt);
+        double lr = scheduled_lr(&o, o.lr, st.step, total);
+        group_lr[HN_GROUP_MAIN] = (float)lr;
+        group_lr[HN_GROUP_ROTATE] = (float)scheduled_lr(&o, o.lr_rotate, st.step, total);
+        group_lr[HN_GROUP_MASK] = (float)scheduled_lr(&o, o.lr_mask, st.step, total);
+        group_lr[HN_GROUP_BUFFER] = 0;
+        int n_spans = hypernet_adamw_spans(run.hn, group_lr, group_wd, spans);
+        adamw_step(run.hn->params, run.hn->grads, adam_m, adam_v, spans, n_spans, &acfg, st.step + 1);
+        st.step++;
+        st.cursor += b;
+        const HnBatch *h = &run.tb.hb;
+        write_step(log, st.step, st.epoch, &loss, opt.sparsity_weight, lr, gnorm, b,
+                   (long)b * (h->E + h->B + h->S), hd_now_seconds() - t0);
+        progress_update(&prog, st.step);
+        if (prog.enabled && (st.step % 10 == 0))
+            fprintf(stderr, " loss %.4f", loss.total);
+        if (val && o.eval_every > 0 && st.step % o.eval_every == 0 && st.step < total)
+            evaluate(&run, val, &o, st.step, log);
+        if ((o.save_every > 0 && st.step % o.save_every == 0) || st.step == total)
+            if (checkpoint_save(o.ckpt, run.hn, adam_m, adam_v, &st, cfg_json, (int)o.keep) < 0)
+                hd_die("%s", hd_last_error());
+    }
+    progress_end(&prog);
+    if (val) evaluate(&run, val, &o, st.step, log);
+    if (record_writer_close(log) < 0) hd_die("%s", hd_last_error());
+
+    free(perm);
+    free(spans);
+    free(cfg_json);
+    free(adam_m);
+    free(adam_v);
+    free(resume_step);
+    acts_set_close(train);
+    acts_set_close(val);
+    train_batch_free(&run.tb);
+    hn_acts_free(run.acts);
+    hypernet_free(run.hn);
+    target_model_free(&run.target);
+    return 0;
+}
