@@ -1,5 +1,7 @@
 #include "cpu/attention.h"
 
+#include "cpu/vec.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -8,20 +10,6 @@
  * (row, head) problems are tiny, and calling the pthreads OpenBLAS from
  * inside OpenMP threads would oversubscribe the cores.  Plain loops with
  * `omp simd` reductions over head_dim vectorise well enough. */
-
-static inline float dot(const float *a, const float *b, int n)
-{
-    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-static inline void axpy(float *y, float a, const float *x, int n)
-{
-#pragma omp simd
-    for (int i = 0; i < n; i++) y[i] += a * x[i];
-}
 
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                        const int *key_mask, int b, int Tq, int Tk, int Tcap, int n_heads,
@@ -54,7 +42,7 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
                 float mx = -INFINITY;
                 for (int j = 0; j <= last; j++) {
                     if (m && !m[j]) continue;
-                    float s = dot(qi, kb + (size_t)j * kv_row, hd) / div;
+                    float s = vec_dot(qi, kb + (size_t)j * kv_row, hd) / div;
                     p[j] = s;
                     if (s > mx) mx = s;
                 }
@@ -74,7 +62,7 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
                 for (int j = 0; j <= last; j++) {
                     if (p[j] == 0.0f) continue;
                     p[j] *= inv;
-                    axpy(o, p[j], vb + (size_t)j * kv_row, hd);
+                    vec_axpy(o, p[j], vb + (size_t)j * kv_row, hd);
                 }
             }
         }
@@ -109,16 +97,16 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
                     float pdp = 0.0f;
                     for (int j = 0; j <= last; j++) {
                         if (p[j] == 0.0f) continue; /* masked, or no weight to pass back */
-                        pdp += p[j] * dot(go, vb + (size_t)j * kv_row, hd);
-                        if (dvb) axpy(dvb + (size_t)j * kv_row, p[j], go, hd);
+                        pdp += p[j] * vec_dot(go, vb + (size_t)j * kv_row, hd);
+                        if (dvb) vec_axpy(dvb + (size_t)j * kv_row, p[j], go, hd);
                     }
                     /* softmax: ds_j = p_j (dp_j - sum_k p_k dp_k); score = q.k / div */
                     for (int j = 0; j <= last; j++) {
                         if (p[j] == 0.0f) continue;
-                        float dpj = dot(go, vb + (size_t)j * kv_row, hd);
+                        float dpj = vec_dot(go, vb + (size_t)j * kv_row, hd);
                         float ds = p[j] * (dpj - pdp) / div;
-                        if (dq) axpy(dq + q_off, ds, kb + (size_t)j * kv_row, hd);
-                        if (dkb) axpy(dkb + (size_t)j * kv_row, ds, qi, hd);
+                        if (dq) vec_axpy(dq + q_off, ds, kb + (size_t)j * kv_row, hd);
+                        if (dkb) vec_axpy(dkb + (size_t)j * kv_row, ds, qi, hd);
                     }
                 }
             }

@@ -1,5 +1,7 @@
 #include "cpu/cross_attention.h"
 
+#include "cpu/vec.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,20 +11,6 @@
  * from inside OpenMP threads would oversubscribe the cores.  The key
  * sequences here are long (hundreds of token x layer states), so every
  * (row, head) pair is enough work for a thread. */
-
-static inline float dot(const float *a, const float *b, int n)
-{
-    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-static inline void axpy(float *y, float a, const float *x, int n)
-{
-#pragma omp simd
-    for (int i = 0; i < n; i++) y[i] += a * x[i];
-}
 
 void cross_attention_forward(float *out, float *att, const float *q, const float *k,
                              const float *v, const int *q_mask, const int *k_mask, int b, int Tq,
@@ -51,7 +39,7 @@ void cross_attention_forward(float *out, float *att, const float *q, const float
                 float mx = -INFINITY;
                 for (int j = 0; j < Tk; j++) {
                     if (km && !km[j]) continue;
-                    float s = dot(qi, kb + (size_t)j * kv_row, hd) / div;
+                    float s = vec_dot(qi, kb + (size_t)j * kv_row, hd) / div;
                     p[j] = s;
                     if (s > mx) mx = s;
                 }
@@ -72,7 +60,7 @@ void cross_attention_forward(float *out, float *att, const float *q, const float
                 for (int j = 0; j < Tk; j++) {
                     if (p[j] == 0.0f) continue;
                     p[j] *= inv;
-                    axpy(o, p[j], vb + (size_t)j * kv_row, hd);
+                    vec_axpy(o, p[j], vb + (size_t)j * kv_row, hd);
                 }
             }
         }
@@ -107,16 +95,16 @@ void cross_attention_backward(float *dq, float *dk, float *dv, const float *dout
                         float pdp = 0.0f;
                         for (int j = 0; j < Tk; j++) {
                             if (p[j] == 0.0f) continue; /* masked, or nothing to pass back */
-                            dp[j] = dot(go, vb + (size_t)j * kv_row, hd);
+                            dp[j] = vec_dot(go, vb + (size_t)j * kv_row, hd);
                             pdp += p[j] * dp[j];
-                            if (dvb) axpy(dvb + (size_t)j * kv_row, p[j], go, hd);
+                            if (dvb) vec_axpy(dvb + (size_t)j * kv_row, p[j], go, hd);
                         }
                         /* ds_j = p_j (dp_j - sum_k p_k dp_k); score = q.k / div */
                         for (int j = 0; j < Tk; j++) {
                             if (p[j] == 0.0f) continue;
                             float ds = p[j] * (dp[j] - pdp) / div;
-                            if (dq) axpy(dq + q_off, ds, kb + (size_t)j * kv_row, hd);
-                            if (dkb) axpy(dkb + (size_t)j * kv_row, ds, qi, hd);
+                            if (dq) vec_axpy(dq + q_off, ds, kb + (size_t)j * kv_row, hd);
+                            if (dkb) vec_axpy(dkb + (size_t)j * kv_row, ds, qi, hd);
                         }
                     }
                 }
