@@ -20,6 +20,7 @@
 #include "model_runner.h"
 #include "msgpack_util.h"
 #include "pair_tokens.h"
+#include "pair_window.h"
 #include "record_input.h"
 #include "records.h"
 #include "target_model.h"
@@ -54,12 +55,6 @@ static void usage(void)
         "      --version       version\n");
 }
 
-typedef struct {
-    MpCopy copy;
-    const msgpack_object *rec;
-    PairTokens tokens;
-    int base_slot, source_slot;   /* which computed sequence holds each */
-} Item;
 
 typedef struct {
     TargetModel target;
@@ -147,7 +142,8 @@ static int same_seq(const TokenSeq *a, const TokenSeq *b)
     return a->n == b->n && memcmp(a->ids, b->ids, (size_t)a->n * sizeof *a->ids) == 0;
 }
 
-static void write_record(Cache *c, Item *it, const int32_t *pred, int correct)
+static void write_record(Cache *c, const PairItem *it, int base_slot, int source_slot,
+                         const int32_t *pred, int correct)
 {
     static const char *const replaced[] = {
         "model_id", "layers", "base_ids", "base_prompt_len", "base_entity_pos", "source_ids",
@@ -173,8 +169,8 @@ static void write_record(Cache *c, Item *it, const int32_t *pred, int correct)
     msgpack_pack_int(pk, src->entity_last);
     pack_ids(pk, "instruction_ids", it->tokens.instruction.ids, it->tokens.instruction.n);
     pack_ids(pk, "label_ids", base->ids + base->prompt_len, n_label);
-    pack_states(c, pk, "base_hidden", it->base_slot, base->n);
-    pack_states(c, pk, "source_hidden", it->source_slot, src->n);
+    pack_states(c, pk, "base_hidden", base_slot, base->n);
+    pack_states(c, pk, "source_hidden", source_slot, src->n);
     pack_ids(pk, "base_pred_ids", pred, n_label);
     mp_pack_str(pk, "base_pred_correct");
     if (correct) msgpack_pack_true(pk);
@@ -183,18 +179,16 @@ static void write_record(Cache *c, Item *it, const int32_t *pred, int correct)
 }
 
 /* Runs one window of pairs, batch by batch, each distinct sequence once. */
-static void flush_window(Cache *c, Item *items, int n)
+static void flush_window(void *ctx, PairItem *items, int n)
 {
-    int start = 0;
-    while (start < n) {
+    Cache *c = ctx;
+    for (int start = 0; start < n; start += c->batch) {
         int k = n - start < c->batch ? n - start : c->batch;
         const TokenSeq **seqs = hd_malloc((size_t)2 * k * sizeof *seqs);
+        int *source_slot = hd_malloc((size_t)k * sizeof *source_slot);
         /* base sequences first (slots 0..k-1, the answer check reads them),
-         * then each distinct source not already among them */
-        for (int i = 0; i < k; i++) {
-            seqs[i] = &items[start + i].tokens.base;
-            items[start + i].base_slot = i;
-        }
+         * then each distinct source */
+        for (int i = 0; i < k; i++) seqs[i] = &items[start + i].tokens.base;
         int m = k;
         for (int i = 0; i < k; i++) {
             const TokenSeq *s = &items[start + i].tokens.source;
@@ -205,7 +199,7 @@ static void flush_window(Cache *c, Item *items, int n)
                 seqs[m] = s;
                 slot = m++;
             }
-            items[start + i].source_slot = slot;
+            source_slot[i] = slot;
         }
         int32_t **pred = hd_malloc((size_t)k * sizeof *pred);
         int *correct = hd_malloc((size_t)k * sizeof *correct);
@@ -213,17 +207,13 @@ static void flush_window(Cache *c, Item *items, int n)
             model_runner_answer_check(&c->runner, seqs, k, pred, correct) < 0)
             hd_die("%s", hd_last_error());
         for (int i = 0; i < k; i++) {
-            write_record(c, &items[start + i], pred[i], correct[i]);
+            write_record(c, &items[start + i], i, source_slot[i], pred[i], correct[i]);
             free(pred[i]);
         }
         free(pred);
         free(correct);
+        free(source_slot);
         free(seqs);
-        start += k;
-    }
-    for (int i = 0; i < n; i++) {
-        pair_tokens_free(&items[i].tokens);
-        mp_copy_destroy(&items[i].copy);
     }
 }
 
@@ -290,39 +280,9 @@ int main(int argc, char **argv)
     mp_pack_str(pk, dtype_name(dtype));
     if (record_writer_end_record(cache.out) < 0) hd_die("%s", hd_last_error());
 
-    int window = batch * 4;
-    Item *items = hd_calloc((size_t)window, sizeof *items);
-    int n = 0;
-    long long seen = 0;
-    Progress prog;
-    progress_begin(&prog, "pairs", 0);
-    const msgpack_object *rec;
-    int rc;
-    while ((rc = record_input_next(in, &rec)) == 1) {
-        if (!mp_is_str(mp_map_get(rec, "t"), "pair")) {
-            flush_window(&cache, items, n);
-            n = 0;
-            if (record_writer_write_object(cache.out, rec) < 0) hd_die("%s", hd_last_error());
-            continue;
-        }
-        Item *it = &items[n];
-        memset(it, 0, sizeof *it);
-        it->rec = mp_copy_init(&it->copy, rec);
-        if (pair_tokens_build(&cache.target, it->rec, &it->tokens) < 0)
-            hd_die("%s: %s", record_input_where(in), hd_last_error());
-        n++;
-        seen++;
-        if (n == window) {
-            flush_window(&cache, items, n);
-            n = 0;
-            progress_update(&prog, seen);
-        }
-    }
-    if (rc < 0) hd_die("%s", hd_last_error());
-    flush_window(&cache, items, n);
-    progress_end(&prog);
+    if (pair_window_run(in, &cache.target, cache.out, batch * 4, flush_window, &cache) < 0)
+        hd_die("%s", hd_last_error());
     if (record_writer_close(cache.out) < 0) hd_die("%s", hd_last_error());
-    free(items);
     free(cache.layers);
     free(cache.rows);
     free(cache.packed);

@@ -13,6 +13,7 @@
 #include "model_runner.h"
 #include "msgpack_util.h"
 #include "pair_tokens.h"
+#include "pair_window.h"
 #include "record_input.h"
 #include "records.h"
 #include "target_model.h"
@@ -49,12 +50,11 @@ static void usage(void)
         "      --version         version\n");
 }
 
+/* One pair of the window, with what the filter needs of it. */
 typedef struct {
-    MpCopy copy;
-    const msgpack_object *rec;
-    PairTokens tokens;
-    const char *prompt;      /* verify_input, NUL-terminated copy */
-    const char *answer;      /* label */
+    const PairItem *pair;
+    char *prompt;            /* verify_input, NUL-terminated copy */
+    char *answer;            /* label */
     int outcome;             /* 1 correct, 0 wrong, -1 not yet known */
 } Item;
 
@@ -129,7 +129,7 @@ static void resolve(Filter *f, Item *items, int n)
             dup = strcmp(items[which[j]].prompt, items[i].prompt) == 0 &&
                   strcmp(items[which[j]].answer, items[i].answer) == 0;
         if (dup) continue;
-        todo[m] = &items[i].tokens.verify;
+        todo[m] = &items[i].pair->tokens.verify;
         which[m++] = i;
     }
     for (int start = 0; start < m; start += f->batch) {
@@ -152,15 +152,26 @@ static void resolve(Filter *f, Item *items, int n)
     free(correct);
 }
 
-static void flush_batch(Filter *f, Item *items, int n)
+/* A window of pairs: outcomes from the known table or the model, then
+ * the kept pairs written in order. */
+static void flush_window(void *ctx, PairItem *pairs, int n)
 {
+    Filter *f = ctx;
+    Item *items = hd_calloc((size_t)n, sizeof *items);
+    for (int i = 0; i < n; i++) {
+        items[i].pair = &pairs[i];
+        items[i].prompt = mp_strdup(mp_map_get(pairs[i].rec, "verify_input"));
+        items[i].answer = mp_strdup(mp_map_get(pairs[i].rec, "label"));
+        items[i].outcome = known_filter_lookup(f->known, items[i].prompt, items[i].answer);
+    }
     resolve(f, items, n);
     for (int i = 0; i < n; i++) {
-        count(f, items[i].rec, items[i].outcome);
+        const msgpack_object *rec = pairs[i].rec;
+        count(f, rec, items[i].outcome);
         if (items[i].outcome || f->keep_all) {
             static const char *const skip[] = {"filtered", "model_correct"};
             msgpack_packer *pk = record_writer_packer(f->out);
-            mp_pack_record_rewrite(pk, items[i].rec, "pair", skip, 2, f->keep_all ? 2 : 1);
+            mp_pack_record_rewrite(pk, rec, "pair", skip, 2, f->keep_all ? 2 : 1);
             mp_pack_str(pk, "filtered");
             msgpack_pack_true(pk);
             if (f->keep_all) {
@@ -170,11 +181,10 @@ static void flush_batch(Filter *f, Item *items, int n)
             }
             if (record_writer_end_record(f->out) < 0) hd_die("%s", hd_last_error());
         }
-        pair_tokens_free(&items[i].tokens);
-        free((char *)items[i].prompt);
-        free((char *)items[i].answer);
-        mp_copy_destroy(&items[i].copy);
+        free(items[i].prompt);
+        free(items[i].answer);
     }
+    free(items);
 }
 
 int main(int argc, char **argv)
@@ -241,40 +251,9 @@ int main(int argc, char **argv)
         if (record_writer_end_record(f.known_out) < 0) hd_die("%s", hd_last_error());
     }
 
-    Item *items = hd_calloc((size_t)batch * 4, sizeof *items);
-    int n = 0;
-    long long seen = 0;
-    Progress prog;
-    progress_begin(&prog, "pairs", 0);
-    const msgpack_object *rec;
-    int rc;
-    while ((rc = record_input_next(in, &rec)) == 1) {
-        if (!mp_is_str(mp_map_get(rec, "t"), "pair")) {
-            /* other record types pass through, in order */
-            flush_batch(&f, items, n);
-            n = 0;
-            if (record_writer_write_object(f.out, rec) < 0) hd_die("%s", hd_last_error());
-            continue;
-        }
-        Item *it = &items[n];
-        memset(it, 0, sizeof *it);
-        it->rec = mp_copy_init(&it->copy, rec);
-        if (pair_tokens_build(&f.target, it->rec, &it->tokens) < 0)
-            hd_die("%s: %s", record_input_where(in), hd_last_error());
-        it->prompt = mp_strdup(mp_map_get(it->rec, "verify_input"));
-        it->answer = mp_strdup(mp_map_get(it->rec, "label"));
-        it->outcome = known_filter_lookup(f.known, it->prompt, it->answer);
-        n++;
-        seen++;
-        if (n == batch * 4) {     /* a few batches at a time: dedup within */
-            flush_batch(&f, items, n);
-            n = 0;
-            progress_update(&prog, seen);
-        }
-    }
-    if (rc < 0) hd_die("%s", hd_last_error());
-    flush_batch(&f, items, n);
-    progress_end(&prog);
+    /* a few batches at a time, so that repeats within a window run once */
+    if (pair_window_run(in, &f.target, f.out, batch * 4, flush_window, &f) < 0)
+        hd_die("%s", hd_last_error());
     if (record_writer_close(f.out) < 0) hd_die("%s", hd_last_error());
     if (f.known_out && record_writer_close(f.known_out) < 0) hd_die("%s", hd_last_error());
     if (stats) {
@@ -288,7 +267,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %-40s kept %6lld of %6lld (%5.1f%%)\n", hd_progname, "all", kept, tried,
                 tried ? 100.0 * kept / tried : 0.0);
     }
-    free(items);
     free(f.stats);
     record_input_close(in);
     known_filter_free(f.known);
