@@ -6,7 +6,7 @@
 #   make fuzz       build the libFuzzer harnesses (clang) into build-fuzz/
 #   make fuzz-run   run each harness for FUZZ_SECONDS (default 30) on its corpus
 #   make fixtures   regenerate tests/fixtures with the pinned Python references
-#   make deps       install the Debian packages the build and tests need (root)
+#   make deps       install the Debian packages the build and tests need (sudo unless root)
 #   make install    PREFIX=/usr/local: binaries, man pages, bundled RAVEL data
 #
 # Sources are found by wildcard: common/*.c and kernels/cpu/*.c form one
@@ -128,9 +128,11 @@ fuzz-run: fuzz
 fixtures:
 	bash tests/ref/make-fixtures.sh
 
+# Root installs directly; anyone else through sudo.
+SUDO := $(shell test "$$(id -u)" -eq 0 || echo sudo)
 deps:
-	apt-get update
-	DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEB_PACKAGES)
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEB_PACKAGES)
 
 install: $(TOOL_BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(DATADIR)/ravel
