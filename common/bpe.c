@@ -10,20 +10,34 @@
 
 /* ---- StrMap ---------------------------------------------------------- */
 
+static uint64_t mix64(uint64_t h)
+{
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ULL;
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ULL;
+    h ^= h >> 32;
+    return h;
+}
+
+/* Eight bytes at a time (keys are short: most are one word), then a final
+ * avalanche so that the low bits used for the slot depend on every byte. */
 static uint64_t hash_bytes(const void *key, size_t len)
 {
-    /* FNV-1a, then a final avalanche so that the low bits used for the slot
-     * index depend on every byte. */
     const uint8_t *p = key;
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (len * 0xff51afd7ed558ccdULL);
+    while (len >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 31;
+        p += 8;
+        len -= 8;
     }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    return h;
+    uint64_t w = 0;
+    for (size_t i = 0; i < len; i++) w |= (uint64_t)p[i] << (8 * i);
+    h = (h ^ w) * 0x94d049bb133111ebULL;
+    return mix64(h);
 }
 
 static size_t pow2_at_least(size_t n)
@@ -229,7 +243,6 @@ typedef struct BpeQueueItem {
 void bpe_scratch_free(BpeScratch *s)
 {
     free(s->id);
-    free(s->start);
     free(s->len);
     free(s->prev);
     free(s->next);
@@ -246,7 +259,6 @@ static void scratch_reserve(BpeScratch *s, size_t n)
     size_t cap = s->cap ? s->cap : 64;
     while (cap < n) cap *= 2;
     s->id = hd_realloc(s->id, cap * sizeof *s->id);
-    s->start = hd_realloc(s->start, cap * sizeof *s->start);
     s->len = hd_realloc(s->len, cap * sizeof *s->len);
     s->prev = hd_realloc(s->prev, cap * sizeof *s->prev);
     s->next = hd_realloc(s->next, cap * sizeof *s->next);
@@ -303,10 +315,9 @@ static void push_pair(const Bpe *b, BpeScratch *s, int32_t pos)
         queue_push(s, (BpeQueueItem){rank, pos, merged});
 }
 
-static size_t add_symbol(BpeScratch *s, size_t n, int32_t id, int32_t start, int32_t len)
+static size_t add_symbol(BpeScratch *s, size_t n, int32_t id, int32_t len)
 {
     s->id[n] = id;
-    s->start[n] = start;
     s->len[n] = len;
     return n + 1;
 }
@@ -325,10 +336,10 @@ static size_t initial_symbols(const Bpe *b, const uint8_t *word, size_t len, Bpe
         int32_t id = b->byte_units ? b->byte_unit_id[word[i]] : strmap_get(&b->vocab, word + i, (size_t)ulen);
         if (id >= 0) {
             if (unk_start >= 0) {
-                n = add_symbol(s, n, b->unk_id, unk_start, unk_len);
+                n = add_symbol(s, n, b->unk_id, unk_len);
                 unk_start = -1;
             }
-            n = add_symbol(s, n, id, (int32_t)i, ulen);
+            n = add_symbol(s, n, id, ulen);
         } else {
             int fell_back = 0;
             if (b->byte_fallback) {
@@ -337,13 +348,13 @@ static size_t initial_symbols(const Bpe *b, const uint8_t *word, size_t len, Bpe
                     if (b->byte_fallback_id[word[i + k]] < 0) fell_back = 0;
                 if (fell_back)
                     for (int k = 0; k < ulen; k++)
-                        n = add_symbol(s, n, b->byte_fallback_id[word[i + k]], (int32_t)(i + k), 1);
+                        n = add_symbol(s, n, b->byte_fallback_id[word[i + k]], 1);
             }
             if (!fell_back && b->unk_id >= 0) {
                 if (unk_start >= 0 && b->fuse_unk) {
                     unk_len += ulen;
                 } else {
-                    if (unk_start >= 0) n = add_symbol(s, n, b->unk_id, unk_start, unk_len);
+                    if (unk_start >= 0) n = add_symbol(s, n, b->unk_id, unk_len);
                     unk_start = (int32_t)i;
                     unk_len = ulen;
                 }
@@ -351,7 +362,7 @@ static size_t initial_symbols(const Bpe *b, const uint8_t *word, size_t len, Bpe
         }
         i += (size_t)ulen;
     }
-    if (unk_start >= 0) n = add_symbol(s, n, b->unk_id, unk_start, unk_len);
+    if (unk_start >= 0) n = add_symbol(s, n, b->unk_id, unk_len);
     return n;
 }
 
@@ -393,11 +404,15 @@ size_t bpe_encode_word(const Bpe *b, const uint8_t *word, size_t len, BpeScratch
         if (s->prev[pos] >= 0) push_pair(b, s, s->prev[pos]);
         push_pair(b, s, pos);
     }
+    /* Like HF, a token's offset is the sum of the lengths before it: the
+     * same as its position unless units were dropped (unknown, no unk). */
     size_t out = 0;
+    int32_t at = 0;
     for (int32_t i = n ? 0 : -1; i >= 0; i = s->next[i]) {
         s->out_id[out] = s->id[i];
-        s->out_start[out] = s->start[i];
+        s->out_start[out] = at;
         s->out_len[out] = s->len[i];
+        at += s->len[i];
         out++;
     }
     return s->out_n = out;

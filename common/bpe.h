@@ -66,11 +66,12 @@ typedef struct {
 
 /* Reusable buffers for bpe_encode_word (one per thread). */
 typedef struct {
-    int32_t *id, *start, *len, *prev, *next;
+    int32_t *id, *len, *prev, *next; /* symbols: id, byte length, links */
     size_t cap;
     struct BpeQueueItem *heap;
     size_t heap_n, heap_cap;
-    /* Result: n symbols, each an id and a byte range [start, start+len) of the word. */
+    /* Result: out_n tokens, each an id and a byte range [start, start+len)
+     * of the word; like HF, start is the sum of the lengths before it. */
     int32_t *out_id, *out_start, *out_len;
     size_t out_n, out_cap;
 } BpeScratch;

@@ -10,7 +10,7 @@
 
 /* Ids above this are refused: a malformed file must not make us allocate
  * gigabytes of tables. */
-#define MAX_TOKEN_ID (1 << 24)
+#define MAX_TOKEN_ID (1 << 21)
 
 static const char METASPACE[] = "\xE2\x96\x81"; /* U+2581 */
 
@@ -24,13 +24,19 @@ Tokenizer *tokenizer_alloc(const char *name)
     return t;
 }
 
+/* Ids usually arrive in increasing order: grow the tables geometrically. */
 static void grow_ids(Tokenizer *t, size_t n)
 {
     if (n <= t->n_ids) return;
-    t->token_text = hd_realloc(t->token_text, n * sizeof *t->token_text);
-    t->token_text_len = hd_realloc(t->token_text_len, n * sizeof *t->token_text_len);
-    t->special = hd_realloc(t->special, n);
-    t->in_model = hd_realloc(t->in_model, n);
+    if (n > t->ids_cap) {
+        size_t cap = t->ids_cap ? t->ids_cap : 1024;
+        while (cap < n) cap *= 2;
+        t->token_text = hd_realloc(t->token_text, cap * sizeof *t->token_text);
+        t->token_text_len = hd_realloc(t->token_text_len, cap * sizeof *t->token_text_len);
+        t->special = hd_realloc(t->special, cap);
+        t->in_model = hd_realloc(t->in_model, cap);
+        t->ids_cap = cap;
+    }
     for (size_t i = t->n_ids; i < n; i++) {
         t->token_text[i] = NULL;
         t->token_text_len[i] = 0;
@@ -48,26 +54,57 @@ int tokenizer_set_token(Tokenizer *t, int32_t id, const char *text, size_t len)
     t->token_text[id] = hd_strndup(text, len);
     t->token_text_len[id] = (uint32_t)len;
     t->in_model[id] = 1;
+    if (!t->token_to_id.slots) strmap_init(&t->token_to_id, 1024);
+    strmap_put(&t->token_to_id, text, len, id);
     return 0;
 }
 
 int tokenizer_add_added(Tokenizer *t, int32_t id, const char *content, size_t len, int special,
-                        int lstrip, int rstrip)
+                        int lstrip, int rstrip, int normalized)
 {
     if (id < 0 || id >= MAX_TOKEN_ID) return hd_fail("added token id %d is out of range", id);
-    if (len == 0) return hd_fail("added token %d has empty content", id);
+    if (len == 0) return 0; /* HF ignores empty added tokens */
     grow_ids(t, (size_t)id + 1);
-    /* HF looks added tokens up before the model, so their text wins. */
-    if (!t->token_text[id] || t->token_text_len[id] != len || memcmp(t->token_text[id], content, len)) {
-        free(t->token_text[id]);
-        t->token_text[id] = hd_strndup(content, len);
-        t->token_text_len[id] = (uint32_t)len;
+    for (size_t i = 0; i < t->n_added; i++) {
+        AddedToken *a = &t->added[i];
+        if (a->len == len && memcmp(a->content, content, len) == 0) {
+            a->id = id;
+            a->special |= special != 0;
+            a->lstrip = lstrip != 0;
+            a->rstrip = rstrip != 0;
+            a->normalized = normalized != 0;
+            return 0;
+        }
     }
-    t->special[id] = (uint8_t)(special != 0);
     t->added = hd_realloc(t->added, (t->n_added + 1) * sizeof *t->added);
     t->added[t->n_added++] = (AddedToken){id, hd_strndup(content, len), len, special != 0,
-                                          lstrip != 0, rstrip != 0};
+                                          lstrip != 0, rstrip != 0, normalized != 0};
     return 0;
+}
+
+int32_t tokenizer_next_added_id(const Tokenizer *t, const char *content, size_t len, size_t n_model)
+{
+    int32_t max = -1;
+    for (size_t i = 0; i < t->n_added; i++) {
+        if (t->added[i].len == len && memcmp(t->added[i].content, content, len) == 0) return t->added[i].id;
+        if (t->added[i].id > max) max = t->added[i].id;
+    }
+    int32_t in_model = t->token_to_id.slots ? strmap_get(&t->token_to_id, content, len) : -1;
+    if (in_model >= 0) return in_model;
+    if (max < 0) return (int32_t)n_model;
+    return (size_t)max >= n_model || n_model == 0 ? max + 1 : (int32_t)n_model;
+}
+
+const char *tokenizer_token_string(const Tokenizer *t, int32_t id, size_t *len)
+{
+    if (id < 0 || (size_t)id >= t->n_ids) return NULL;
+    int32_t a = t->added_of_id[id];
+    if (a >= 0) {
+        *len = t->added[a].len;
+        return t->added[a].content;
+    }
+    *len = t->token_text_len[id];
+    return t->token_text[id];
 }
 
 int tokenizer_add_pre_regex(Tokenizer *t, const char *pattern)
@@ -137,9 +174,10 @@ static int byte_level_to_bytes(const char *text, size_t len, char *out, size_t *
     return 1;
 }
 
-static int cmp_added(const void *a, const void *b)
+static int cmp_added(const void *a, const void *b, void *base)
 {
-    const AddedToken *x = a, *y = b;
+    const AddedToken *added = base;
+    const AddedToken *x = &added[*(const size_t *)a], *y = &added[*(const size_t *)b];
     if (x->len != y->len) return x->len > y->len ? -1 : 1;
     return x->id < y->id ? -1 : x->id > y->id;
 }
@@ -149,15 +187,14 @@ int tokenizer_finish_vocab(Tokenizer *t)
     size_t n_model = 0;
     for (size_t id = 0; id < t->n_ids; id++) n_model += t->in_model[id];
     bpe_init(&t->bpe, n_model, 1024);
-    strmap_init(&t->token_to_id, t->n_ids);
+    if (!t->token_to_id.slots) strmap_init(&t->token_to_id, 16);
     t->bpe.byte_units = t->byte_level;
-    char *buf = NULL;
-    size_t buf_cap = 0;
+    size_t buf_cap = 64;
+    char *buf = hd_malloc(buf_cap);
     for (size_t id = 0; id < t->n_ids; id++) {
         const char *text = t->token_text[id];
         size_t len = t->token_text_len[id];
         if (!text || !t->in_model[id]) continue;
-        strmap_put(&t->token_to_id, text, len, (int32_t)id);
         if (t->byte_level) {
             if (len > buf_cap) buf = hd_realloc(buf, buf_cap = len * 2);
             size_t raw_len;
@@ -178,10 +215,20 @@ int tokenizer_finish_vocab(Tokenizer *t)
         snprintf(name, sizeof name, "<0x%02X>", b);
         t->bpe.byte_fallback_id[b] = strmap_get(&t->bpe.vocab, name, 6);
     }
+    /* id -> added token (the last one given that id wins, as in HF) */
+    t->added_of_id = hd_malloc((t->n_ids + 1) * sizeof *t->added_of_id);
+    for (size_t id = 0; id < t->n_ids; id++) t->added_of_id[id] = -1;
+    for (size_t i = 0; i < t->n_added; i++) {
+        t->added_of_id[t->added[i].id] = (int32_t)i;
+        if (t->added[i].special) t->special[t->added[i].id] = 1;
+    }
     /* Leftmost-longest matching tries longer tokens first. */
-    qsort(t->added, t->n_added, sizeof *t->added, cmp_added);
+    t->match_order = hd_malloc((t->n_added + 1) * sizeof *t->match_order);
+    for (size_t i = 0; i < t->n_added; i++) t->match_order[i] = i;
+    qsort_r(t->match_order, t->n_added, sizeof *t->match_order, cmp_added, t->added);
     memset(t->added_first_byte, 0, sizeof t->added_first_byte);
-    for (size_t i = 0; i < t->n_added; i++) t->added_first_byte[(uint8_t)t->added[i].content[0]] = 1;
+    for (size_t i = 0; i < t->n_added; i++)
+        t->added_first_byte[t->added[i].normalized][(uint8_t)t->added[i].content[0]] = 1;
     return 0;
 }
 
@@ -242,6 +289,8 @@ void tokenizer_free(Tokenizer *t)
     free(t->token_bytes_len);
     free(t->special);
     free(t->in_model);
+    free(t->added_of_id);
+    free(t->match_order);
     strmap_free(&t->token_to_id);
     bpe_free(&t->bpe);
     for (size_t i = 0; i < t->n_added; i++) free(t->added[i].content);
@@ -271,7 +320,8 @@ void tokenizer_free(Tokenizer *t)
 
 const char *tokenizer_id_to_token(const Tokenizer *t, int32_t id)
 {
-    return id >= 0 && (size_t)id < t->n_ids ? t->token_text[id] : NULL;
+    size_t len;
+    return tokenizer_token_string(t, id, &len);
 }
 
 int32_t tokenizer_token_to_id(const Tokenizer *t, const char *token)

@@ -91,7 +91,7 @@ static int merges_from_scores(Tokenizer *t, const TokenizerArrays *a)
             local[n_local] = (Candidate){l, r, a->scores[self], a->scores[l], a->scores[r], n_local};
             n_local++;
         }
-        qsort(local, n_local, sizeof *local, cmp_local);
+        if (n_local > 1) qsort(local, n_local, sizeof *local, cmp_local);
         for (size_t k = 0; k < n_local; k++) {
             if (n_all == cap_all) all = hd_realloc(all, (cap_all = cap_all * 2 + 1024) * sizeof *all);
             all[n_all] = local[k];
@@ -99,7 +99,7 @@ static int merges_from_scores(Tokenizer *t, const TokenizerArrays *a)
             n_all++;
         }
     }
-    qsort(all, n_all, sizeof *all, cmp_global);
+    if (n_all > 1) qsort(all, n_all, sizeof *all, cmp_global);
     int rc = 0;
     for (size_t k = 0; k < n_all && rc == 0; k++) {
         const Candidate *c = &all[k];
@@ -135,7 +135,7 @@ static int build(Tokenizer *t, const TokenizerArrays *a)
     else if (!strcmp(a->model, "llama")) spm = 1;
     else return hd_fail("tokenizer.ggml.model '%s' is not supported (gpt2, llama)", a->model);
     if (!a->tokens || a->n_tokens == 0) return hd_fail("tokenizer.ggml.tokens is missing or empty");
-    if (a->n_tokens > (1u << 24)) return hd_fail("tokenizer.ggml.tokens: %zu tokens is too many", a->n_tokens);
+    if (a->n_tokens > (1u << 21)) return hd_fail("tokenizer.ggml.tokens: %zu tokens is too many", a->n_tokens);
     for (size_t i = 0; i < a->n_tokens; i++) {
         if (!a->tokens[i]) return hd_fail("tokenizer.ggml.tokens[%zu] is missing", i);
         size_t len = tok_len(a, i);
@@ -147,7 +147,7 @@ static int build(Tokenizer *t, const TokenizerArrays *a)
         int type = a->token_types ? a->token_types[i] : TYPE_NORMAL;
         int special = type == TYPE_CONTROL || type == TYPE_UNKNOWN;
         if ((special || type == TYPE_USER_DEFINED) && tok_len(a, i) > 0 &&
-            tokenizer_add_added(t, (int32_t)i, a->tokens[i], tok_len(a, i), special, 0, 0))
+            tokenizer_add_added(t, (int32_t)i, a->tokens[i], tok_len(a, i), special, 0, 0, 0))
             return -1;
     }
     int add_space_prefix = a->add_space_prefix >= 0 ? a->add_space_prefix : spm;

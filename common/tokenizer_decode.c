@@ -208,14 +208,16 @@ static void run_decoder(const Tokenizer *t, PieceList *l)
 }
 
 char *tokenizer_decode(const Tokenizer *t, const int32_t *ids, size_t n, int skip_special,
-                       size_t *len)
+                       size_t *out_len)
 {
     PieceList l = {0};
     for (size_t i = 0; i < n; i++) {
         int32_t id = ids[i];
-        if (id < 0 || (size_t)id >= t->n_ids || !t->token_text[id]) continue;
+        size_t len;
+        const char *s = tokenizer_token_string(t, id, &len);
+        if (!s) continue;
         if (skip_special && t->special[id]) continue;
-        list_push(&l, dup_bytes(t->token_text[id], t->token_text_len[id]), t->token_text_len[id]);
+        list_push(&l, dup_bytes(s, len), len);
     }
     if (t->has_decoder) run_decoder(t, &l);
     /* HF joins the decoder's output with ""; with no decoder, tokens with " ". */
@@ -230,7 +232,7 @@ char *tokenizer_decode(const Tokenizer *t, const int32_t *ids, size_t n, int ski
     }
     out[o] = 0;
     list_free(&l);
-    if (len) *len = o;
+    if (out_len) *out_len = o;
     return out;
 }
 
@@ -241,9 +243,9 @@ void tokenizer_build_token_bytes(Tokenizer *t)
     t->token_bytes = hd_calloc(t->n_ids, sizeof *t->token_bytes);
     t->token_bytes_len = hd_calloc(t->n_ids, sizeof *t->token_bytes_len);
     for (size_t id = 0; id < t->n_ids; id++) {
-        const char *s = t->token_text[id];
+        size_t len;
+        const char *s = tokenizer_token_string(t, (int32_t)id, &len);
         if (!s) continue;
-        size_t len = t->token_text_len[id];
         char *cur = dup_bytes(s, len);
         for (size_t k = 0; k < t->n_dec; k++) {
             const DecStep *d = &t->dec[k];

@@ -66,9 +66,11 @@ static void cache_add(WordCache *c, const uint8_t *word, size_t len, const BpeSc
     size_t e = c->n_entries++;
     c->sym_off[e] = (uint32_t)c->n_syms;
     c->sym_n[e] = (uint32_t)b->out_n;
-    memcpy(c->id + c->n_syms, b->out_id, b->out_n * sizeof *c->id);
-    memcpy(c->start + c->n_syms, b->out_start, b->out_n * sizeof *c->start);
-    memcpy(c->len + c->n_syms, b->out_len, b->out_n * sizeof *c->len);
+    if (b->out_n) { /* a word whose units were all dropped has none */
+        memcpy(c->id + c->n_syms, b->out_id, b->out_n * sizeof *c->id);
+        memcpy(c->start + c->n_syms, b->out_start, b->out_n * sizeof *c->start);
+        memcpy(c->len + c->n_syms, b->out_len, b->out_n * sizeof *c->len);
+    }
     c->n_syms += b->out_n;
     strmap_put(&c->map, word, len, (int32_t)e);
 }
@@ -129,23 +131,25 @@ static size_t whitespace_after(const uint8_t *text, size_t len, size_t at)
     return end - at;
 }
 
-/* The leftmost added token at or after `from`, the longest one there (HF's
- * aho-corasick LeftmostLongest); returns its index or -1. */
-static long find_added(const Tokenizer *t, const uint8_t *text, size_t len, size_t from,
+/* The leftmost added token of this pass (HF matches the tokens with
+ * normalized=false first, then the others inside what is left) at or after
+ * `from`, the longest one there (aho-corasick LeftmostLongest); returns its
+ * index in t->added or -1. */
+static long find_added(const Tokenizer *t, int pass, const uint8_t *text, size_t len, size_t from,
                        size_t *ms, size_t *me)
 {
     if (t->n_added == 0) return -1;
     for (size_t i = from; i < len; i++) {
-        if (!t->added_first_byte[text[i]]) continue;
+        if (!t->added_first_byte[pass][text[i]]) continue;
         for (size_t k = 0; k < t->n_added; k++) { /* longest first */
-            const AddedToken *a = &t->added[k];
-            if (a->len <= len - i && (uint8_t)a->content[0] == text[i] &&
+            const AddedToken *a = &t->added[t->match_order[k]];
+            if (a->normalized == pass && a->len <= len - i && (uint8_t)a->content[0] == text[i] &&
                 memcmp(a->content, text + i, a->len) == 0) {
                 *ms = i;
                 *me = i + a->len;
                 if (a->lstrip) *ms -= whitespace_before(text, from, i);
                 if (a->rstrip) *me += whitespace_after(text, len, *me);
-                return (long)k;
+                return (long)t->match_order[k];
             }
         }
     }
@@ -156,7 +160,7 @@ static long find_added(const Tokenizer *t, const uint8_t *text, size_t len, size
 static void encode_word(const Tokenizer *t, EncodeScratch *s, size_t a, size_t b, TokenList *out)
 {
     PretokScratch *p = &s->pre;
-    const uint8_t *word = p->text + a;
+    const uint8_t *word = p->seg + a;
     size_t len = b - a;
     const int32_t *id, *start, *slen;
     size_t n;
@@ -175,8 +179,9 @@ static void encode_word(const Tokenizer *t, EncodeScratch *s, size_t a, size_t b
     }
     for (size_t i = 0; i < n; i++) {
         size_t na = a + (size_t)start[i];
-        size_t nb = na + (size_t)slen[i];
-        push_token(out, id[i], p->orig_start[na], p->orig_end[nb - 1]);
+        int32_t from, to;
+        pretok_source_range(p, na, na + (size_t)slen[i], &from, &to);
+        push_token(out, id[i], from, to);
     }
 }
 
@@ -199,12 +204,28 @@ static int encode_stretch(const Tokenizer *t, EncodeScratch *s, const uint8_t *t
         size_t word = ps;
         for (size_t i = ps + 1; i + 3 <= pe; i++) {
             /* 0xE2 is always a lead byte, so a match falls between characters. */
-            if (is_metaspace(p->text + i) && !(i >= ps + 3 && is_metaspace(p->text + i - 3))) {
+            if (is_metaspace(p->seg + i) && !(i >= ps + 3 && is_metaspace(p->seg + i - 3))) {
                 encode_word(t, s, word, i, out);
                 word = i;
             }
         }
         encode_word(t, s, word, pe, out);
+    }
+    return 0;
+}
+
+/* text[a..b) between two pass-1 matches: pass-2 added tokens, then the rest. */
+static int encode_between(const Tokenizer *t, EncodeScratch *s, const uint8_t *text, size_t a, size_t b,
+                          TokenList *out)
+{
+    size_t pos = a;
+    while (pos < b) {
+        size_t ms = b, me = b;
+        long k = find_added(t, 1, text, b, pos, &ms, &me);
+        if (encode_stretch(t, s, text, pos, k < 0 ? b : ms, out)) return -1;
+        if (k < 0) break;
+        push_token(out, t->added[k].id, (int32_t)ms, (int32_t)me);
+        pos = me;
     }
     return 0;
 }
@@ -225,8 +246,8 @@ int tokenizer_encode(const Tokenizer *t, const char *text_in, size_t len, int ad
     size_t pos = 0;
     while (pos < len) {
         size_t ms = len, me = len;
-        long k = find_added(t, text, len, pos, &ms, &me);
-        if (encode_stretch(t, s, text, pos, k < 0 ? len : ms, out)) return -1;
+        long k = find_added(t, 0, text, len, pos, &ms, &me);
+        if (encode_between(t, s, text, pos, k < 0 ? len : ms, out)) return -1;
         if (k < 0) break;
         push_token(out, t->added[k].id, (int32_t)ms, (int32_t)me);
         pos = me;

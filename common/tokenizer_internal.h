@@ -17,12 +17,15 @@
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "               \
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 
-/* A token matched in the input text before anything else. */
+/* A token matched in the input text before anything else.  One entry per
+ * content string: a repeated entry updates the flags (HF keeps the last
+ * AddedToken for an id, and a content is special if any entry was). */
 typedef struct {
     int32_t id;
     char *content;
     size_t len;
     int special, lstrip, rstrip;
+    int normalized; /* matched in a second pass, after the others (HF) */
 } AddedToken;
 
 /* Normalizer steps, applied in order to each stretch of text between
@@ -59,17 +62,20 @@ struct Tokenizer {
     Bpe bpe;
     int byte_level;        /* pieces are BPE'd as raw bytes (see bpe.h) */
     size_t n_ids;          /* one more than the largest id */
-    char **token_text;     /* id -> token string as in tokenizer.json, NULL if none */
+    size_t ids_cap;        /* allocated entries of the per-id tables */
+    char **token_text;     /* id -> the model's token string, NULL if none */
     uint32_t *token_text_len;
+    int32_t *added_of_id;  /* id -> index in added[], -1: none (added text wins) */
     char **token_bytes;    /* id -> decoded bytes of the token alone */
     uint32_t *token_bytes_len;
     uint8_t *special;      /* id -> special added token */
     uint8_t *in_model;     /* id -> part of the BPE model's vocabulary */
     StrMap token_to_id;    /* token string -> id, added tokens winning */
 
-    AddedToken *added;     /* sorted by length, longest first */
+    AddedToken *added;     /* in the order they were added */
     size_t n_added;
-    uint8_t added_first_byte[256]; /* some added token starts with this byte */
+    size_t *match_order;   /* indices into added[], longest content first */
+    uint8_t added_first_byte[2][256]; /* [normalized]: some added token starts with this byte */
 
     NormStep *norm;
     size_t n_norm;
@@ -97,7 +103,12 @@ Tokenizer *tokenizer_alloc(const char *name);
 /* Records id -> token string (ids beyond the current size grow the tables). */
 int tokenizer_set_token(Tokenizer *t, int32_t id, const char *text, size_t len);
 int tokenizer_add_added(Tokenizer *t, int32_t id, const char *content, size_t len, int special,
-                        int lstrip, int rstrip);
+                        int lstrip, int rstrip, int normalized);
+/* The id HF gives an added token: its id if already added or in the model
+ * vocabulary, else the next free one after the model's n_model entries. */
+int32_t tokenizer_next_added_id(const Tokenizer *t, const char *content, size_t len, size_t n_model);
+/* The string of a token as HF's id_to_token gives it (added first). */
+const char *tokenizer_token_string(const Tokenizer *t, int32_t id, size_t *len);
 int tokenizer_add_pre_regex(Tokenizer *t, const char *pattern);
 void tokenizer_add_norm(Tokenizer *t, NormKind kind, const char *pattern, size_t plen,
                         const char *content, size_t clen);
@@ -119,6 +130,13 @@ void tokenizer_set_template(Tokenizer *t, const int32_t *prefix, size_t n_prefix
 
 /* tokenizer_pretok.c: normalization and pre-tokenization scratch. */
 typedef struct {
+    /* The bytes that were pre-tokenized: the input itself when there is no
+     * normalizer (identity: offsets are the byte positions widened to whole
+     * characters), else text, with per-byte source ranges. */
+    const uint8_t *seg;
+    size_t seg_len;
+    int identity;
+    int32_t base;        /* offset of seg in the input (identity) */
     uint8_t *text;       /* normalized bytes */
     int32_t *orig_start, *orig_end; /* per normalized byte: its source character */
     size_t n, cap;
@@ -132,9 +150,23 @@ typedef struct {
 } PretokScratch;
 
 void pretok_scratch_free(PretokScratch *s);
-/* Normalizes src[0..len) (located at byte offset base of the input text)
- * into s->text with per-byte source ranges, then splits it into pieces. */
+/* Normalizes src[0..len) (located at byte offset base of the input text),
+ * then splits it into pieces of s->seg. */
 int pretok_segment(const Tokenizer *t, const uint8_t *src, size_t len, int32_t base,
                    PretokScratch *s);
+/* The input byte range [*start, *end) that seg[a..b) comes from. */
+static inline void pretok_source_range(const PretokScratch *s, size_t a, size_t b, int32_t *start,
+                                       int32_t *end)
+{
+    if (s->identity) {
+        while (a > 0 && (s->seg[a] & 0xC0) == 0x80) a--;
+        while (b < s->seg_len && (s->seg[b] & 0xC0) == 0x80) b++;
+        *start = s->base + (int32_t)a;
+        *end = s->base + (int32_t)b;
+    } else {
+        *start = s->orig_start[a];
+        *end = s->orig_end[b - 1];
+    }
+}
 
 #endif

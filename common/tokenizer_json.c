@@ -103,7 +103,11 @@ static int load_merges(Tokenizer *t, json_t *model)
     return 0;
 }
 
-static int load_added_tokens(Tokenizer *t, json_t *root, int has_normalizer)
+/* HF re-derives the ids of added tokens as it adds them one by one (an
+ * existing token keeps its id, a new one gets the next id after the
+ * model's vocabulary); in every well-formed file that is the id written
+ * there, and where it is not, HF's id is the one that counts. */
+static int load_added_tokens(Tokenizer *t, json_t *root, int has_normalizer, size_t n_model)
 {
     json_t *added = json_object_get(root, "added_tokens");
     if (!added || json_is_null(added)) return 0;
@@ -116,12 +120,13 @@ static int load_added_tokens(Tokenizer *t, json_t *root, int has_normalizer)
             return hd_fail("added_tokens[%zu] needs an integer id and a string content", i);
         if (get_bool(a, "single_word", 0))
             return hd_fail("added_tokens[%zu]: single_word is not supported", i);
-        if (get_bool(a, "normalized", 0) && has_normalizer)
+        int special = get_bool(a, "special", 0), normalized = get_bool(a, "normalized", !special);
+        if (normalized && has_normalizer)
             return hd_fail("added_tokens[%zu]: normalized added tokens with a normalizer are not supported", i);
-        json_int_t v = json_integer_value(id);
-        if (v < 0 || v > INT32_MAX) return hd_fail("added_tokens[%zu]: id out of range", i);
-        if (tokenizer_add_added(t, (int32_t)v, json_string_value(content), json_string_length(content),
-                                get_bool(a, "special", 0), get_bool(a, "lstrip", 0), get_bool(a, "rstrip", 0)))
+        const char *c = json_string_value(content);
+        size_t len = json_string_length(content);
+        if (tokenizer_add_added(t, tokenizer_next_added_id(t, c, len, n_model), c, len, special,
+                                get_bool(a, "lstrip", 0), get_bool(a, "rstrip", 0), normalized))
             return hd_fail_prefix("added_tokens[%zu]: ", i);
     }
     return 0;
@@ -396,7 +401,10 @@ static int build(Tokenizer *t, json_t *root, json_t *config)
     if (check_model_options(model) || load_vocab(t, model)) return -1;
     json_t *normalizer = json_object_get(root, "normalizer");
     if (load_normalizer(t, normalizer)) return -1;
-    if (load_added_tokens(t, root, t->n_norm > 0)) return -1;
+    json_t *version = json_object_get(root, "version");
+    if (version && !(json_is_string(version) && strcmp(json_string_value(version), "1.0") == 0))
+        return hd_fail("unknown tokenizer.json version (only \"1.0\")");
+    if (load_added_tokens(t, root, t->n_norm > 0, json_object_size(json_object_get(model, "vocab")))) return -1;
     if (load_pre_tokenizer(t, json_object_get(root, "pre_tokenizer"))) return -1;
     if (tokenizer_finish_vocab(t)) return -1;
     t->bpe.byte_fallback = get_bool(model, "byte_fallback", 0);

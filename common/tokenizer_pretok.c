@@ -129,7 +129,7 @@ static int split_step(const PreStep *step, PretokScratch *s)
 {
     size_t n_new = 0;
     for (size_t p = 0; p < s->n_pieces; p++) {
-        const uint8_t *subject = s->text + s->piece_start[p];
+        const uint8_t *subject = s->seg + s->piece_start[p];
         size_t len = (size_t)(s->piece_end[p] - s->piece_start[p]);
         size_t base = (size_t)s->piece_start[p], pos = 0, last = 0;
         while (pos <= len) {
@@ -145,8 +145,10 @@ static int split_step(const PreStep *step, PretokScratch *s)
             if (rc < 0) {
                 PCRE2_UCHAR msg[256];
                 pcre2_get_error_message(rc, msg, sizeof msg);
-                return hd_fail("pre-tokenizer regex /%s/ failed at byte %zu: %s", step->pattern,
-                               (size_t)s->orig_start[base + pos], (char *)msg);
+                int32_t at, end;
+                pretok_source_range(s, base + pos, base + pos + 1, &at, &end);
+                return hd_fail("pre-tokenizer regex /%s/ failed at byte %d: %s", step->pattern, at,
+                               (char *)msg);
             }
             PCRE2_SIZE *ov = pcre2_get_ovector_pointer(s->match);
             size_t ms = ov[0], me = ov[1];
@@ -173,33 +175,42 @@ static int split_step(const PreStep *step, PretokScratch *s)
 int pretok_segment(const Tokenizer *t, const uint8_t *src, size_t len, int32_t base,
                    PretokScratch *s)
 {
-    reserve_text(s, len + 16);
-    memcpy(s->text, src, len);
-    s->n = len;
-    /* Every byte starts aligned with its whole character: this is what
-     * widens a byte-level token that splits a character to the character. */
-    for (size_t i = 0; i < len;) {
-        int clen = utf8_char_len(src + i, len - i);
-        for (int k = 0; k < clen; k++) {
-            s->orig_start[i + k] = base + (int32_t)i;
-            s->orig_end[i + k] = base + (int32_t)i + clen;
+    s->identity = t->n_norm == 0 && !t->prefix_space;
+    s->base = base;
+    if (s->identity) {
+        s->seg = src;
+        s->seg_len = len;
+    } else {
+        reserve_text(s, len + 16);
+        memcpy(s->text, src, len);
+        s->n = len;
+        /* Every byte starts aligned with its whole character: this is what
+         * widens a token that splits a character to the character. */
+        for (size_t i = 0; i < len;) {
+            int clen = utf8_char_len(src + i, len - i);
+            for (int k = 0; k < clen; k++) {
+                s->orig_start[i + k] = base + (int32_t)i;
+                s->orig_end[i + k] = base + (int32_t)i + clen;
+            }
+            i += (size_t)clen;
         }
-        i += (size_t)clen;
+        for (size_t i = 0; i < t->n_norm; i++) {
+            const NormStep *st = &t->norm[i];
+            if (st->kind == NORM_PREPEND)
+                prepend(s, st->content, st->content_len);
+            else
+                replace(s, st->pattern, st->pattern_len, st->content, st->content_len);
+        }
+        if (t->prefix_space && s->n > 0 && s->text[0] != ' ') prepend(s, " ", 1);
+        s->seg = s->text;
+        s->seg_len = s->n;
     }
-    for (size_t i = 0; i < t->n_norm; i++) {
-        const NormStep *st = &t->norm[i];
-        if (st->kind == NORM_PREPEND)
-            prepend(s, st->content, st->content_len);
-        else
-            replace(s, st->pattern, st->pattern_len, st->content, st->content_len);
-    }
-    if (t->prefix_space && s->n > 0 && s->text[0] != ' ') prepend(s, " ", 1);
 
     reserve_pieces(s, 1);
     s->n_pieces = 0;
-    if (s->n > 0) {
+    if (s->seg_len > 0) {
         s->piece_start[0] = 0;
-        s->piece_end[0] = (int32_t)s->n;
+        s->piece_end[0] = (int32_t)s->seg_len;
         s->n_pieces = 1;
     }
     if (t->n_pre && !s->match) s->match = pcre2_match_data_create(1, NULL);

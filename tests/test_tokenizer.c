@@ -584,6 +584,50 @@ static void threads_share_a_tokenizer(void **state)
     corpus_free(&c);
 }
 
+/* The bytes of the tokens, one by one, spell the text again: what a
+ * streaming printer relies on.  Byte-level: exactly the text; SentencePiece
+ * style: the text after a space (the prepended U+2581). */
+static void token_bytes_spell_the_text(void **state)
+{
+    (void)state;
+    Corpus c;
+    corpus_load(&c);
+    const char *names[2] = {FIX "/tiny_bytelevel.json", FIX "/tiny_spm.json"};
+    for (int k = 0; k < 2; k++) {
+        Tokenizer *t = tokenizer_load_json(names[k], NULL);
+        if (!t) fail_msg("%s", hd_last_error());
+        TokenList tl = {0};
+        size_t checked = 0;
+        for (size_t i = 0; i < c.n; i++) {
+            assert_int_equal(tokenizer_encode(t, c.s[i], c.len[i], 0, &tl), 0);
+            int has_special = 0;
+            for (size_t j = 0; j < tl.n; j++) has_special |= tokenizer_is_special(t, tl.ids[j]);
+            if (has_special || c.len[i] == 0) continue;
+            char *buf = malloc(2 * c.len[i] + 8);
+            size_t n = 0;
+            for (size_t j = 0; j < tl.n; j++) {
+                size_t len;
+                const char *b = tokenizer_token_bytes(t, tl.ids[j], &len);
+                assert_non_null(b);
+                memcpy(buf + n, b, len);
+                n += len;
+            }
+            size_t skip = k == 1 ? 1 : 0;
+            if (n != c.len[i] + skip || (skip && buf[0] != ' ') || memcmp(buf + skip, c.s[i], c.len[i]) != 0) {
+                print_escaped("text", c.s[i], c.len[i]);
+                print_escaped("bytes", buf, n);
+                fail_msg("%s: token bytes do not spell corpus string %zu", names[k], i);
+            }
+            free(buf);
+            checked++;
+        }
+        assert_true(checked > 100);
+        token_list_free(&tl);
+        tokenizer_free(t);
+    }
+    corpus_free(&c);
+}
+
 /* ---- tests: errors --------------------------------------------------------------- */
 
 static void expect_load_error(const char *json, const char *needle)
@@ -763,6 +807,7 @@ int main(void)
         cmocka_unit_test(tiny_llama3_arrays),
         cmocka_unit_test(tiny_spm_arrays),
         cmocka_unit_test(threads_share_a_tokenizer),
+        cmocka_unit_test(token_bytes_spell_the_text),
         cmocka_unit_test(bad_input_gives_one_clear_error),
         cmocka_unit_test(llama2_matches_hf),
         cmocka_unit_test(llama3_matches_hf),
