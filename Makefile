@@ -106,7 +106,8 @@ FUZZ_SECONDS ?= 30
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_OBJ  := $(LIB_SRC:%.c=build-fuzz/obj/%.o)
-FUZZ_CFLAGS := $(CPPFLAGS) -UHD_CUDA -std=c11 -g -O1 -fopenmp -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_CFLAGS := $(CPPFLAGS) -UHD_CUDA -std=c11 -g -O1 -fopenmp -fsanitize=fuzzer-no-link,address,undefined \
+               -fno-sanitize-recover=undefined
 fuzz: $(FUZZ_BINS)
 build-fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
