@@ -725,6 +725,50 @@ static void selection_modes_by_hand(void **state)
 
 /* tests/fixtures/hyperdas/hard_modes.safetensors: the reference's hand-made
  * W with ties and self weights below the bidding threshold. */
+/* The random-position control: exactly one visible (source, base) pair per
+ * example, masked rows and columns never chosen, the same draw for the same
+ * W, and draws that move when W does. */
+static void selection_random_control(void **state)
+{
+    (void)state;
+    enum { b = 40, S = 5, B = 6 };
+    float W[b * (S + 1) * B], out[b * (S + 1) * B], again[b * (S + 1) * B];
+    for (int r = 0; r < b; r++)
+        for (int t = 0; t < B; t++) {
+            float *w = W + (size_t)r * (S + 1) * B;
+            int masked_col = t == 0;                 /* base column 0 is not writable */
+            float sum = 0;
+            for (int s = 0; s < S; s++) {
+                /* source row 4 is masked: weight 0 */
+                float v = masked_col || s == 4 ? 0.0f : 0.05f + 0.01f * (float)((r * 7 + s * 3 + t) % 11);
+                w[s * B + t] = v;
+                sum += v;
+            }
+            w[S * B + t] = 1.0f - sum;
+        }
+    selection_forward(out, W, SELECT_RANDOM, 0.1f, NULL, NULL, b, S, B);
+    selection_forward(again, W, SELECT_RANDOM, 0.1f, NULL, NULL, b, S, B);
+    assert_memory_equal(out, again, sizeof out);
+    int distinct_cols = 0, seen[B] = {0};
+    for (int r = 0; r < b; r++) {
+        const float *o = out + (size_t)r * (S + 1) * B;
+        int picks = 0;
+        for (int t = 0; t < B; t++) {
+            float col = 0;
+            for (int s = 0; s <= S; s++) col += o[s * B + t];
+            assert_true(col == 1.0f);                  /* every column one-hot */
+            for (int s = 0; s < S; s++)
+                if (o[s * B + t] == 1.0f) {
+                    picks++;
+                    assert_true(t != 0 && s != 4);     /* only visible positions */
+                    if (!seen[t]++) distinct_cols++;
+                }
+        }
+        assert_int_equal(picks, 1);
+    }
+    assert_true(distinct_cols >= 3);                   /* the draw depends on W */
+}
+
 static void selection_modes_match_reference(void **state)
 {
     (void)state;
@@ -819,6 +863,7 @@ int main(void)
         cmocka_unit_test(sparsity_schedule_matches_torch_linspace),
         cmocka_unit_test(selection_modes_by_hand),
         cmocka_unit_test(selection_modes_match_reference),
+        cmocka_unit_test(selection_random_control),
         cmocka_unit_test(adamw_matches_fp64_reference),
         cmocka_unit_test(grad_clip_scales_to_max_norm),
     };

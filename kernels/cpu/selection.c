@@ -1,10 +1,52 @@
 #include "cpu/selection.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *const mode_names[] = {"default", "column_argmax", "bidding_argmax",
-                                         "global_argmax", "groundtruth"};
+                                         "global_argmax", "groundtruth", "random"};
+
+/* SplitMix64 finaliser: the random control's draws must be reproducible
+ * and differ between examples, so they hash the example's own W. */
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/* One visible source row and one visible base column of W, uniformly:
+ * source rows with some weight, base columns not forced onto the self row. */
+static void random_pair(float *o, const float *w, int S, int B)
+{
+    uint64_t h = (uint64_t)S * 1000003u + (uint64_t)B;
+    for (int i = 0; i < (S + 1) * B; i++) {
+        uint32_t bits;
+        memcpy(&bits, &w[i], 4);
+        h = mix64(h ^ bits);
+    }
+    int n_src = 0, n_base = 0;
+    for (int s = 0; s < S; s++) {
+        int any = 0;
+        for (int t = 0; t < B && !any; t++) any = w[(size_t)s * B + t] > 0.0f;
+        n_src += any;
+    }
+    for (int t = 0; t < B; t++) n_base += w[(size_t)S * B + t] < 1.0f;
+    if (n_src == 0 || n_base == 0) return;
+    int ks = (int)(mix64(h) % (uint64_t)n_src), kt = (int)(mix64(h + 1) % (uint64_t)n_base);
+    int s_pick = -1, t_pick = -1;
+    for (int s = 0; s < S && s_pick < 0; s++) {
+        int any = 0;
+        for (int t = 0; t < B && !any; t++) any = w[(size_t)s * B + t] > 0.0f;
+        if (any && ks-- == 0) s_pick = s;
+    }
+    for (int t = 0; t < B && t_pick < 0; t++)
+        if (w[(size_t)S * B + t] < 1.0f && kt-- == 0) t_pick = t;
+    o[(size_t)s_pick * B + t_pick] = 1.0f;
+    o[(size_t)S * B + t_pick] = 0.0f;
+}
 
 int selection_mode_from_name(const char *name)
 {
@@ -89,6 +131,10 @@ void selection_forward(float *out, const float *W, SelectionMode mode, float thr
             }
             break;
         }
+        case SELECT_RANDOM:
+            self_only(o, S, B);
+            random_pair(o, w, S, B);
+            break;
         default:
             memcpy(o, w, P * sizeof *o);
         }

@@ -17,7 +17,12 @@
  *                          s < S and all t of W[s,t] (flat index s*B + t);
  *                          one-hot there, self row 1 in every other column
  *   SELECT_GROUNDTRUTH     ignores W: one-hot at (src_pos[r], base_pos[r])
- *                          (the last entity tokens), self row elsewhere */
+ *                          (the last entity tokens), self row elsewhere
+ *   SELECT_RANDOM          the random-position control: one source row and
+ *                          one base column drawn uniformly among the visible
+ *                          ones (a hash of the example's W seeds the draw, so
+ *                          it is reproducible), self row elsewhere: compare
+ *                          with global_argmax, the learned single pair */
 #ifndef HD_KERNELS_CPU_SELECTION_H
 #define HD_KERNELS_CPU_SELECTION_H
 
@@ -26,11 +31,12 @@ typedef enum {
     SELECT_COLUMN_ARGMAX,
     SELECT_BIDDING_ARGMAX,
     SELECT_GLOBAL_ARGMAX,
-    SELECT_GROUNDTRUTH
+    SELECT_GROUNDTRUTH,
+    SELECT_RANDOM
 } SelectionMode;
 
 /* "default"/"soft", "column_argmax", "bidding_argmax", "global_argmax",
- * "groundtruth"; -1 for an unknown name. */
+ * "groundtruth", "random"; -1 for an unknown name. */
 int selection_mode_from_name(const char *name);
 const char *selection_mode_name(SelectionMode mode);
 
