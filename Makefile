@@ -7,7 +7,8 @@
 #   make fuzz-run   run each harness for FUZZ_SECONDS (default 30) on its corpus
 #   make fixtures   regenerate tests/fixtures with the pinned Python references
 #   make deps       install the Debian packages the build and tests need (sudo unless root)
-#   make install    PREFIX=/usr/local: binaries, man pages, bundled RAVEL data
+#   make install    PREFIX=/usr/local: binaries, man pages, bundled RAVEL data,
+#                   and the SmolLM2 GGUF when `make model` fetched it
 #
 # Sources are found by wildcard: common/*.c and kernels/cpu/*.c form one
 # static library; tools/NAME.c is the main() of bin/NAME; tests/test_NAME.c
@@ -140,6 +141,8 @@ install: $(TOOL_BINS)
 	install -m 755 $(TOOL_BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(MANPAGES) $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 data/ravel/* $(DESTDIR)$(DATADIR)/ravel/
+	if [ -f $(SMOLLM2_GGUF) ]; then install -d $(DESTDIR)$(DATADIR)/models && \
+	    install -m 644 $(SMOLLM2_GGUF) $(DESTDIR)$(DATADIR)/models/; fi
 
 clean:
 	rm -rf build build-asan build-fuzz bin bin-asan

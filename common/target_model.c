@@ -37,8 +37,11 @@ const char *target_model_resolve(const char *given)
         if (!exists(env)) { hd_fail("%s (from HD_MODEL): no such model", env); return NULL; }
         return env;
     }
-    if (hd_exe_relative("../models/" DEFAULT_MODEL_FILE, path, sizeof path) == 0 && exists(path))
-        return path;
+    /* a build tree (bin/../models), or an install under another prefix */
+    static const char *const beside[] = {"../models/" DEFAULT_MODEL_FILE,
+                                         "../share/hyperdas/models/" DEFAULT_MODEL_FILE};
+    for (int i = 0; i < 2; i++)
+        if (hd_exe_relative(beside[i], path, sizeof path) == 0 && exists(path)) return path;
     snprintf(path, sizeof path, "%s/models/%s", HD_DATADIR, DEFAULT_MODEL_FILE);
     if (exists(path)) return path;
     hd_fail("no model given and the default " DEFAULT_MODEL_FILE " is not there: "

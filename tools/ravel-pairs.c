@@ -276,9 +276,13 @@ static char *find_data_dir(const char *given)
         return hd_strdup(env);
     }
     if (is_dir(HD_DATADIR "/ravel")) return hd_strdup(HD_DATADIR "/ravel");
-    char path[PATH_MAX + 32];
-    if (hd_exe_relative("../data/ravel", path, sizeof path) == 0 && is_dir(path))
-        return hd_strdup(path);
+    /* a build tree (bin/../data/ravel), or an install under another prefix
+     * than the one compiled in (PREFIX/bin/../share/hyperdas/ravel) */
+    static const char *const beside[] = {"../data/ravel", "../share/hyperdas/ravel"};
+    for (int i = 0; i < 2; i++) {
+        char path[PATH_MAX + 32];
+        if (hd_exe_relative(beside[i], path, sizeof path) == 0 && is_dir(path)) return hd_strdup(path);
+    }
     hd_die("no RAVEL data directory found (tried $RAVEL_DIR, %s/ravel, bin/../data/ravel); use --data DIR",
            HD_DATADIR);
 }
