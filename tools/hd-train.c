@@ -299,8 +299,13 @@ static void restore_config(Options *o, const char *step_dir)
     o->sparsity = json_is_true(json_object_get(t, "sparsity"));
     o->from_scratch = json_is_true(json_object_get(t, "from_scratch"));
     o->seed = (uint64_t)json_int_field(t, "seed", path);
+    /* point at the literal, not into the JSON about to be freed */
     const char *sched = json_string_value(json_object_get(t, "schedule"));
-    o->schedule = hd_strdup(sched ? sched : "constant");
+    static const char *const schedules[] = {"constant", "linear", "cosine"};
+    o->schedule = NULL;
+    for (int i = 0; i < 3; i++)
+        if (sched && strcmp(sched, schedules[i]) == 0) o->schedule = schedules[i];
+    if (!o->schedule) hd_die("%s: bad 'schedule'", path);
     json_decref(j);
 }
 
