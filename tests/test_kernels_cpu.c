@@ -23,6 +23,8 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+
+#include "fd_check.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,46 +71,11 @@ static float *zeros(size_t n)
     return calloc(n, sizeof(float));
 }
 
-static double rel_err(const float *got, const double *want, size_t n)
-{
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isfinite(got[i])) return INFINITY;
-        double e = fabs(got[i] - want[i]);
-        if (e > num) num = e;
-        if (fabs(want[i]) > den) den = fabs(want[i]);
-    }
-    return den > 0 ? num / den : num;
-}
-
-static void expect_close(const char *what, const float *got, const double *want, size_t n,
-                         double tol)
-{
-    double e = rel_err(got, want, n);
-    print_message("# %-34s max rel err %.2e (tol %.0e)\n", what, e, tol);
-    if (!(e <= tol)) fail_msg("%s: relative error %.3e above %.1e", what, e, tol);
-}
-
-/* Central differences of loss() w.r.t. every element of p (a double array
- * the loss reads through ctx), compared with the fp32 analytic gradient. */
-typedef double (*LossFn)(void *ctx);
+/* This file's step and tolerance for the shared check (tests/fd_check.h). */
 static void fd_check(const char *what, double *p, size_t n, LossFn loss, void *ctx,
                      const float *analytic)
 {
-    double *fd = malloc(n * sizeof *fd);
-    for (size_t i = 0; i < n; i++) {
-        double keep = p[i];
-        p[i] = keep + FD_STEP;
-        double up = loss(ctx);
-        p[i] = keep - FD_STEP;
-        double down = loss(ctx);
-        p[i] = keep;
-        fd[i] = (up - down) / (2 * FD_STEP);
-    }
-    char label[96];
-    snprintf(label, sizeof label, "%s vs finite diff", what);
-    expect_close(label, analytic, fd, n, GRAD_TOL);
-    free(fd);
+    fd_check_step(what, p, n, loss, ctx, analytic, FD_STEP, GRAD_TOL);
 }
 
 static double dot64(const double *a, const double *b, size_t n)
