@@ -43,12 +43,49 @@ static int write_all(int fd, const char *p, size_t n, const char *path)
     return 0;
 }
 
+static ActsSet *set_new(const char *spool_path)
+{
+    ActsSet *s = hd_calloc(1, sizeof *s);
+    s->path = hd_strdup(spool_path);
+    s->fd = -1;
+    s->cap = 1024;
+    s->offset = hd_malloc(s->cap * sizeof *s->offset);
+    s->offset[0] = 0;
+    return s;
+}
+
+/* Packs one record to learn its size in the spool and records its end
+ * offset; with write_fd >= 0 also appends the bytes.  The spool holds
+ * records only, back to back, packed by msgpack-c, so re-packing a record
+ * read from it gives exactly its bytes. */
+typedef struct {
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    uint64_t at;
+} Measure;
+
+static int measure_add(ActsSet *s, Measure *m, const msgpack_object *rec, int write_fd)
+{
+    msgpack_sbuffer_clear(&m->sb);
+    msgpack_pack_object(&m->pk, *rec);
+    if (write_fd >= 0 && write_all(write_fd, m->sb.data, m->sb.size, s->path) < 0) return -1;
+    m->at += m->sb.size;
+    add_offset(s, m->at);
+    return 0;
+}
+
+static void measure_init(Measure *m)
+{
+    msgpack_sbuffer_init(&m->sb);
+    msgpack_packer_init(&m->pk, &m->sb, msgpack_sbuffer_write);
+    m->at = 0;
+}
+
 ActsSet *acts_set_build(char **files, int n, const char *spool_path)
 {
     RecordInput *in = record_input_open(files, n);
     if (!in) return NULL;
-    ActsSet *s = hd_calloc(1, sizeof *s);
-    s->path = hd_strdup(spool_path);
+    ActsSet *s = set_new(spool_path);
     s->fd = open(spool_path, O_RDWR | O_CREAT | O_TRUNC, 0644);
     if (s->fd < 0) {
         hd_fail("%s: cannot create the spool: %s", spool_path, strerror(errno));
@@ -56,25 +93,16 @@ ActsSet *acts_set_build(char **files, int n, const char *spool_path)
         acts_set_close(s);
         return NULL;
     }
-    s->cap = 1024;
-    s->offset = hd_malloc(s->cap * sizeof *s->offset);
-    s->offset[0] = 0;
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    uint64_t at = 0;
+    Measure m;
+    measure_init(&m);
     const msgpack_object *rec;
     int rc;
-    while ((rc = record_input_next(in, &rec)) == 1) {
-        if (!mp_is_str(mp_map_get(rec, "t"), "acts")) continue;
-        msgpack_sbuffer_clear(&sb);
-        msgpack_pack_object(&pk, *rec);
-        if (write_all(s->fd, sb.data, sb.size, spool_path) < 0) { rc = -1; break; }
-        at += sb.size;
-        add_offset(s, at);
-    }
-    msgpack_sbuffer_destroy(&sb);
+    while ((rc = record_input_next(in, &rec)) == 1)
+        if (mp_is_str(mp_map_get(rec, "t"), "acts") && measure_add(s, &m, rec, s->fd) < 0) {
+            rc = -1;
+            break;
+        }
+    msgpack_sbuffer_destroy(&m.sb);
     if (rc == 0) {
         s->n_headers = record_input_n_headers(in);
         s->headers = hd_calloc((size_t)s->n_headers + 1, sizeof *s->headers);
@@ -94,28 +122,14 @@ ActsSet *acts_set_open_spool(const char *spool_path)
 {
     RecordReader *r = record_reader_open(spool_path);
     if (!r) return NULL;
-    ActsSet *s = hd_calloc(1, sizeof *s);
-    s->path = hd_strdup(spool_path);
+    ActsSet *s = set_new(spool_path);
     s->fd = open(spool_path, O_RDONLY);
-    s->cap = 1024;
-    s->offset = hd_malloc(s->cap * sizeof *s->offset);
-    s->offset[0] = 0;
-    /* The spool holds records only, back to back: re-packing each gives its
-     * exact size (msgpack-c packs the same object to the same bytes). */
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    uint64_t at = 0;
+    Measure m;
+    measure_init(&m);
     const msgpack_object *rec;
     int rc;
-    while ((rc = record_reader_next(r, &rec)) == 1) {
-        msgpack_sbuffer_clear(&sb);
-        msgpack_pack_object(&pk, *rec);
-        at += sb.size;
-        add_offset(s, at);
-    }
-    msgpack_sbuffer_destroy(&sb);
+    while ((rc = record_reader_next(r, &rec)) == 1) measure_add(s, &m, rec, -1);
+    msgpack_sbuffer_destroy(&m.sb);
     record_reader_close(r);
     if (rc < 0 || s->fd < 0) {
         if (s->fd < 0) hd_fail("%s: %s", spool_path, strerror(errno));
