@@ -1,12 +1,43 @@
-/* Shared by the kernel tests: compare an fp32 result with an fp64
- * reference, and check an fp32 analytic gradient against central
- * differences of an fp64 loss.  Include after <cmocka.h>. */
+/* Shared by the kernel tests: reproducible random inputs, comparison of an
+ * fp32 result with an fp64 reference, and the check of an fp32 analytic
+ * gradient against central differences of an fp64 loss.  Include after
+ * <cmocka.h>. */
 #ifndef HD_TESTS_FD_CHECK_H
 #define HD_TESTS_FD_CHECK_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+/* xorshift64: the same inputs on every run and machine. */
+static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
+static inline float urand(void) /* uniform in [-1, 1) */
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
+}
+
+static inline float *rand_vec(size_t n, float scale)
+{
+    float *v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++) v[i] = scale * urand();
+    return v;
+}
+
+static inline double *to_f64(const float *x, size_t n)
+{
+    double *v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++) v[i] = x[i];
+    return v;
+}
+
+static inline float *zeros(size_t n)
+{
+    return calloc(n, sizeof(float));
+}
 
 /* max |got - want| over max |want| (the tensor's scale), INFINITY on a
  * non-finite value. */

@@ -46,30 +46,6 @@
 
 /* ---- helpers ---- */
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
-static float urand(void) /* uniform in [-1, 1) */
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
-}
-static float *rand_vec(size_t n, float scale)
-{
-    float *v = malloc(n * sizeof *v);
-    for (size_t i = 0; i < n; i++) v[i] = scale * urand();
-    return v;
-}
-static double *to_f64(const float *x, size_t n)
-{
-    double *v = malloc(n * sizeof *v);
-    for (size_t i = 0; i < n; i++) v[i] = x[i];
-    return v;
-}
-static float *zeros(size_t n)
-{
-    return calloc(n, sizeof(float));
-}
 
 /* This file's step and tolerance for the shared check (tests/fd_check.h). */
 static void fd_check(const char *what, double *p, size_t n, LossFn loss, void *ctx,
