@@ -47,8 +47,21 @@ typedef enum {
 int hn_subspace_from_name(const char *name);
 const char *hn_subspace_name(HnSubspace s);
 
+/* What chooses the positions and the subspace.  HYPERDAS: the hypernetwork
+ * G reads the instruction and both runs and outputs the selection matrix
+ * (spec 3-5).  DAS: the DAS/MDAS baseline of spec 9 -- no G, no head: one
+ * learned rotation R (subspace HN_SUBSPACE_DAS) applied at fixed positions,
+ * the entity's last token of base and source (SELECT_GROUNDTRUTH; the soft
+ * mode means that here), so the only trainable tensor is das.rotate.X. */
+typedef enum { HN_METHOD_HYPERDAS = 0, HN_METHOD_DAS } HnMethod;
+
+/* "hyperdas", "das" (also "mdas"); -1 when unknown. */
+int hn_method_from_name(const char *name);
+const char *hn_method_name(HnMethod m);
+
 typedef struct {
-    int n_layers;           /* Lh: G's depth, <= the target's (chop_editor_at_layer) */
+    HnMethod method;
+    int n_layers;           /* Lh: G's depth, <= the target's (chop_editor_at_layer); 0 for DAS */
     int intervention_layer; /* L in [1, Lt-1]: hs[L], the residual entering layer L, is replaced */
     int das_dim;            /* k */
     HnSubspace subspace;

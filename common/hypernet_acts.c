@@ -178,8 +178,10 @@ HnActs *hn_acts_create(const Hypernet *hn, int max_b, int max_E, int max_B, int 
     a->max_E = max_E;
     a->max_B = max_B;
     a->max_S = max_S;
-    a->max_Nb = max_B * nl;
-    a->max_Ns = max_S * nl;
+    /* the DAS method has no G: its cross-attention keys are never packed */
+    const int keys = hn->cfg.method == HN_METHOD_HYPERDAS;
+    a->max_Nb = keys ? max_B * nl : 0;
+    a->max_Ns = keys ? max_S * nl : 0;
     a->layers = hd_calloc((size_t)hn->cfg.n_layers, sizeof *a->layers);
     Carver count = {NULL, 0};
     carve_all(a, hn, &count);

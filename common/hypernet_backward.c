@@ -252,9 +252,13 @@ int hypernet_backward(Hypernet *hn, HnActs *a, const LlamaModel *target)
                           D.k, a->work);
     if (a->lambda != 0.0f) sparsity_loss_backward(a->dW, a->W, a->lambda, b, S, B);
 
-    /* subspace and head -> dhg_last; G from dhg */
+    /* subspace and head -> dhg_last; G from dhg (the DAS method: R only) */
     zero(a->dhg_last, (size_t)b * D.d);
     subspace_backward(hn, a);
+    if (hn->cfg.method != HN_METHOD_HYPERDAS) {
+        a->have_backward = 1;
+        return 0;
+    }
     head_backward(hn, a);
     zero(a->dhg, (size_t)b * a->E * D.d);
     for (int r = 0; r < b; r++)

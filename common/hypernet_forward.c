@@ -301,6 +301,27 @@ static const float *intervention_R(const Hypernet *hn, const HnActs *a, size_t *
     }
 }
 
+/* The DAS method's stand-in for the head's W: each visible base column
+ * spreads its weight evenly over the visible source rows and the self row,
+ * a hidden column keeps the base.  Nothing is trained through it; it only
+ * tells the random control (selection.h) which positions are visible. */
+static void uniform_visible(float *W, const int *src_intv, const int *base_intv, int b, int S,
+                            int B)
+{
+    for (int r = 0; r < b; r++) {
+        float *w = W + (size_t)r * (S + 1) * B;
+        int n_src = 0;
+        for (int s = 0; s < S; s++) n_src += src_intv[(size_t)r * S + s] != 0;
+        for (int t = 0; t < B; t++) {
+            int open = base_intv[(size_t)r * B + t] != 0;
+            float share = 1.0f / (float)(n_src + 1);
+            for (int s = 0; s < S; s++)
+                w[(size_t)s * B + t] = open && src_intv[(size_t)r * S + s] ? share : 0.0f;
+            w[(size_t)S * B + t] = open ? share : 1.0f;
+        }
+    }
+}
+
 /* ---- the whole step ---- */
 
 int hypernet_forward(Hypernet *hn, HnActs *a, const LlamaModel *target, const HnBatch *x,
@@ -337,8 +358,10 @@ int hypernet_forward(Hypernet *hn, HnActs *a, const LlamaModel *target, const Hn
     memcpy(a->base_intv, x->base_intv_mask, bB * sizeof(int));
     memcpy(a->src_intv, x->src_intv_mask, bS * sizeof(int));
     memcpy(a->base_attn, x->base_attn_mask, bB * sizeof(int));
-    if (pack_keys(&a->keys_src, x->src_states, a->src_intv, b, S, &D, hn->inv_freq, "source") ||
-        pack_keys(&a->keys_base, x->base_states, a->base_intv, b, B, &D, hn->inv_freq, "base"))
+    const int has_g = hn->cfg.method == HN_METHOD_HYPERDAS;
+    if (has_g &&
+        (pack_keys(&a->keys_src, x->src_states, a->src_intv, b, S, &D, hn->inv_freq, "source") ||
+         pack_keys(&a->keys_base, x->base_states, a->base_intv, b, B, &D, hn->inv_freq, "base")))
         return -1;
     if (gather_layer(a->yb, x->base_states, bB, D.L, &D, 1, "base") ||
         gather_layer(a->ysn, x->src_states, bS, D.L, &D, 1, "source") ||
@@ -355,10 +378,21 @@ int hypernet_forward(Hypernet *hn, HnActs *a, const LlamaModel *target, const Hn
                            "row %zu, position %zu",
                            D.L, i / D.d / S, i / D.d % S);
 
-    /* G, head, selection, subspace */
-    g_forward(hn, a);
-    head_forward(hn, a);
-    selection_forward(a->W_used, a->W, opt->mode, opt->bidding_threshold, x->src_entity_pos,
+    /* G, head, selection, subspace.  DAS: fixed positions, so "soft" (the
+     * training mode) means the entity tokens; W is only the visibility
+     * pattern that the random control draws from, with no gradient. */
+    SelectionMode mode = opt->mode;
+    if (has_g) {
+        g_forward(hn, a);
+        head_forward(hn, a);
+    } else {
+        uniform_visible(a->W, a->src_intv, a->base_intv, b, S, B);
+        if (mode == SELECT_SOFT) mode = SELECT_GROUNDTRUTH;
+        a->soft = 0;
+    }
+    if (mode == SELECT_GROUNDTRUTH && (!x->src_entity_pos || !x->base_entity_pos))
+        return hd_fail("hypernet forward: the groundtruth selection needs entity positions");
+    selection_forward(a->W_used, a->W, mode, opt->bidding_threshold, x->src_entity_pos,
                       x->base_entity_pos, b, S, B);
     subspace_forward(hn, a);
 
@@ -390,7 +424,7 @@ int hypernet_forward(Hypernet *hn, HnActs *a, const LlamaModel *target, const Hn
     softmax_xent_forward(a->ce, a->probs, a->target->logits, a->label_ids, n, D.V);
     double pred = 0.0;
     for (int i = 0; i < n; i++) pred += (double)a->label_w[i] * a->ce[i];
-    float sp = sparsity_loss_forward(a->W, b, S, B);
+    float sp = has_g ? sparsity_loss_forward(a->W, b, S, B) : 0.0f;
     loss->pred = (float)pred;
     loss->sparsity = sp;
     loss->total = (float)pred + opt->sparsity_weight * sp;

@@ -30,6 +30,21 @@ const char *hn_subspace_name(HnSubspace s)
     return (int)s >= 0 && (int)s < 4 ? subspace_names[s] : "?";
 }
 
+static const char *const method_names[] = {"hyperdas", "das"};
+
+int hn_method_from_name(const char *name)
+{
+    if (!name) return -1;
+    if (!strcmp(name, "hyperdas")) return HN_METHOD_HYPERDAS;
+    if (!strcmp(name, "das") || !strcmp(name, "mdas")) return HN_METHOD_DAS;
+    return -1;
+}
+
+const char *hn_method_name(HnMethod m)
+{
+    return (int)m >= 0 && (int)m < 2 ? method_names[m] : "?";
+}
+
 HypernetConfig hypernet_default_config(const LlamaConfig *t)
 {
     HypernetConfig c;
@@ -83,7 +98,8 @@ static void build_table(Hypernet *hn, size_t *total)
     const int64_t V = t->vocab_size, k = c->das_dim, SF = c->sub_ffn;
     char *cur = hn->names, buf[128];
     size_t off = 0;
-    add_param(hn, &cur, &off, "hyper.embed_tokens.weight", 2, V, d, HN_GROUP_MAIN);
+    const int has_g = c->method == HN_METHOD_HYPERDAS;
+    if (has_g) add_param(hn, &cur, &off, "hyper.embed_tokens.weight", 2, V, d, HN_GROUP_MAIN);
     static const char *const blocks[3] = {"self_attn", "src_cross_attn", "base_cross_attn"};
     static const char *const norms[3] = {"input_layernorm", "src_cross_attn_layernorm",
                                          "base_cross_attn_layernorm"};
@@ -108,10 +124,12 @@ static void build_table(Hypernet *hn, size_t *total)
         snprintf(buf, sizeof buf, "hyper.layers.%d.mlp.down_proj.weight", i);
         add_param(hn, &cur, &off, buf, 2, d, F, HN_GROUP_MAIN);
     }
-    add_param(hn, &cur, &off, "hyper.norm.weight", 1, d, 0, HN_GROUP_MAIN);
-    add_param(hn, &cur, &off, "head.q_proj.weight", 2, qd, d, HN_GROUP_MAIN);
-    add_param(hn, &cur, &off, "head.k_proj.weight", 2, kvd, d, HN_GROUP_MAIN);
-    add_param(hn, &cur, &off, "head.q_combine.weight", 2, d, 2 * d, HN_GROUP_MAIN);
+    if (has_g) {
+        add_param(hn, &cur, &off, "hyper.norm.weight", 1, d, 0, HN_GROUP_MAIN);
+        add_param(hn, &cur, &off, "head.q_proj.weight", 2, qd, d, HN_GROUP_MAIN);
+        add_param(hn, &cur, &off, "head.k_proj.weight", 2, kvd, d, HN_GROUP_MAIN);
+        add_param(hn, &cur, &off, "head.q_combine.weight", 2, d, 2 * d, HN_GROUP_MAIN);
+    }
     if (c->subspace != HN_SUBSPACE_NONE)
         add_param(hn, &cur, &off, "das.rotate.X", 2, d, k, HN_GROUP_ROTATE);
     if (c->subspace == HN_SUBSPACE_REFLECT || c->subspace == HN_SUBSPACE_MASK) {
@@ -138,7 +156,9 @@ static void bind_views(Hypernet *hn, HnWeights *w, float *base, int is_grad)
     int i = 0;
     const HnParam *P = hn->info;
 #define NEXT() (base + P[i++].offset)
-    w->tok_embed = NEXT();
+    const int has_g = hn->cfg.method == HN_METHOD_HYPERDAS;
+    w->tok_embed = w->final_norm = w->head_wq = w->head_wk = w->head_combine = NULL;
+    if (has_g) w->tok_embed = NEXT();
     for (int l = 0; l < hn->cfg.n_layers; l++) {
         HnLayerWeights *lw = &w->layers[l];
         HnAttnWeights *blk[3] = {&lw->self_attn, &lw->src_cross, &lw->base_cross};
@@ -154,10 +174,12 @@ static void bind_views(Hypernet *hn, HnWeights *w, float *base, int is_grad)
         lw->w_up = NEXT();
         lw->w_down = NEXT();
     }
-    w->final_norm = NEXT();
-    w->head_wq = NEXT();
-    w->head_wk = NEXT();
-    w->head_combine = NEXT();
+    if (has_g) {
+        w->final_norm = NEXT();
+        w->head_wq = NEXT();
+        w->head_wk = NEXT();
+        w->head_combine = NEXT();
+    }
     w->rot_x = w->sub_norm = w->sub_gate = w->sub_up = w->sub_down = NULL;
     if (hn->cfg.subspace != HN_SUBSPACE_NONE) w->rot_x = NEXT();
     if (hn->cfg.subspace == HN_SUBSPACE_REFLECT || hn->cfg.subspace == HN_SUBSPACE_MASK) {
@@ -186,7 +208,14 @@ static int config_check(const HypernetConfig *c, const LlamaConfig *t)
         t->head_dim < 2 || t->head_dim % 2 || t->n_heads % t->n_kv_heads || t->vocab_size < 1 ||
         t->intermediate_size < 1)
         return hd_fail("hypernet: the target's configuration is invalid");
-    if (c->n_layers < 1 || c->n_layers > t->n_layers)
+    if (c->method == HN_METHOD_DAS) {
+        if (c->n_layers != 0 || c->subspace != HN_SUBSPACE_DAS)
+            return hd_fail("hypernet: the DAS method has no hypernetwork layers and the das "
+                           "subspace (got %d layers, subspace %s)",
+                           c->n_layers, hn_subspace_name(c->subspace));
+    } else if (c->method != HN_METHOD_HYPERDAS) {
+        return hd_fail("hypernet: unknown method %d", (int)c->method);
+    } else if (c->n_layers < 1 || c->n_layers > t->n_layers)
         return hd_fail("hypernet: %d hypernetwork layers, expected 1..%d (the target's depth)",
                        c->n_layers, t->n_layers);
     if (c->intervention_layer < 1 || c->intervention_layer > t->n_layers - 1)
@@ -382,17 +411,12 @@ static int same_target_shapes(const LlamaConfig *a, const LlamaConfig *b)
            a->n_layers == b->n_layers;
 }
 
-int hypernet_init(Hypernet *hn, const LlamaModel *target, int from_scratch, float head_std,
-                  uint64_t seed)
+/* G from the target (or from scratch) and the head's random init. */
+static void init_g_and_head(Hypernet *hn, const LlamaModel *target, int from_scratch,
+                            float head_std, Rng *rng)
 {
-    if (!hn || !target) return hd_fail("hypernet init: no hypernetwork or no target");
     const LlamaConfig *t = &target->cfg;
-    if (!same_target_shapes(t, &hn->target))
-        return hd_fail("hypernet init: the target's shapes differ from those the hypernetwork "
-                       "was created for");
     const size_t d = t->hidden_size, F = t->intermediate_size, V = t->vocab_size;
-    Rng rng;
-    rng_seed(&rng, seed);
     HnWeights *w = &hn->w;
     memcpy(w->tok_embed, target->tok_embed, V * d * sizeof(float));
     memcpy(w->final_norm, target->final_norm, d * sizeof(float));
@@ -400,13 +424,13 @@ int hypernet_init(Hypernet *hn, const LlamaModel *target, int from_scratch, floa
         HnLayerWeights *lw = &w->layers[l];
         const LlamaLayerWeights *src = &target->layers[l];
         if (from_scratch) {
-            scratch_attn(&lw->self_attn, t, &rng);
-            scratch_attn(&lw->src_cross, t, &rng);
-            scratch_attn(&lw->base_cross, t, &rng);
+            scratch_attn(&lw->self_attn, t, rng);
+            scratch_attn(&lw->src_cross, t, rng);
+            scratch_attn(&lw->base_cross, t, rng);
             fill(lw->post_norm, d, 1.0f);
-            linear_default(lw->w_gate, F, d, &rng);
-            linear_default(lw->w_up, F, d, &rng);
-            linear_default(lw->w_down, d, F, &rng);
+            linear_default(lw->w_gate, F, d, rng);
+            linear_default(lw->w_up, F, d, rng);
+            linear_default(lw->w_down, d, F, rng);
         } else {
             /* spec 3.1 step 4 / Q7: both cross blocks start as copies of the
              * layer's self-attention and input norm, then train independently */
@@ -420,9 +444,24 @@ int hypernet_init(Hypernet *hn, const LlamaModel *target, int from_scratch, floa
         }
     }
     const size_t qd = (size_t)t->n_heads * t->head_dim, kvd = (size_t)t->n_kv_heads * t->head_dim;
-    for (size_t i = 0; i < qd * d; i++) w->head_wq[i] = (float)(head_std * gaussian(&rng));
-    for (size_t i = 0; i < kvd * d; i++) w->head_wk[i] = (float)(head_std * gaussian(&rng));
-    for (size_t i = 0; i < d * 2 * d; i++) w->head_combine[i] = (float)(head_std * gaussian(&rng));
+    for (size_t i = 0; i < qd * d; i++) w->head_wq[i] = (float)(head_std * gaussian(rng));
+    for (size_t i = 0; i < kvd * d; i++) w->head_wk[i] = (float)(head_std * gaussian(rng));
+    for (size_t i = 0; i < d * 2 * d; i++) w->head_combine[i] = (float)(head_std * gaussian(rng));
+}
+
+int hypernet_init(Hypernet *hn, const LlamaModel *target, int from_scratch, float head_std,
+                  uint64_t seed)
+{
+    if (!hn || !target) return hd_fail("hypernet init: no hypernetwork or no target");
+    const LlamaConfig *t = &target->cfg;
+    if (!same_target_shapes(t, &hn->target))
+        return hd_fail("hypernet init: the target's shapes differ from those the hypernetwork "
+                       "was created for");
+    const size_t d = t->hidden_size;
+    Rng rng;
+    rng_seed(&rng, seed);
+    HnWeights *w = &hn->w;
+    if (hn->cfg.method == HN_METHOD_HYPERDAS) init_g_and_head(hn, target, from_scratch, head_std, &rng);
     if (hn->cfg.subspace != HN_SUBSPACE_NONE) {
         const int k = hn->cfg.das_dim;
         memset(w->rot_x, 0, d * (size_t)k * sizeof(float));
