@@ -16,12 +16,12 @@
 #include "error.h"
 #include "header.h"
 #include "hn_eval.h"
+#include "hn_session.h"
 #include "hypernet.h"
 #include "msgpack_util.h"
 #include "records.h"
 #include "rng.h"
 #include "target_model.h"
-#include "train_batch.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -48,6 +48,7 @@ typedef struct {
     const char *eval_modes;
     long layer, hyper_layers, das_dim, sub_ffn;
     const char *subspace;
+    const char *method;
 } Options;
 
 static void usage(void)
@@ -65,6 +66,12 @@ static void usage(void)
         "      --resume DIR        continue from DIR's latest checkpoint (with no ACTS:\n"
         "                          from its spool), bit-identical to an uninterrupted run\n"
         "      --val FILE          held-out acts records evaluated every --eval-every steps\n"
+        "Method\n"
+        "      --method M          hyperdas (default) or das: the DAS/MDAS baseline, one\n"
+        "                          learned rotation at the entity's last token of base and\n"
+        "                          source, no hypernetwork; its defaults: --lr-rotate 3e-4,\n"
+        "                          --clip 0, --causal-weight 1, --iso-weight 1, no sparsity\n"
+        "                          loss, --eval-modes groundtruth,random (spec section 9)\n"
         "Hypernetwork (defaults: spec hyperdas.md section 7, capped to the target)\n"
         "      --layer L           intervention layer: hs[L] is replaced (default 15)\n"
         "      --hyper-layers N    hypernetwork decoder layers (default 8)\n"
@@ -78,7 +85,7 @@ static void usage(void)
         "  -b, --batch N           (default 16)\n"
         "      --lr X              (default 4e-5)   --lr-rotate X   (default 1e-3)\n"
         "      --lr-mask X         (default 1e-2)   --weight-decay X (default 0.01)\n"
-        "      --clip X            gradient norm clip (default 4.0)\n"
+        "      --clip X            gradient norm clip (default 4.0; 0 = none)\n"
         "      --warmup-steps N    linear warm-up (default 0)\n"
         "      --schedule S        constant (default), linear or cosine decay\n"
         "      --causal-weight X   (default 3.5)    --iso-weight X  (default 0.5)\n"
@@ -114,8 +121,8 @@ static char *config_json(const Options *o, const Hypernet *hn, const TargetModel
     fprintf(f,
             "{\n  \"format\": \"hyperdas-hypernetwork\",\n  \"version\": 1,\n"
             "  \"tool_version\": \"%s\",\n"
-            "  \"hypernetwork\": {\"n_layers\": %d, \"intervention_layer\": %d, \"das_dim\": %d,\n"
-            "    \"subspace\": \"%s\", \"sub_ffn\": %d, \"sub_rms_eps\": %g},\n"
+            "  \"hypernetwork\": {\"method\": \"%s\", \"n_layers\": %d, \"intervention_layer\": %d,\n"
+            "    \"das_dim\": %d, \"subspace\": \"%s\", \"sub_ffn\": %d, \"sub_rms_eps\": %g},\n"
             "  \"target\": {\"model_id\": \"%s\", \"config_hash\": \"%s\", \"hidden_size\": %d,\n"
             "    \"n_layers\": %d, \"vocab_size\": %d, \"bos_id\": %d},\n"
             "  \"train\": {\"batch\": %ld, \"epochs\": %ld, \"max_steps\": %ld, \"lr\": %g, \"lr_rotate\": %g,\n"
@@ -123,7 +130,7 @@ static char *config_json(const Options *o, const Hypernet *hn, const TargetModel
             "    \"schedule\": \"%s\", \"causal_weight\": %g, \"iso_weight\": %g, \"sparsity\": %s,\n"
             "    \"sparsity_start\": %g, \"sparsity_end\": %g, \"sparsity_warmup\": %g,\n"
             "    \"from_scratch\": %s, \"head_std\": %g, \"seed\": %llu}\n}\n",
-            HD_VERSION, c->n_layers, c->intervention_layer, c->das_dim, hn_subspace_name(c->subspace),
+            HD_VERSION, hn_method_name(c->method), c->n_layers, c->intervention_layer, c->das_dim, hn_subspace_name(c->subspace),
             c->sub_ffn, c->sub_rms_eps, t->model.cfg.model_id, t->model.cfg.config_hash,
             t->model.cfg.hidden_size, t->model.cfg.n_layers, t->model.cfg.vocab_size, t->bos_id,
             o->batch, o->epochs, o->max_steps, o->lr, o->lr_rotate, o->lr_mask, o->wd, o->clip,
@@ -161,48 +168,24 @@ static double scheduled_lr(const Options *o, double base, long step, long total)
 
 /* ---- running one batch ---- */
 
-typedef struct {
-    Hypernet *hn;
-    HnActs *acts;
-    int cap_b, cap_E, cap_B, cap_S;
-    TargetModel target;
-    TrainBatch tb;
-} Runner;
-
-static void ensure_acts(Runner *r, const HnBatch *h)
-{
-    if (r->acts && h->b <= r->cap_b && h->E <= r->cap_E && h->B <= r->cap_B && h->S <= r->cap_S)
-        return;
-    /* grow with some headroom so that a slightly longer batch does not
-     * reallocate again */
-    r->cap_b = h->b > r->cap_b ? h->b : r->cap_b;
-    r->cap_E = h->E + 8 > r->cap_E ? h->E + 8 : r->cap_E;
-    r->cap_B = h->B + 8 > r->cap_B ? h->B + 8 : r->cap_B;
-    r->cap_S = h->S + 8 > r->cap_S ? h->S + 8 : r->cap_S;
-    hn_acts_free(r->acts);
-    r->acts = hn_acts_create(r->hn, r->cap_b, r->cap_E, r->cap_B, r->cap_S);
-    if (!r->acts) hd_die("%s", hd_last_error());
-}
-
-/* Loads records idx[0..n) of the set into the batch. */
-static void load_batch(Runner *r, ActsSet *set, const size_t *idx, int n, const char *what)
+/* Loads records idx[0..n) of the set into the session's batch. */
+static void load_batch(HnSession *r, ActsSet *set, const size_t *idx, int n, const char *what)
 {
     MpCopy *copies = hd_calloc((size_t)n, sizeof *copies);
     const msgpack_object **recs = hd_calloc((size_t)n, sizeof *recs);
     for (int i = 0; i < n; i++)
         if (acts_set_get(set, idx[i], &copies[i], &recs[i]) < 0) hd_die("%s", hd_last_error());
     int bad = 0;
-    if (train_batch_fill(&r->tb, recs, n, &bad) < 0)
+    if (hn_session_fill(r, recs, n, &bad) < 0)
         hd_die("%s: record %zu: %s", what, idx[bad] + 1, hd_last_error());
     for (int i = 0; i < n; i++) mp_copy_destroy(&copies[i]);
     free(copies);
     free(recs);
-    ensure_acts(r, &r->tb.hb);
 }
 
 /* ---- evaluation ---- */
 
-static void evaluate(Runner *r, ActsSet *val, const Options *o, long step, RecordWriter *log)
+static void evaluate(HnSession *r, ActsSet *val, const Options *o, long step, RecordWriter *log)
 {
     size_t n = acts_set_count(val);
     if (o->eval_max > 0 && (size_t)o->eval_max < n) n = (size_t)o->eval_max;
@@ -267,22 +250,14 @@ static double json_num_field(json_t *obj, const char *key, const char *path)
     return json_number_value(v);
 }
 
-static void restore_config(Options *o, const char *step_dir)
+static void restore_config(Options *o, const char *step_dir, const LlamaConfig *target)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/config.json", step_dir);
-    json_error_t err;
-    json_t *j = json_load_file(path, 0, &err);
-    if (!j) hd_die("%s: line %d: %s", path, err.line, err.text);
-    json_t *h = json_object_get(j, "hypernetwork"), *t = json_object_get(j, "train");
-    if (!json_is_object(h) || !json_is_object(t)) hd_die("%s: no hypernetwork or train section", path);
-    o->hcfg.n_layers = json_int_field(h, "n_layers", path);
-    o->hcfg.intervention_layer = json_int_field(h, "intervention_layer", path);
-    o->hcfg.das_dim = json_int_field(h, "das_dim", path);
-    o->hcfg.sub_ffn = json_int_field(h, "sub_ffn", path);
-    const char *sub = json_string_value(json_object_get(h, "subspace"));
-    if (!sub || hn_subspace_from_name(sub) < 0) hd_die("%s: bad 'subspace'", path);
-    o->hcfg.subspace = (HnSubspace)hn_subspace_from_name(sub);
+    json_t *j = hn_config_read(step_dir, &o->hcfg, target);
+    if (!j) hd_die("%s", hd_last_error());
+    json_t *t = json_object_get(j, "train");
+    if (!json_is_object(t)) hd_die("%s: no train section", path);
     o->batch = json_int_field(t, "batch", path);
     o->lr = json_num_field(t, "lr", path);
     o->lr_rotate = json_num_field(t, "lr_rotate", path);
@@ -337,22 +312,37 @@ static void parse_sparsity(Options *o, const char *arg)
         hd_usage_error("--sparsity: expected START:END:WARMUP_FRACTION, got '%s'", arg);
 }
 
+/* Options left unset take the defaults of the chosen method: HyperDAS's
+ * (spec hyperdas.md 7) or the MDAS baseline's (spec 9: AdamW on R only at
+ * 3e-4 without weight decay or clipping, loss weights 1 and 1). */
+static void apply_method_defaults(Options *o)
+{
+    int das = o->method && strcmp(o->method, "das") == 0;
+    if (o->method && !das && strcmp(o->method, "hyperdas") != 0)
+        hd_usage_error("--method: expected hyperdas or das");
+    if (o->lr_rotate < 0) o->lr_rotate = das ? 3e-4 : 1e-3;
+    if (o->clip < 0) o->clip = das ? 0 : 4.0;
+    if (o->causal_w < 0) o->causal_w = das ? 1.0 : 3.5;
+    if (o->iso_w < 0) o->iso_w = das ? 1.0 : 0.5;
+    if (!o->eval_modes) o->eval_modes = das ? "groundtruth,random" : "soft,bidding_argmax";
+}
+
 int main(int argc, char **argv)
 {
     hd_cli_init(argc, argv, "hd-train");
     Options o = {.ckpt = "hd-train.ckpt", .epochs = 5, .batch = 16, .eval_every = 2000,
-                 .save_every = 2000, .keep = 2, .lr = 4e-5, .lr_rotate = 1e-3, .lr_mask = 1e-2,
-                 .wd = 0.01, .clip = 4.0, .schedule = "constant", .causal_w = 3.5, .iso_w = 0.5,
+                 .save_every = 2000, .keep = 2, .lr = 4e-5, .lr_rotate = -1, .lr_mask = 1e-2,
+                 .wd = 0.01, .clip = -1, .schedule = "constant", .causal_w = -1, .iso_w = -1,
                  .sp_start = 0.15, .sp_end = 1.5, .sp_warmup = 0.5, .sparsity = 1, .head_std = 0.02,
-                 .seed = 42, .eval_modes = "soft,bidding_argmax", .layer = -1, .hyper_layers = -1,
+                 .seed = 42, .layer = -1, .hyper_layers = -1,
                  .das_dim = -1, .sub_ffn = -1};
-    enum { OPT_RESUME = 256, OPT_VAL, OPT_LAYER, OPT_HL, OPT_DAS, OPT_SUB, OPT_SUBFFN, OPT_SCRATCH,
+    enum { OPT_RESUME = 256, OPT_METHOD, OPT_VAL, OPT_LAYER, OPT_HL, OPT_DAS, OPT_SUB, OPT_SUBFFN, OPT_SCRATCH,
            OPT_HEADSTD, OPT_EPOCHS, OPT_MAXSTEPS, OPT_LR, OPT_LRROT, OPT_LRMASK, OPT_WD, OPT_CLIP,
            OPT_WARMUP, OPT_SCHED, OPT_CW, OPT_IW, OPT_SP, OPT_NOSP, OPT_SEED, OPT_EVERY, OPT_MODES,
            OPT_ETOK, OPT_EMAX, OPT_SAVE, OPT_KEEP, OPT_VERSION };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'}, {"checkpoint", required_argument, 0, 'c'},
-        {"resume", required_argument, 0, OPT_RESUME}, {"val", required_argument, 0, OPT_VAL},
+        {"method", required_argument, 0, OPT_METHOD}, {"resume", required_argument, 0, OPT_RESUME}, {"val", required_argument, 0, OPT_VAL},
         {"layer", required_argument, 0, OPT_LAYER}, {"hyper-layers", required_argument, 0, OPT_HL},
         {"das-dim", required_argument, 0, OPT_DAS}, {"subspace", required_argument, 0, OPT_SUB},
         {"sub-ffn", required_argument, 0, OPT_SUBFFN}, {"from-scratch", no_argument, 0, OPT_SCRATCH},
@@ -375,6 +365,7 @@ int main(int argc, char **argv)
         switch (c) {
         case 'm': o.model = optarg; break;
         case 'c': o.ckpt = optarg; break;
+        case OPT_METHOD: o.method = optarg; break;
         case OPT_RESUME: o.resume = optarg; break;
         case OPT_VAL: o.val = optarg; break;
         case OPT_LAYER: o.layer = hd_cli_parse_count("--layer", optarg); break;
@@ -418,6 +409,7 @@ int main(int argc, char **argv)
         }
     }
     if (o.batch < 1) hd_usage_error("--batch must be at least 1");
+    apply_method_defaults(&o);
     {   /* every --eval-modes name must be known before hours of training */
         char *m = hd_strdup(o.eval_modes);
         for (char *save = NULL, *t = strtok_r(m, ",", &save); t; t = strtok_r(NULL, ",", &save))
@@ -425,7 +417,7 @@ int main(int argc, char **argv)
         free(m);
     }
 
-    Runner run = {0};
+    HnSession run = {0};
     const char *path = target_model_resolve(o.model);
     if (!path || target_model_load(&run.target, path, 1) < 0) hd_die("%s", hd_last_error());
     const LlamaConfig *tc = &run.target.model.cfg;
@@ -436,10 +428,15 @@ int main(int argc, char **argv)
         resume_step = checkpoint_latest(o.resume);
         if (!resume_step) hd_die("%s", hd_last_error());
         o.hcfg = hypernet_default_config(tc);
-        restore_config(&o, resume_step);
+        restore_config(&o, resume_step, tc);
         o.ckpt = o.resume;
     } else {
         o.hcfg = hypernet_default_config(tc);
+        if (o.method && strcmp(o.method, "das") == 0) {
+            o.hcfg.method = HN_METHOD_DAS;
+            o.hcfg.n_layers = 0;
+            o.hcfg.subspace = HN_SUBSPACE_DAS;
+        }
         if (o.layer >= 0) o.hcfg.intervention_layer = (int)o.layer;
         if (o.hyper_layers >= 0) o.hcfg.n_layers = (int)o.hyper_layers;
         if (o.das_dim >= 0) o.hcfg.das_dim = (int)o.das_dim;
@@ -449,6 +446,8 @@ int main(int argc, char **argv)
             if (s < 0) hd_usage_error("--subspace: expected reflect, das, mask or none");
             o.hcfg.subspace = (HnSubspace)s;
         }
+        if (o.hcfg.method == HN_METHOD_DAS && (o.hcfg.n_layers != 0 || o.hcfg.subspace != HN_SUBSPACE_DAS))
+            hd_usage_error("--method das has no hypernetwork (--hyper-layers) and only the das subspace");
     }
     run.hn = hypernet_create(&o.hcfg, tc);
     if (!run.hn) hd_die("%s", hd_last_error());
@@ -530,9 +529,10 @@ int main(int argc, char **argv)
         HnOptions opt = hn_default_options();
         opt.causal_weight = (float)o.causal_w;
         opt.iso_weight = (float)o.iso_w;
-        opt.sparsity_weight = o.sparsity ? sparsity_weight(st.step, total, (float)o.sp_start,
-                                                           (float)o.sp_end, (float)o.sp_warmup, 0)
-                                         : 0.0f;
+        opt.sparsity_weight = o.sparsity && run.hn->cfg.method == HN_METHOD_HYPERDAS
+                                  ? sparsity_weight(st.step, total, (float)o.sp_start,
+                                                    (float)o.sp_end, (float)o.sp_warmup, 0)
+                                  : 0.0f;
         HnLoss loss;
         hypernet_zero_grad(run.hn);
         if (hypernet_forward(run.hn, run.acts, &run.target.model, &run.tb.hb, &opt, &loss) < 0)
@@ -542,15 +542,18 @@ int main(int argc, char **argv)
                    st.step + 1, loss.total, o.ckpt);
         if (hypernet_backward(run.hn, run.acts, &run.target.model) < 0)
             hd_die("step %ld: %s", st.step + 1, hd_last_error());
-        double gnorm = grad_clip(run.hn->grads, np, o.clip);
+        /* --clip 0: no clipping (the DAS baseline's default) */
+        double gnorm = o.clip > 0 ? grad_clip(run.hn->grads, np, o.clip)
+                                  : grad_norm(run.hn->grads, np);
         if (!isfinite(gnorm))
             hd_die("step %ld: the gradient norm is %f; stopping (the last good checkpoint is %s/latest)",
                    st.step + 1, gnorm, o.ckpt);
-        double lr = scheduled_lr(&o, o.lr, st.step, total);
-        group_lr[HN_GROUP_MAIN] = (float)lr;
+        group_lr[HN_GROUP_MAIN] = (float)scheduled_lr(&o, o.lr, st.step, total);
         group_lr[HN_GROUP_ROTATE] = (float)scheduled_lr(&o, o.lr_rotate, st.step, total);
         group_lr[HN_GROUP_MASK] = (float)scheduled_lr(&o, o.lr_mask, st.step, total);
         group_lr[HN_GROUP_BUFFER] = 0;
+        /* the log's lr: the main group's, or R's for DAS (its only tensor) */
+        double lr = group_lr[run.hn->cfg.method == HN_METHOD_DAS ? HN_GROUP_ROTATE : HN_GROUP_MAIN];
         int n_spans = hypernet_adamw_spans(run.hn, group_lr, group_wd, spans);
         adamw_step(run.hn->params, run.hn->grads, adam_m, adam_v, spans, n_spans, &acfg, st.step + 1);
         st.step++;
@@ -579,9 +582,6 @@ int main(int argc, char **argv)
     free(resume_step);
     acts_set_close(train);
     acts_set_close(val);
-    train_batch_free(&run.tb);
-    hn_acts_free(run.acts);
-    hypernet_free(run.hn);
-    target_model_free(&run.target);
+    hn_session_free(&run);
     return 0;
 }

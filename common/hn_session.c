@@ -1,0 +1,94 @@
+#include "hn_session.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+
+static int ensure_acts(HnSession *s, const HnBatch *h)
+{
+    if (s->acts && h->b <= s->cap_b && h->E <= s->cap_E && h->B <= s->cap_B && h->S <= s->cap_S)
+        return 0;
+    /* grow with some headroom so that a slightly longer batch does not
+     * reallocate again */
+    s->cap_b = h->b > s->cap_b ? h->b : s->cap_b;
+    s->cap_E = h->E + 8 > s->cap_E ? h->E + 8 : s->cap_E;
+    s->cap_B = h->B + 8 > s->cap_B ? h->B + 8 : s->cap_B;
+    s->cap_S = h->S + 8 > s->cap_S ? h->S + 8 : s->cap_S;
+    hn_acts_free(s->acts);
+    s->acts = hn_acts_create(s->hn, s->cap_b, s->cap_E, s->cap_B, s->cap_S);
+    return s->acts ? 0 : -1;
+}
+
+int hn_session_fill(HnSession *s, const msgpack_object *const *recs, int n, int *bad_index)
+{
+    *bad_index = 0;
+    if (train_batch_fill(&s->tb, recs, n, bad_index) < 0) return -1;
+    return ensure_acts(s, &s->tb.hb);
+}
+
+void hn_session_free(HnSession *s)
+{
+    train_batch_free(&s->tb);
+    hn_acts_free(s->acts);
+    hypernet_free(s->hn);
+    target_model_free(&s->target);
+    memset(s, 0, sizeof *s);
+}
+
+static int int_field(json_t *obj, const char *key, const char *path, int *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_integer(v)) return hd_fail("%s: no integer '%s' in the hypernetwork section", path, key);
+    *out = (int)json_integer_value(v);
+    return 0;
+}
+
+json_t *hn_config_read(const char *step_dir, HypernetConfig *cfg, const LlamaConfig *target)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", step_dir);
+    json_error_t err;
+    json_t *j = json_load_file(path, 0, &err);
+    if (!j) {
+        hd_fail("%s: line %d: %s", path, err.line, err.text);
+        return NULL;
+    }
+    json_t *h = json_object_get(j, "hypernetwork"), *t = json_object_get(j, "target");
+    if (!json_is_object(h) || !json_is_object(t)) {
+        hd_fail("%s: no hypernetwork or target section", path);
+        goto fail;
+    }
+    if (int_field(h, "n_layers", path, &cfg->n_layers) ||
+        int_field(h, "intervention_layer", path, &cfg->intervention_layer) ||
+        int_field(h, "das_dim", path, &cfg->das_dim) || int_field(h, "sub_ffn", path, &cfg->sub_ffn))
+        goto fail;
+    const char *sub = json_string_value(json_object_get(h, "subspace"));
+    if (!sub || hn_subspace_from_name(sub) < 0) {
+        hd_fail("%s: bad 'subspace'", path);
+        goto fail;
+    }
+    cfg->subspace = (HnSubspace)hn_subspace_from_name(sub);
+    /* checkpoints from before the DAS method have no "method": HyperDAS */
+    json_t *m = json_object_get(h, "method");
+    cfg->method = HN_METHOD_HYPERDAS;
+    if (m) {
+        int method = hn_method_from_name(json_string_value(m));
+        if (method < 0) {
+            hd_fail("%s: bad 'method'", path);
+            goto fail;
+        }
+        cfg->method = (HnMethod)method;
+    }
+    const char *hash = json_string_value(json_object_get(t, "config_hash"));
+    if (target && (!hash || strcmp(hash, target->config_hash) != 0)) {
+        hd_fail("%s: the checkpoint was trained on another model (config hash %s) than the one "
+                "loaded (%s, %s)",
+                path, hash ? hash : "missing", target->model_id, target->config_hash);
+        goto fail;
+    }
+    return j;
+fail:
+    json_decref(j);
+    return NULL;
+}

@@ -1,0 +1,38 @@
+/* A hypernetwork bound to its frozen target, as the tools that run it
+ * (hd-train, hd-score) hold it: the target model, the hypernetwork, its
+ * activation buffers grown to the largest batch seen, and the batch
+ * assembled from acts records.  Also reading a checkpoint's config.json
+ * back into a HypernetConfig. */
+#ifndef HD_HN_SESSION_H
+#define HD_HN_SESSION_H
+
+#include <jansson.h>
+#include <msgpack.h>
+
+#include "hypernet.h"
+#include "target_model.h"
+#include "train_batch.h"
+
+typedef struct {
+    Hypernet *hn;
+    HnActs *acts;
+    int cap_b, cap_E, cap_B, cap_S;
+    TargetModel target;
+    TrainBatch tb;
+} HnSession;
+
+/* Fills the session's batch from recs[0..n) and makes sure the activation
+ * buffers hold it.  -1 with a message (bad_index: the failing record). */
+int hn_session_fill(HnSession *s, const msgpack_object *const *recs, int n, int *bad_index);
+
+/* Frees everything the session holds (the struct itself is the caller's). */
+void hn_session_free(HnSession *s);
+
+/* Reads step_dir/config.json: the "hypernetwork" section into *cfg (fields
+ * not saved keep the values *cfg has), and checks that its "target" section
+ * names the same model configuration as `target` (config hash).  Returns
+ * the whole JSON document for the caller's own sections (json_decref it),
+ * or NULL with a message naming the file. */
+json_t *hn_config_read(const char *step_dir, HypernetConfig *cfg, const LlamaConfig *target);
+
+#endif
