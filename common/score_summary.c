@@ -1,0 +1,493 @@
+#include "score_summary.h"
+#include "error.h"
+#include "msgpack_util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- storage: a tree split > domain > target attribute, each level a
+ * small array searched linearly in first-seen order (a few dozen names at
+ * most per level, so no hashing). */
+
+/* A growable array of structs whose first member is `char *name`: the C
+ * standard lets a pointer to a struct be read as a pointer to its first
+ * member, which is what named_array_get relies on. */
+typedef struct {
+    void *items;
+    int n, cap;
+} NamedArray;
+
+typedef struct {
+    char *name;
+    long n, correct;
+} Tally;
+
+typedef struct {
+    char *name;              /* queried attribute B */
+    NamedArray templates;    /* Tally per base template */
+} QueriedGroup;
+
+typedef struct {
+    char *name;              /* target attribute A */
+    long n_causal, correct_causal;
+    long n_isolate, correct_isolate;
+    long n_changed, correct_changed;
+    NamedArray cause_templates;   /* Tally per base template (causal examples) */
+    NamedArray queried;           /* QueriedGroup per B (isolation examples) */
+} AttributeAcc;
+
+typedef struct {
+    char *name;
+    NamedArray attributes;   /* AttributeAcc */
+} DomainAcc;
+
+typedef struct {
+    char *name;
+    NamedArray domains;      /* DomainAcc */
+} SplitAcc;
+
+struct ScoreSummary {
+    NamedArray splits;       /* SplitAcc */
+};
+
+static char *item_name(const NamedArray *a, size_t elem_size, int i)
+{
+    return *(char **)((char *)a->items + (size_t)i * elem_size);
+}
+
+/* The element called `name`, appended (zeroed, name copied) when absent.
+ * The pointer is valid until the next append to the same array. */
+static void *named_array_get(NamedArray *a, size_t elem_size, const char *name)
+{
+    for (int i = 0; i < a->n; i++)
+        if (strcmp(item_name(a, elem_size, i), name) == 0)
+            return (char *)a->items + (size_t)i * elem_size;
+    if (a->n == a->cap) {
+        a->cap = a->cap ? 2 * a->cap : 4;
+        a->items = hd_realloc(a->items, (size_t)a->cap * elem_size);
+    }
+    void *e = (char *)a->items + (size_t)a->n * elem_size;
+    memset(e, 0, elem_size);
+    *(char **)e = hd_strdup(name);
+    a->n++;
+    return e;
+}
+
+/* Frees every element's name (and, through free_inner, what it owns). */
+static void named_array_free(NamedArray *a, size_t elem_size, void (*free_inner)(void *))
+{
+    for (int i = 0; i < a->n; i++) {
+        void *e = (char *)a->items + (size_t)i * elem_size;
+        if (free_inner) free_inner(e);
+        free(*(char **)e);
+    }
+    free(a->items);
+    memset(a, 0, sizeof *a);
+}
+
+static void queried_free(void *p)
+{
+    named_array_free(&((QueriedGroup *)p)->templates, sizeof(Tally), NULL);
+}
+
+static void attribute_free(void *p)
+{
+    AttributeAcc *a = p;
+    named_array_free(&a->cause_templates, sizeof(Tally), NULL);
+    named_array_free(&a->queried, sizeof(QueriedGroup), queried_free);
+}
+
+static void domain_free(void *p)
+{
+    named_array_free(&((DomainAcc *)p)->attributes, sizeof(AttributeAcc), attribute_free);
+}
+
+static void split_free(void *p)
+{
+    named_array_free(&((SplitAcc *)p)->domains, sizeof(DomainAcc), domain_free);
+}
+
+ScoreSummary *score_summary_new(void)
+{
+    return hd_calloc(1, sizeof(ScoreSummary));
+}
+
+void score_summary_free(ScoreSummary *s)
+{
+    if (!s) return;
+    named_array_free(&s->splits, sizeof(SplitAcc), split_free);
+    free(s);
+}
+
+int score_summary_add(ScoreSummary *s, const ScoreOutcome *o)
+{
+    const char *names[] = {o->split, o->domain, o->target_attribute, o->queried_attribute,
+                           o->base_template};
+    const char *keys[] = {"split", "domain", "target_attribute", "queried_attribute",
+                          "base_template"};
+    for (int i = 0; i < 5; i++)
+        if (!names[i]) return hd_fail("score outcome: %s missing", keys[i]);
+    if ((o->is_causal != 0 && o->is_causal != 1) || (o->correct != 0 && o->correct != 1) ||
+        o->base_pred_correct < -1 || o->base_pred_correct > 1)
+        return hd_fail("score outcome: is_causal/correct/base_pred_correct out of range");
+
+    SplitAcc *sp = named_array_get(&s->splits, sizeof(SplitAcc), o->split);
+    DomainAcc *d = named_array_get(&sp->domains, sizeof(DomainAcc), o->domain);
+    AttributeAcc *a = named_array_get(&d->attributes, sizeof(AttributeAcc), o->target_attribute);
+    Tally *t;
+    if (o->is_causal) {
+        a->n_causal++;
+        a->correct_causal += o->correct;
+        /* The flip rate counts only examples whose unintervened answer is
+         * known to differ from the label; unknown (-1) stays out. */
+        if (o->base_pred_correct == 0) {
+            a->n_changed++;
+            a->correct_changed += o->correct;
+        }
+        t = named_array_get(&a->cause_templates, sizeof(Tally), o->base_template);
+    } else {
+        a->n_isolate++;
+        a->correct_isolate += o->correct;
+        QueriedGroup *q = named_array_get(&a->queried, sizeof(QueriedGroup), o->queried_attribute);
+        t = named_array_get(&q->templates, sizeof(Tally), o->base_template);
+    }
+    t->n++;
+    t->correct += o->correct;
+    return 0;
+}
+
+/* ---- reading a `score` record */
+
+static int get_str(const msgpack_object *rec, const char *key, char **out)
+{
+    const msgpack_object *v = mp_map_get(rec, key);
+    if (!v) return hd_fail("score record: key '%s' missing", key);
+    if (v->type != MSGPACK_OBJECT_STR) return hd_fail("score record: '%s' is not a string", key);
+    *out = mp_strdup(v);
+    return 0;
+}
+
+void score_outcome_release(ScoreOutcome *o)
+{
+    free((char *)o->split);
+    free((char *)o->domain);
+    free((char *)o->target_attribute);
+    free((char *)o->queried_attribute);
+    free((char *)o->base_template);
+    o->split = o->domain = o->target_attribute = o->queried_attribute = o->base_template = NULL;
+}
+
+int score_outcome_from_record(ScoreOutcome *o, const msgpack_object *rec)
+{
+    memset(o, 0, sizeof *o);
+    if (!rec || rec->type != MSGPACK_OBJECT_MAP) return hd_fail("score record: not a map");
+
+    const msgpack_object *kind = mp_map_get(rec, "kind");
+    if (!kind) return hd_fail("score record: key 'kind' missing");
+    if (mp_is_str(kind, "causal")) o->is_causal = 1;
+    else if (mp_is_str(kind, "isolate")) o->is_causal = 0;
+    else return hd_fail("score record: 'kind' is not \"causal\" or \"isolate\"");
+
+    const msgpack_object *c = mp_map_get(rec, "correct");
+    if (!c) return hd_fail("score record: key 'correct' missing");
+    if (c->type != MSGPACK_OBJECT_BOOLEAN) return hd_fail("score record: 'correct' is not a bool");
+    o->correct = c->via.boolean ? 1 : 0;
+
+    const msgpack_object *b = mp_map_get(rec, "base_pred_correct");
+    if (!b) return hd_fail("score record: key 'base_pred_correct' missing");
+    if (b->type == MSGPACK_OBJECT_NIL) o->base_pred_correct = -1;
+    else if (b->type == MSGPACK_OBJECT_BOOLEAN) o->base_pred_correct = b->via.boolean ? 1 : 0;
+    else return hd_fail("score record: 'base_pred_correct' is not a bool or nil");
+
+    char *split = NULL, *domain = NULL, *target = NULL, *queried = NULL, *tmpl = NULL;
+    if (get_str(rec, "split", &split) || get_str(rec, "domain", &domain) ||
+        get_str(rec, "target_attribute", &target) || get_str(rec, "queried_attribute", &queried) ||
+        get_str(rec, "base_template", &tmpl)) {
+        free(split), free(domain), free(target), free(queried), free(tmpl);
+        return -1;
+    }
+    o->split = split;
+    o->domain = domain;
+    o->target_attribute = target;
+    o->queried_attribute = queried;
+    o->base_template = tmpl;
+    return 0;
+}
+
+int score_summary_add_record(ScoreSummary *s, const msgpack_object *rec)
+{
+    ScoreOutcome o;
+    if (score_outcome_from_record(&o, rec)) return -1;
+    int rc = score_summary_add(s, &o);
+    score_outcome_release(&o);
+    return rc;
+}
+
+int score_summary_n_splits(const ScoreSummary *s)
+{
+    return s->splits.n;
+}
+
+const char *score_summary_split(const ScoreSummary *s, int i)
+{
+    if (i < 0 || i >= s->splits.n) return NULL;
+    return ((SplitAcc *)s->splits.items)[i].name;
+}
+
+/* ---- rows */
+
+static double ratio(long correct, long n)
+{
+    return n > 0 ? (double)correct / (double)n : NAN;
+}
+
+/* Mean of the per-template accuracies (RAVEL 5.3; RAVEL rounds each to 2
+ * decimals, the contract asks for no rounding). */
+static double template_mean(const NamedArray *templates)
+{
+    const Tally *t = templates->items;
+    if (templates->n == 0) return NAN;
+    double sum = 0;
+    for (int i = 0; i < templates->n; i++) sum += ratio(t[i].correct, t[i].n);
+    return sum / templates->n;
+}
+
+/* Disentangle = mean of cause and isolate; with no isolation it is cause
+ * itself (spec 5.2), and with no cause there is nothing to report. */
+static double disentangle(double cause, double isolate)
+{
+    if (isnan(cause)) return NAN;
+    if (isnan(isolate)) return cause;
+    return (cause + isolate) / 2;
+}
+
+static ScoreRow attribute_row(const char *domain, const AttributeAcc *a)
+{
+    ScoreRow r = {.domain = domain, .attribute = a->name, .n_causal = a->n_causal,
+                  .n_isolate = a->n_isolate, .n_changed = a->n_changed};
+    r.cause = ratio(a->correct_causal, a->n_causal);
+    r.cause_changed = ratio(a->correct_changed, a->n_changed);
+    r.cause_macro = template_mean(&a->cause_templates);
+    /* Isolate macro: each queried attribute B weighs the same, whatever
+     * its number of templates or examples. */
+    const QueriedGroup *q = a->queried.items;
+    double iso_macro_sum = 0;
+    for (int i = 0; i < a->queried.n; i++) iso_macro_sum += template_mean(&q[i].templates);
+    if (a->n_isolate > 0) {
+        r.isolate = ratio(a->correct_isolate, a->n_isolate);
+        r.isolate_macro = iso_macro_sum / a->queried.n;
+        r.disentangle = disentangle(r.cause, r.isolate);
+        r.disentangle_macro = disentangle(r.cause_macro, r.isolate_macro);
+    } else {
+        /* Spec 5.2: no isolation records -> Isolate reported as 0 and
+         * Disentangle = Cause; the macro trio follows the same rule. */
+        r.isolate = r.isolate_macro = 0;
+        r.disentangle = r.cause;
+        r.disentangle_macro = r.cause_macro;
+    }
+    return r;
+}
+
+/* Running mean that skips the values it must leave out. */
+typedef struct {
+    double sum;
+    int n;
+} Mean;
+
+static void mean_add(Mean *m, double v, int include)
+{
+    if (include && !isnan(v)) {
+        m->sum += v;
+        m->n++;
+    }
+}
+
+static double mean_value(const Mean *m)
+{
+    return m->n ? m->sum / m->n : NAN;
+}
+
+/* A "(mean)" row over `rows`: cause-type means leave out rows without
+ * causal examples, isolate-type means rows without isolation examples
+ * (whose isolate is the placeholder 0), cause_changed rows with
+ * n_changed 0; counts are summed. */
+static ScoreRow mean_row(const char *domain, const char *attribute, const ScoreRow *rows, int n)
+{
+    ScoreRow r = {.domain = domain, .attribute = attribute};
+    Mean cause = {0}, isolate = {0}, cause_macro = {0}, isolate_macro = {0}, changed = {0};
+    for (int i = 0; i < n; i++) {
+        const ScoreRow *x = &rows[i];
+        r.n_causal += x->n_causal;
+        r.n_isolate += x->n_isolate;
+        r.n_changed += x->n_changed;
+        mean_add(&cause, x->cause, x->n_causal > 0);
+        mean_add(&cause_macro, x->cause_macro, x->n_causal > 0);
+        mean_add(&isolate, x->isolate, x->n_isolate > 0);
+        mean_add(&isolate_macro, x->isolate_macro, x->n_isolate > 0);
+        mean_add(&changed, x->cause_changed, x->n_changed > 0);
+    }
+    r.cause = mean_value(&cause);
+    r.isolate = mean_value(&isolate);
+    r.cause_macro = mean_value(&cause_macro);
+    r.isolate_macro = mean_value(&isolate_macro);
+    r.cause_changed = mean_value(&changed);
+    r.disentangle = disentangle(r.cause, r.isolate);
+    r.disentangle_macro = disentangle(r.cause_macro, r.isolate_macro);
+    return r;
+}
+
+ScoreRow *score_summary_rows(const ScoreSummary *s, int split_index, int *n_rows)
+{
+    if (split_index < 0 || split_index >= s->splits.n) return NULL;
+    const SplitAcc *sp = &((SplitAcc *)s->splits.items)[split_index];
+    const DomainAcc *d = sp->domains.items;
+    int n_attr = 0;
+    for (int i = 0; i < sp->domains.n; i++) n_attr += d[i].attributes.n;
+    int n = n_attr + sp->domains.n + 1;
+    ScoreRow *rows = hd_calloc((size_t)n, sizeof *rows);
+
+    int k = 0;
+    for (int i = 0; i < sp->domains.n; i++) {
+        const AttributeAcc *a = d[i].attributes.items;
+        for (int j = 0; j < d[i].attributes.n; j++) rows[k++] = attribute_row(d[i].name, &a[j]);
+    }
+    /* Domain means over that domain's attribute rows (contiguous above). */
+    int first = 0;
+    for (int i = 0; i < sp->domains.n; i++) {
+        rows[k++] = mean_row(d[i].name, "(mean)", rows + first, d[i].attributes.n);
+        first += d[i].attributes.n;
+    }
+    /* The overall row averages the domain means, not the attributes, so
+     * every domain weighs the same (HDF gather_main_table). */
+    rows[k] = mean_row("(all)", "(mean)", rows + n_attr, sp->domains.n);
+    k++;
+    *n_rows = k;
+    return rows;
+}
+
+/* ---- output */
+
+static void pack_rate(msgpack_packer *pk, const char *key, double v)
+{
+    mp_pack_str(pk, key);
+    if (isnan(v)) msgpack_pack_nil(pk);
+    else msgpack_pack_double(pk, v);
+}
+
+static void pack_count(msgpack_packer *pk, const char *key, long v)
+{
+    mp_pack_str(pk, key);
+    msgpack_pack_int64(pk, v);
+}
+
+static void pack_row(msgpack_packer *pk, const ScoreRow *r)
+{
+    msgpack_pack_map(pk, 12);
+    mp_pack_str(pk, "domain");
+    mp_pack_str(pk, r->domain);
+    mp_pack_str(pk, "attribute");
+    mp_pack_str(pk, r->attribute);
+    pack_count(pk, "n_causal", r->n_causal);
+    pack_count(pk, "n_isolate", r->n_isolate);
+    pack_rate(pk, "cause", r->cause);
+    pack_rate(pk, "isolate", r->isolate);
+    pack_rate(pk, "disentangle", r->disentangle);
+    pack_rate(pk, "cause_macro", r->cause_macro);
+    pack_rate(pk, "isolate_macro", r->isolate_macro);
+    pack_rate(pk, "disentangle_macro", r->disentangle_macro);
+    pack_count(pk, "n_changed", r->n_changed);
+    pack_rate(pk, "cause_changed", r->cause_changed);
+}
+
+void score_summary_pack(const ScoreSummary *s, int split_index, msgpack_packer *pk,
+                        const char *method, const char *mode, const char *rule,
+                        int eval_tokens)
+{
+    int n_rows = 0;
+    ScoreRow *rows = score_summary_rows(s, split_index, &n_rows);
+    msgpack_pack_map(pk, 7);
+    mp_pack_str(pk, "t");
+    mp_pack_str(pk, "summary");
+    mp_pack_str(pk, "split");
+    mp_pack_str_or_nil(pk, score_summary_split(s, split_index));
+    mp_pack_str(pk, "method");
+    mp_pack_str_or_nil(pk, method);
+    mp_pack_str(pk, "mode");
+    mp_pack_str_or_nil(pk, mode);
+    mp_pack_str(pk, "rule");
+    mp_pack_str_or_nil(pk, rule);
+    mp_pack_str(pk, "eval_tokens");
+    msgpack_pack_int(pk, eval_tokens);
+    mp_pack_str(pk, "rows");
+    msgpack_pack_array(pk, (size_t)n_rows);
+    for (int i = 0; i < n_rows; i++) pack_row(pk, &rows[i]);
+    free(rows);
+}
+
+/* The table is built as cells first, so that each column can be as wide as
+ * its widest cell. */
+enum { TABLE_COLS = 12, CELL = 128 };   /* longer names are cut */
+static const char *const table_head[TABLE_COLS] = {
+    "split", "domain", "attribute", "n_causal", "n_isolate", "cause", "isolate", "disentangle",
+    "cause_changed(n_changed)", "cause_macro", "isolate_macro", "disentangle_macro"};
+
+static void percent_cell(char *cell, double v)
+{
+    if (isnan(v)) snprintf(cell, CELL, "-");
+    else snprintf(cell, CELL, "%.1f", 100.0 * v);
+}
+
+static void row_cells(char cells[TABLE_COLS][CELL], const char *split, const ScoreRow *r)
+{
+    snprintf(cells[0], CELL, "%s", split);
+    snprintf(cells[1], CELL, "%s", r->domain);
+    snprintf(cells[2], CELL, "%s", r->attribute);
+    snprintf(cells[3], CELL, "%ld", r->n_causal);
+    snprintf(cells[4], CELL, "%ld", r->n_isolate);
+    percent_cell(cells[5], r->cause);
+    percent_cell(cells[6], r->isolate);
+    percent_cell(cells[7], r->disentangle);
+    char rate[CELL];
+    percent_cell(rate, r->cause_changed);
+    snprintf(cells[8], CELL, "%.20s (%ld)", rate, r->n_changed);
+    percent_cell(cells[9], r->cause_macro);
+    percent_cell(cells[10], r->isolate_macro);
+    percent_cell(cells[11], r->disentangle_macro);
+}
+
+void score_summary_print_table(const ScoreSummary *s, FILE *f, const char *title)
+{
+    int total = 0;
+    ScoreRow **per_split = hd_calloc((size_t)s->splits.n + 1, sizeof *per_split);
+    int *n_rows = hd_calloc((size_t)s->splits.n + 1, sizeof *n_rows);
+    for (int i = 0; i < s->splits.n; i++) {
+        per_split[i] = score_summary_rows(s, i, &n_rows[i]);
+        total += n_rows[i];
+    }
+    char (*cells)[TABLE_COLS][CELL] = hd_calloc((size_t)total + 1, sizeof *cells);
+    for (int c = 0; c < TABLE_COLS; c++) snprintf(cells[0][c], CELL, "%s", table_head[c]);
+    int k = 1;
+    for (int i = 0; i < s->splits.n; i++)
+        for (int j = 0; j < n_rows[i]; j++) row_cells(cells[k++], score_summary_split(s, i), &per_split[i][j]);
+
+    int width[TABLE_COLS] = {0};
+    for (int r = 0; r < k; r++)
+        for (int c = 0; c < TABLE_COLS; c++) {
+            int w = (int)strlen(cells[r][c]);
+            if (w > width[c]) width[c] = w;
+        }
+    if (title) fprintf(f, "%s\n", title);
+    for (int r = 0; r < k; r++) {
+        for (int c = 0; c < TABLE_COLS; c++) {
+            /* Names left-aligned, numbers right-aligned. */
+            if (c < 3) fprintf(f, "%-*s", width[c], cells[r][c]);
+            else fprintf(f, "%*s", width[c], cells[r][c]);
+            fputs(c + 1 < TABLE_COLS ? "  " : "\n", f);
+        }
+    }
+    free(cells);
+    for (int i = 0; i < s->splits.n; i++) free(per_split[i]);
+    free(per_split);
+    free(n_rows);
+}

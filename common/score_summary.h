@@ -1,0 +1,74 @@
+/* Cause / Isolate / Disentangle summaries of scored interventions: the
+ * `summary` records of /work/notes/score-contract.md (spec ravel.md 5.2
+ * micro averages, 5.3 RAVEL macro averages per base template, the
+ * "changed" flip rate, per-domain and overall mean rows).
+ *
+ * Feed one ScoreOutcome per scored example, then ask for the rows of each
+ * split.  Splits, domains, attributes, queried attributes and templates
+ * keep the order in which they were first seen, so output is
+ * deterministic for a given input order. */
+#ifndef HD_SCORE_SUMMARY_H
+#define HD_SCORE_SUMMARY_H
+
+#include <msgpack.h>
+#include <stdio.h>
+
+typedef struct {
+    const char *split, *domain;
+    const char *target_attribute;    /* the attribute the intervention is about */
+    const char *queried_attribute;   /* what the base prompt asks (== target when causal) */
+    const char *base_template;       /* groups examples for the macro averages */
+    int is_causal;                   /* 1 causal, 0 isolation */
+    int correct;                     /* 1 or 0 */
+    int base_pred_correct;           /* unintervened model already right: 1, 0, or -1 unknown */
+} ScoreOutcome;
+
+/* One row of a summary.  Rates are fractions in [0, 1]; NAN stands for nil
+ * (nothing to average).  domain/attribute point into the summary (or are
+ * the literals "(all)" / "(mean)") and live as long as it does. */
+typedef struct {
+    const char *domain, *attribute;
+    long n_causal, n_isolate, n_changed;
+    double cause, isolate, disentangle;                     /* micro, 5.2 */
+    double cause_macro, isolate_macro, disentangle_macro;   /* RAVEL macro, 5.3 */
+    double cause_changed;                                   /* accuracy on n_changed */
+} ScoreRow;
+
+typedef struct ScoreSummary ScoreSummary;
+
+ScoreSummary *score_summary_new(void);
+void score_summary_free(ScoreSummary *s);
+
+/* Counts one example; the strings are copied.  -1 (hd_fail) when a string
+ * is NULL or a flag is out of range. */
+int score_summary_add(ScoreSummary *s, const ScoreOutcome *o);
+
+/* Reads the fields of a `score` record into o.  msgpack strings are not
+ * NUL-terminated, so the strings are copies (hd_strndup) that
+ * score_outcome_release frees.  -1 (hd_fail naming the key) when a key is
+ * missing or has the wrong type; nothing is then left to release. */
+int score_outcome_from_record(ScoreOutcome *o, const msgpack_object *rec);
+void score_outcome_release(ScoreOutcome *o);
+/* from_record + add + release in one step. */
+int score_summary_add_record(ScoreSummary *s, const msgpack_object *rec);
+
+int score_summary_n_splits(const ScoreSummary *s);
+const char *score_summary_split(const ScoreSummary *s, int i);
+
+/* The rows of one split, in contract order: one per (domain, target
+ * attribute), then one "(mean)" per domain, then ("(all)", "(mean)").
+ * A new array (free() it); *n_rows gets its length.  NULL when the index
+ * is out of range. */
+ScoreRow *score_summary_rows(const ScoreSummary *s, int split_index, int *n_rows);
+
+/* Packs one `summary` record (a map) for that split.  method/mode/rule may
+ * be NULL (packed as nil). */
+void score_summary_pack(const ScoreSummary *s, int split_index, msgpack_packer *pk,
+                        const char *method, const char *mode, const char *rule,
+                        int eval_tokens);
+
+/* Aligned text table of every split's rows, percent with one decimal, "-"
+ * for nil; title (may be NULL) printed first. */
+void score_summary_print_table(const ScoreSummary *s, FILE *f, const char *title);
+
+#endif
