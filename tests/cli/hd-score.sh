@@ -1,0 +1,77 @@
+# hd-score and hd-train --method das end to end on the tiny random Llama
+# fixture: score records and summaries are well formed, --summarize gives
+# back the same summaries, the identity intervention (source = base) under
+# the DAS method changes no prediction (Cause = Isolate = 1 once the labels
+# are the model's own answers), and bad input is named.
+source tests/cli/lib.bash
+export HD_MODEL=tests/fixtures/tiny-llama-f32
+export SOURCE_DATE_EPOCH=0 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+SMALL="-b 4 --hyper-layers 2 --layer 2 --das-dim 8 --sub-ffn 32"
+$BIN/ravel-pairs --domain city --attribute Country,Continent --isolate Language -n 8 | $BIN/cache-acts -o $TMP/train.acts
+$BIN/ravel-pairs --domain city --attribute Country,Continent --isolate Language -n 6 --split test | $BIN/cache-acts -o $TMP/test.acts
+N_TEST=$($BIN/hd-cat --where t=acts --count $TMP/test.acts)
+$BIN/hd-train -c $TMP/hd $SMALL --max-steps 3 $TMP/train.acts > $TMP/hd.log 2>/dev/null
+$BIN/hd-train --method das -c $TMP/das -b 4 --layer 2 --das-dim 8 --max-steps 3 $TMP/train.acts > $TMP/das.log 2>/dev/null
+
+check "DAS checkpoint: only the rotation, method das in config.json" bash -c "
+    grep -aq 'das.rotate.X' $TMP/das/latest/model.safetensors &&
+    ! grep -aq 'hyper.' $TMP/das/latest/model.safetensors &&
+    grep -q '\"method\": \"das\"' $TMP/das/latest/config.json"
+check "DAS: the loss falls on a fixed batch (30 steps, lr 3e-2; by > 1%: 8 of 16 dims of a random model)" bash -c "
+    $BIN/hd-cat --full $TMP/train.acts | head -5 | $BIN/hd-cat --to-records > $TMP/four.acts &&
+    $BIN/hd-train --method das -c $TMP/fixed -b 4 --layer 2 --das-dim 8 --epochs 30 --lr-rotate 3e-2 \
+        --save-every 0 $TMP/four.acts | $BIN/hd-cat --where t=step |
+        grep -o '\"pred_loss\":[^,]*' | cut -d: -f2 > $TMP/losses &&
+    [ \$(wc -l < $TMP/losses) = 30 ] &&
+    awk 'NR == 1 {first = \$1} {last = \$1} END {exit !(last < 0.99 * first)}' $TMP/losses"
+check "one score record per example and mode, one summary per mode" bash -c "
+    $BIN/hd-score -c $TMP/hd --modes soft,bidding_argmax,random $TMP/test.acts > $TMP/hd.scores &&
+    $BIN/hd-cat --header $TMP/hd.scores | grep -q '\"kind\":\"scores\"' &&
+    [ \$($BIN/hd-cat --where t=score --count $TMP/hd.scores) = \$((3 * $N_TEST)) ] &&
+    [ \$($BIN/hd-cat --where t=summary --count $TMP/hd.scores) = 3 ] &&
+    [ \$($BIN/hd-cat --where t=score --where mode=bidding_argmax --count $TMP/hd.scores) = $N_TEST ]"
+check "score record: weights [S+1, B] over the tokens, entity positions, prediction" bash -c "
+    $BIN/hd-cat --where t=score --head 1 $TMP/hd.scores | tail -1 > $TMP/one.json &&
+    jq -e '(.weights.shape == [(.source_tokens | length) + 1, (.base_tokens | length)]) and
+           (.base_entity_pos < (.base_tokens | length)) and (.source_entity_pos < (.source_tokens | length)) and
+           (.correct | type == \"boolean\") and (.pred_ids | length) == (.label_ids | length) and
+           .method == \"hyperdas\" and .rule == \"teacher-forced\"' $TMP/one.json > /dev/null"
+check "summary rows: per attribute, domain mean, overall; rates in [0, 1] or nil" bash -c "
+    $BIN/hd-cat --where t=summary --where mode=soft $TMP/hd.scores | grep '^{\"t\":\"summary\"' > $TMP/sum.json &&
+    jq -e '(.rows | map(.attribute) | index(\"Country\") != null) and
+           (.rows[-1].domain == \"(all)\") and (.rows[-2].attribute == \"(mean)\") and
+           (.rows[-1].n_causal + .rows[-1].n_isolate == $N_TEST) and
+           ([.rows[] | .cause, .isolate, .disentangle | select(. != null) | select(. < 0 or . > 1)] | length == 0)' \
+        $TMP/sum.json > /dev/null"
+check "--summarize recomputes the same summaries from the score records" bash -c "
+    $BIN/hd-score --summarize $TMP/hd.scores | $BIN/hd-cat --where t=summary | grep '^{\"t\":\"summary\"' > $TMP/again.json &&
+    $BIN/hd-cat --where t=summary $TMP/hd.scores | grep '^{\"t\":\"summary\"' > $TMP/first.json && [ -s $TMP/first.json ] && cmp $TMP/first.json $TMP/again.json"
+check "--table: one section per mode and the comparison with the unintervened model" bash -c "
+    $BIN/hd-score --summarize --table $TMP/hd.scores > $TMP/table.txt &&
+    grep -q 'hyperdas, bidding_argmax selection' $TMP/table.txt &&
+    grep -q '^comparison' $TMP/table.txt && grep -q ' none  *unintervened ' $TMP/table.txt"
+check "identity intervention (source = base, DAS at the entity): Cause = Isolate = 1" bash -c "
+    $BIN/hd-cat --full $TMP/test.acts | jq -c 'if .t == \"acts\" then
+          .source_ids = .base_ids | .source_hidden = .base_hidden | .source_entity_pos = .base_entity_pos
+          | .base_ids.data = .base_ids.data[0:.base_prompt_len] + .base_pred_ids.data
+          | .label_ids = .base_pred_ids | .base_pred_correct = true else . end' |
+        $BIN/hd-cat --to-records > $TMP/identity.acts &&
+    $BIN/hd-score -c $TMP/das --table $TMP/identity.acts > $TMP/id.txt &&
+    grep -E '^test +das +groundtruth +100.0 +100.0 +100.0' $TMP/id.txt"
+check "a checkpoint from another model is refused, naming both" bash -c "
+    mkdir -p $TMP/other && cp tests/fixtures/tiny-llama-f32/* $TMP/other/ &&
+    sed -i 's/\"rms_norm_eps\": 1e-05/\"rms_norm_eps\": 1e-06/' $TMP/other/config.json &&
+    ! $BIN/hd-score -m $TMP/other -c $TMP/hd $TMP/test.acts > /dev/null 2> $TMP/err &&
+    [ \$(wc -l < $TMP/err) = 1 ] && grep -q 'trained on another model' $TMP/err"
+check "a truncated acts stream: one line naming the file and record, exit 1" bash -c "
+    head -c 30000 $TMP/test.acts > $TMP/cut.acts &&
+    $BIN/hd-score -c $TMP/hd -o $TMP/cut.scores $TMP/cut.acts 2> $TMP/err; [ \$? = 1 ] &&
+    [ \$(wc -l < $TMP/err) = 1 ] && grep -q 'cut.acts: record [0-9]*' $TMP/err && [ ! -e $TMP/cut.scores ]"
+check "no checkpoint: usage error (exit 2)" bash -c "
+    $BIN/hd-score $TMP/test.acts > /dev/null 2>&1; [ \$? = 2 ]"
+check "--summarize on a record that is not a score: skipped; a score without 'correct': named" bash -c "
+    $BIN/hd-cat --full --where t=score --head 1 $TMP/hd.scores | tail -1 | jq -c 'del(.correct)' |
+        $BIN/hd-cat --to-records > $TMP/bad.scores &&
+    ! $BIN/hd-score --summarize $TMP/bad.scores > /dev/null 2> $TMP/err &&
+    grep -q \"'correct'\" $TMP/err"
+done_testing

@@ -1,0 +1,540 @@
+/* hd-score: judge a trained hypernetwork (or DAS baseline) on held-out
+ * pairs the way the paper scores it.
+ *
+ *   ravel-pairs --split test ... | hd-filter | cache-acts | hd-score -c run.ckpt --table
+ *
+ * For each acts record and each selection mode: one teacher-forced forward
+ * of the intervened target (spec ravel.md 5.1, the HyperDAS rule), a
+ * `score` record (prediction, label, correct, the selection matrix used,
+ * the tokens), then one `summary` record per mode and split: Cause,
+ * Isolate and Disentangle per attribute, per domain and overall, micro
+ * (spec 5.2) and RAVEL's macro (5.3).  --summarize recomputes the summary
+ * from score records alone (no model). */
+#include "checkpoint.h"
+#include "cli.h"
+#include "error.h"
+#include "header.h"
+#include "hn_eval.h"
+#include "hn_session.h"
+#include "hypernet.h"
+#include "llama_generate.h"
+#include "msgpack_util.h"
+#include "record_input.h"
+#include "records.h"
+#include "score_summary.h"
+#include "target_model.h"
+#include "tensor.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define RULE "teacher-forced"
+#define MAX_MODES 8
+
+typedef struct {
+    const char *model, *ckpt, *output, *modes;
+    int gzip, table, summarize;
+    long batch, eval_tokens;
+} Options;
+
+static void usage(void)
+{
+    printf(
+        "Usage: hd-score -c CHECKPOINT [options] [ACTS...]\n"
+        "       hd-score --summarize [options] [SCORES...]\n"
+        "Score a trained hypernetwork (hd-train) on held-out acts records (cache-acts):\n"
+        "one teacher-forced forward of the intervened model per example and selection\n"
+        "mode; an example is correct when the argmax before each label token is that\n"
+        "token (spec ravel.md 5.1).  Writes one score record per example and mode, then\n"
+        "summary records (Cause, Isolate, Disentangle per attribute, domain and overall).\n"
+        "ACTS '-' or none is stdin.\n"
+        "\n"
+        "  -c, --checkpoint DIR  hd-train checkpoint directory (its latest step) or one\n"
+        "                        step directory\n"
+        "  -m, --model PATH      target model (default: $HD_MODEL, else the SmolLM2 of\n"
+        "                        'make model'); must be the checkpoint's\n"
+        "      --modes LIST      selection modes, comma-separated: soft, column_argmax,\n"
+        "                        bidding_argmax, global_argmax, groundtruth, random\n"
+        "                        (default: soft for HyperDAS, groundtruth for DAS)\n"
+        "      --eval-tokens N   compare the first N label tokens (default 0: all, the\n"
+        "                        HyperDAS rule; the paper's training-time eval uses 3)\n"
+        "  -b, --batch N         examples per forward pass (default 16)\n"
+        "      --summarize       read score records (no model) and write their summary\n"
+        "      --table           print the summary as an aligned table on stdout; the\n"
+        "                        records then go only to -o FILE, if given\n"
+        "  -t, --threads N       CPU threads\n"
+        "  -o, --output FILE     records to FILE (atomically) instead of stdout\n"
+        "  -z, --gzip            gzip the records\n"
+        "  -h, --help            this text\n"
+        "      --version         version\n");
+}
+
+/* ---- one example's score record ---- */
+
+typedef struct {
+    const msgpack_object *rec; /* the acts record */
+    int row;                   /* its row in the batch */
+    int correct;
+    const int *pred;           /* predicted ids at its label positions */
+    int n_pred;
+} Judged;
+
+static void pack_token_strings(msgpack_packer *pk, const Tokenizer *tok, const Tensor *ids)
+{
+    msgpack_pack_array(pk, ids->numel);
+    for (size_t i = 0; i < ids->numel; i++) {
+        size_t len = 0;
+        const char *s = tokenizer_token_bytes(tok, (int32_t)tensor_get_f64(ids, i), &len);
+        mp_pack_strn(pk, s ? s : "", s ? len : 0);
+    }
+}
+
+/* Copies a record's string field (or nil) into the score record. */
+static void pack_copy(msgpack_packer *pk, const msgpack_object *rec, const char *key)
+{
+    mp_pack_str(pk, key);
+    const msgpack_object *v = mp_map_get(rec, key);
+    if (v) msgpack_pack_object(pk, *v);
+    else msgpack_pack_nil(pk);
+}
+
+static void write_score(RecordWriter *out, const HnSession *s, const HnView *v, const Judged *j,
+                        const char *mode, const char *method, long eval_tokens)
+{
+    const msgpack_object *rec = j->rec;
+    Tensor base_ids, src_ids, label_ids;
+    if (tensor_from_record(rec, "base_ids", &base_ids) < 0 ||
+        tensor_from_record(rec, "source_ids", &src_ids) < 0 ||
+        tensor_from_record(rec, "label_ids", &label_ids) < 0)
+        hd_die("%s", hd_last_error());
+    const HnBatch *h = &s->tb.hb;
+    const int B = h->B, S = h->S, nb = (int)base_ids.numel, ns = (int)src_ids.numel;
+    const int bpad = B - nb, spad = S - ns;
+    const float *W = v->W_used + (size_t)j->row * (S + 1) * B;
+
+    msgpack_packer *pk = record_writer_packer(out);
+    msgpack_pack_map(pk, 24);
+    mp_pack_str(pk, "t"); mp_pack_str(pk, "score");
+    static const char *const copied[] = {"id", "domain", "split", "kind", "target_attribute",
+                                         "queried_attribute", "base_template", "label",
+                                         "base_pred_correct"};
+    for (int i = 0; i < 9; i++) pack_copy(pk, rec, copied[i]);
+    mp_pack_str(pk, "method"); mp_pack_str(pk, method);
+    mp_pack_str(pk, "mode"); mp_pack_str(pk, mode);
+    mp_pack_str(pk, "rule"); mp_pack_str(pk, RULE);
+    mp_pack_str(pk, "eval_tokens"); msgpack_pack_int64(pk, eval_tokens);
+    char *pred_text = tokenizer_decode(s->target.tok, j->pred, (size_t)j->n_pred, 0, NULL);
+    mp_pack_str(pk, "prediction"); mp_pack_str(pk, pred_text ? pred_text : "");
+    free(pred_text);
+    mp_pack_str(pk, "label_ids");
+    msgpack_pack_array(pk, label_ids.numel);
+    for (size_t i = 0; i < label_ids.numel; i++)
+        msgpack_pack_int64(pk, (int64_t)tensor_get_f64(&label_ids, i));
+    mp_pack_str(pk, "pred_ids");
+    msgpack_pack_array(pk, (size_t)j->n_pred);
+    for (int i = 0; i < j->n_pred; i++) msgpack_pack_int(pk, j->pred[i]);
+    mp_pack_str(pk, "correct");
+    if (j->correct) msgpack_pack_true(pk);
+    else msgpack_pack_false(pk);
+    mp_pack_str(pk, "base_tokens"); pack_token_strings(pk, s->target.tok, &base_ids);
+    mp_pack_str(pk, "source_tokens"); pack_token_strings(pk, s->target.tok, &src_ids);
+    mp_pack_str(pk, "base_entity_pos"); msgpack_pack_int(pk, h->base_entity_pos[j->row] - bpad);
+    mp_pack_str(pk, "source_entity_pos"); msgpack_pack_int(pk, h->src_entity_pos[j->row] - spad);
+    /* the selection used, without the batch's padding: rows = the real
+     * source tokens then "self", columns = the real base tokens */
+    float *w = hd_malloc((size_t)(ns + 1) * nb * sizeof *w);
+    for (int r = 0; r <= ns; r++) {
+        int src_row = r < ns ? spad + r : S;
+        memcpy(w + (size_t)r * nb, W + (size_t)src_row * B + bpad, (size_t)nb * sizeof *w);
+    }
+    int64_t shape[2] = {ns + 1, nb};
+    mp_pack_str(pk, "weights");
+    tensor_pack(pk, DTYPE_F32, 2, shape, w, 0);
+    /* chosen: the (source, base) pairs where a source row carries the most
+     * weight of its base column */
+    int n_chosen = 0;
+    int *chosen = hd_malloc((size_t)nb * 2 * sizeof *chosen);
+    for (int t = 0; t < nb; t++) {
+        int best = ns;
+        for (int r = 0; r < ns; r++)
+            if (w[(size_t)r * nb + t] > w[(size_t)best * nb + t]) best = r;
+        if (best < ns) {
+            chosen[2 * n_chosen] = best;
+            chosen[2 * n_chosen + 1] = t;
+            n_chosen++;
+        }
+    }
+    mp_pack_str(pk, "chosen");
+    msgpack_pack_array(pk, (size_t)n_chosen);
+    for (int i = 0; i < n_chosen; i++) {
+        msgpack_pack_array(pk, 2);
+        msgpack_pack_int(pk, chosen[2 * i]);
+        msgpack_pack_int(pk, chosen[2 * i + 1]);
+    }
+    free(chosen);
+    free(w);
+    if (record_writer_end_record(out) < 0) hd_die("%s", hd_last_error());
+    tensor_release(&base_ids);
+    tensor_release(&src_ids);
+    tensor_release(&label_ids);
+}
+
+/* ---- the scoring run ---- */
+
+typedef struct {
+    Options *o;
+    HnSession s;
+    const char *method;
+    int n_modes;
+    SelectionMode modes[MAX_MODES];
+    ScoreSummary *sum[MAX_MODES + 1]; /* + the unintervened model, last */
+    RecordWriter *out; /* NULL: records are not written (--table alone) */
+} Scorer;
+
+static int record_flag(const msgpack_object *rec, const char *key)
+{
+    const msgpack_object *v = mp_map_get(rec, key);
+    return v && v->type == MSGPACK_OBJECT_BOOLEAN ? v->via.boolean : -1;
+}
+
+static const char *record_str(const msgpack_object *rec, const char *key, char *buf, size_t cap)
+{
+    const msgpack_object *v = mp_map_get(rec, key);
+    if (!v || v->type != MSGPACK_OBJECT_STR) return "";
+    size_t n = v->via.str.size < cap - 1 ? v->via.str.size : cap - 1;
+    memcpy(buf, v->via.str.ptr, n);
+    buf[n] = 0;
+    return buf;
+}
+
+static void score_batch(Scorer *sc, const msgpack_object *const *recs, int k, const char *where)
+{
+    int bad = 0;
+    if (hn_session_fill(&sc->s, recs, k, &bad) < 0)
+        hd_die("%s (batch record %d): %s", where, bad + 1, hd_last_error());
+    const HnBatch *h = &sc->s.tb.hb;
+    const int V = sc->s.target.model.cfg.vocab_size;
+    int *correct = hd_malloc((size_t)k * sizeof *correct);
+    int *pred = hd_malloc((size_t)h->b * h->B * sizeof *pred);
+    int *first = hd_malloc((size_t)k * sizeof *first), *count = hd_malloc((size_t)k * sizeof *count);
+    for (int m = 0; m < sc->n_modes; m++) {
+        HnOptions opt = hn_default_options();
+        opt.mode = sc->modes[m];
+        HnLoss loss;
+        if (hypernet_forward(sc->s.hn, sc->s.acts, &sc->s.target.model, h, &opt, &loss) < 0)
+            hd_die("%s: %s", where, hd_last_error());
+        HnView v;
+        hypernet_view(sc->s.acts, &v);
+        hn_eval_judge(&v, V, k, h->B, (int)sc->o->eval_tokens, correct);
+        /* label tokens come row by row in order: each row's run of them */
+        for (int r = 0; r < k; r++) first[r] = -1, count[r] = 0;
+        for (int i = 0; i < v.n_label_tokens; i++) {
+            int r = v.label_rows[i] / h->B;
+            if (first[r] < 0) first[r] = i;
+            count[r]++;
+            pred[i] = llama_argmax(v.logits + (size_t)i * V, V);
+        }
+        const char *mode = selection_mode_name(sc->modes[m]);
+        for (int r = 0; r < k; r++) {
+            Judged j = {recs[r], r, correct[r], first[r] >= 0 ? pred + first[r] : pred, count[r]};
+            if (sc->out) write_score(sc->out, &sc->s, &v, &j, mode, sc->method, sc->o->eval_tokens);
+            char b1[64], b2[64], b3[64], b4[64], b5[512];
+            ScoreOutcome oc = {record_str(recs[r], "split", b1, sizeof b1),
+                               record_str(recs[r], "domain", b2, sizeof b2),
+                               record_str(recs[r], "target_attribute", b3, sizeof b3),
+                               record_str(recs[r], "queried_attribute", b4, sizeof b4),
+                               record_str(recs[r], "base_template", b5, sizeof b5),
+                               h->is_causal[r], correct[r], record_flag(recs[r], "base_pred_correct")};
+            if (score_summary_add(sc->sum[m], &oc) < 0) hd_die("%s", hd_last_error());
+            if (m == 0 && oc.base_pred_correct >= 0) {
+                oc.correct = oc.base_pred_correct;
+                if (score_summary_add(sc->sum[sc->n_modes], &oc) < 0) hd_die("%s", hd_last_error());
+            }
+        }
+    }
+    free(first);
+    free(count);
+    free(pred);
+    free(correct);
+}
+
+/* Parses --modes into sc->modes. */
+static void parse_modes(Scorer *sc, const char *list)
+{
+    char *m = hd_strdup(list);
+    sc->n_modes = 0;
+    for (char *save = NULL, *t = strtok_r(m, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int mode = selection_mode_from_name(t);
+        if (mode < 0) hd_usage_error("--modes: unknown mode '%s'", t);
+        if (sc->n_modes == MAX_MODES) hd_usage_error("--modes: at most %d modes", MAX_MODES);
+        sc->modes[sc->n_modes++] = (SelectionMode)mode;
+    }
+    free(m);
+    if (sc->n_modes == 0) hd_usage_error("--modes: no mode given");
+}
+
+/* The step directory: DIR itself when it holds config.json, else its latest. */
+static char *step_directory(const char *dir)
+{
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (stat(path, &st) == 0) return hd_strdup(dir);
+    char *step = checkpoint_latest(dir);
+    if (!step) hd_die("%s", hd_last_error());
+    return step;
+}
+
+static void write_summaries(RecordWriter *out, ScoreSummary *const *sum, const char *const *modes,
+                            int n, const char *method, long eval_tokens, int table)
+{
+    for (int m = 0; m < n; m++) {
+        if (out)
+            for (int i = 0; i < score_summary_n_splits(sum[m]); i++) {
+                score_summary_pack(sum[m], i, record_writer_packer(out), method, modes[m], RULE,
+                                   (int)eval_tokens);
+                if (record_writer_end_record(out) < 0) hd_die("%s", hd_last_error());
+            }
+        if (table) {
+            char title[256];
+            snprintf(title, sizeof title, "%s, %s selection, %s rule, %s label tokens", method,
+                     modes[m], RULE, eval_tokens > 0 ? "first N" : "all");
+            score_summary_print_table(sum[m], stdout, title);
+        }
+    }
+}
+
+static void print_rate(FILE *f, double x)
+{
+    if (isnan(x)) fprintf(f, " %8s", "-");
+    else fprintf(f, " %8.1f", 100.0 * x);
+}
+
+/* The overall rows of several (method, mode) summaries, one line each, per
+ * split: the side-by-side view of `make demo`. */
+static void print_comparison(FILE *f, ScoreSummary *const *sum, const char *const keys[][2], int n)
+{
+    fprintf(f, "\ncomparison (overall rows, %%; flip = cause on examples the unintervened model got wrong)\n");
+    fprintf(f, "%-6s %-9s %-15s %8s %8s %8s %8s %8s %8s\n", "split", "method", "mode", "cause",
+            "isolate", "disent.", "flip", "n_causal", "n_iso");
+    for (int m = 0; m < n; m++)
+        for (int i = 0; i < score_summary_n_splits(sum[m]); i++) {
+            int n_rows = 0;
+            ScoreRow *rows = score_summary_rows(sum[m], i, &n_rows);
+            if (!rows || n_rows == 0) {
+                free(rows);
+                continue;
+            }
+            const ScoreRow *r = &rows[n_rows - 1]; /* ("(all)", "(mean)") */
+            fprintf(f, "%-6s %-9s %-15s", score_summary_split(sum[m], i), keys[m][0], keys[m][1]);
+            print_rate(f, r->cause);
+            print_rate(f, r->isolate);
+            print_rate(f, r->disentangle);
+            print_rate(f, r->cause_changed);
+            fprintf(f, " %8ld %8ld\n", r->n_causal, r->n_isolate);
+            free(rows);
+        }
+}
+
+static int run_scoring(Options *o, char **files, int n_files)
+{
+    Scorer sc = {.o = o};
+    const char *path = target_model_resolve(o->model);
+    if (!path || target_model_load(&sc.s.target, path, 1) < 0) hd_die("%s", hd_last_error());
+    const LlamaConfig *tc = &sc.s.target.model.cfg;
+    char *step = step_directory(o->ckpt);
+    HypernetConfig cfg = hypernet_default_config(tc);
+    json_t *j = hn_config_read(step, &cfg, tc);
+    if (!j) hd_die("%s", hd_last_error());
+    json_decref(j);
+    sc.s.hn = hypernet_create(&cfg, tc);
+    TrainState st;
+    if (!sc.s.hn || checkpoint_load(step, sc.s.hn, NULL, NULL, &st) < 0) hd_die("%s", hd_last_error());
+    sc.method = hn_method_name(cfg.method);
+    parse_modes(&sc, o->modes ? o->modes : cfg.method == HN_METHOD_DAS ? "groundtruth" : "soft");
+    const char *mode_names[MAX_MODES];
+    for (int m = 0; m <= sc.n_modes; m++) sc.sum[m] = score_summary_new();
+    for (int m = 0; m < sc.n_modes; m++) mode_names[m] = selection_mode_name(sc.modes[m]);
+    train_batch_init(&sc.s.tb, tc->n_layers + 1, tc->hidden_size);
+
+    RecordInput *in = record_input_open(files, n_files);
+    if (!in) hd_die("%s", hd_last_error());
+    if (!o->table || o->output) {
+        sc.out = record_writer_open(o->output, o->gzip);
+        if (!sc.out) hd_die("%s", hd_last_error());
+        msgpack_packer *pk = record_writer_packer(sc.out);
+        header_pack_begin(pk, "scores", record_input_headers(in), record_input_n_headers(in),
+                          TARGET_MODEL_INFO_PAIRS + 6);
+        target_model_pack_info(pk, &sc.s.target);
+        mp_pack_str(pk, "checkpoint"); mp_pack_str(pk, step);
+        mp_pack_str(pk, "checkpoint_step"); msgpack_pack_int64(pk, st.step);
+        mp_pack_str(pk, "method"); mp_pack_str(pk, sc.method);
+        mp_pack_str(pk, "rule"); mp_pack_str(pk, RULE);
+        mp_pack_str(pk, "eval_tokens"); msgpack_pack_int64(pk, o->eval_tokens);
+        mp_pack_str(pk, "modes");
+        msgpack_pack_array(pk, (size_t)sc.n_modes);
+        for (int m = 0; m < sc.n_modes; m++) mp_pack_str(pk, mode_names[m]);
+        if (record_writer_end_record(sc.out) < 0) hd_die("%s", hd_last_error());
+    }
+
+    MpCopy *copies = hd_calloc((size_t)o->batch, sizeof *copies);
+    const msgpack_object **recs = hd_calloc((size_t)o->batch, sizeof *recs);
+    char where[512] = "";
+    int k = 0, rc;
+    long n_done = 0;
+    Progress prog;
+    progress_begin(&prog, "examples", -1);
+    const msgpack_object *rec;
+    while ((rc = record_input_next(in, &rec)) > 0) {
+        if (!mp_is_str(mp_map_get(rec, "t"), "acts")) continue; /* other types pass by */
+        if (k == 0) snprintf(where, sizeof where, "%s", record_input_where(in));
+        recs[k] = mp_copy_init(&copies[k], rec);
+        if (++k == o->batch) {
+            score_batch(&sc, recs, k, where);
+            for (int i = 0; i < k; i++) mp_copy_destroy(&copies[i]);
+            n_done += k;
+            k = 0;
+            progress_update(&prog, n_done);
+        }
+    }
+    if (rc < 0) hd_die("%s", hd_last_error());
+    if (k > 0) score_batch(&sc, recs, k, where);
+    for (int i = 0; i < k; i++) mp_copy_destroy(&copies[i]);
+    progress_end(&prog);
+    if (n_done + k == 0) hd_die("no acts records in the input (pipe cache-acts output in)");
+
+    write_summaries(sc.out, sc.sum, mode_names, sc.n_modes, sc.method, o->eval_tokens, o->table);
+    if (o->table) {
+        const char *keys[MAX_MODES + 1][2];
+        for (int m = 0; m < sc.n_modes; m++) keys[m][0] = sc.method, keys[m][1] = mode_names[m];
+        keys[sc.n_modes][0] = "none", keys[sc.n_modes][1] = "unintervened";
+        print_comparison(stdout, sc.sum, keys, sc.n_modes + 1);
+    }
+    if (sc.out && record_writer_close(sc.out) < 0) hd_die("%s", hd_last_error());
+    for (int m = 0; m <= sc.n_modes; m++) score_summary_free(sc.sum[m]);
+    free(copies);
+    free(recs);
+    free(step);
+    record_input_close(in);
+    hn_session_free(&sc.s);
+    return 0;
+}
+
+/* ---- --summarize: score records in, summaries out ---- */
+
+static int run_summarize(Options *o, char **files, int n_files)
+{
+    RecordInput *in = record_input_open(files, n_files);
+    if (!in) hd_die("%s", hd_last_error());
+    /* one summary per (method, mode) met, in first-seen order */
+    ScoreSummary *sum[MAX_MODES + 1];
+    const char *keys[MAX_MODES + 1][2];
+    long eval_tokens[MAX_MODES] = {0};
+    ScoreSummary *unintervened = score_summary_new();
+    int n = 0, rc;
+    const msgpack_object *rec;
+    while ((rc = record_input_next(in, &rec)) > 0) {
+        if (!mp_is_str(mp_map_get(rec, "t"), "score")) continue; /* old summaries, others */
+        ScoreOutcome oc;
+        if (score_outcome_from_record(&oc, rec) < 0)
+            hd_die("%s: %s", record_input_where(in), hd_last_error());
+        char *method = mp_strdup(mp_map_get(rec, "method"));
+        char *mode = mp_strdup(mp_map_get(rec, "mode"));
+        if (!method || !mode) hd_die("%s: score record without method or mode", record_input_where(in));
+        int m = 0;
+        while (m < n && (strcmp(keys[m][0], method) || strcmp(keys[m][1], mode))) m++;
+        if (m == n) {
+            if (n == MAX_MODES) hd_die("%s: more than %d (method, mode) pairs", record_input_where(in), MAX_MODES);
+            keys[n][0] = method, keys[n][1] = mode;
+            sum[n++] = score_summary_new();
+        } else {
+            free(method);
+            free(mode);
+        }
+        if (score_summary_add(sum[m], &oc) < 0) hd_die("%s", hd_last_error());
+        if (m == 0 && oc.base_pred_correct >= 0) {
+            /* the unintervened model on the same examples: the floor every
+             * method is compared with (its acts record's own prediction) */
+            ScoreOutcome none = oc;
+            none.correct = oc.base_pred_correct;
+            if (score_summary_add(unintervened, &none) < 0) hd_die("%s", hd_last_error());
+        }
+        score_outcome_release(&oc);
+        int64_t et;
+        if (mp_get_int64(mp_map_get(rec, "eval_tokens"), &et) == 0) eval_tokens[m] = et;
+    }
+    if (rc < 0) hd_die("%s", hd_last_error());
+    if (n == 0) hd_die("no score records in the input");
+    RecordWriter *out = NULL;
+    if (!o->table || o->output) {
+        out = record_writer_open(o->output, o->gzip);
+        if (!out) hd_die("%s", hd_last_error());
+        header_pack_begin(record_writer_packer(out), "scores", record_input_headers(in),
+                          record_input_n_headers(in), 1);
+        mp_pack_str(record_writer_packer(out), "rule");
+        mp_pack_str(record_writer_packer(out), RULE);
+        if (record_writer_end_record(out) < 0) hd_die("%s", hd_last_error());
+    }
+    for (int m = 0; m < n; m++) {
+        const char *mode = keys[m][1];
+        write_summaries(out, &sum[m], &mode, 1, keys[m][0], eval_tokens[m], o->table);
+    }
+    if (o->table) {
+        sum[n] = unintervened;
+        keys[n][0] = "none", keys[n][1] = "unintervened";
+        print_comparison(stdout, sum, keys, n + 1);
+    }
+    score_summary_free(unintervened);
+    for (int m = 0; m < n; m++) {
+        score_summary_free(sum[m]);
+        free((char *)keys[m][0]);
+        free((char *)keys[m][1]);
+    }
+    if (out && record_writer_close(out) < 0) hd_die("%s", hd_last_error());
+    record_input_close(in);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    hd_cli_init(argc, argv, "hd-score");
+    Options o = {.batch = 16};
+    enum { OPT_MODES = 256, OPT_ETOK, OPT_SUMMARIZE, OPT_TABLE, OPT_VERSION };
+    static const struct option longopts[] = {
+        {"checkpoint", required_argument, 0, 'c'}, {"model", required_argument, 0, 'm'},
+        {"modes", required_argument, 0, OPT_MODES}, {"eval-tokens", required_argument, 0, OPT_ETOK},
+        {"batch", required_argument, 0, 'b'},      {"summarize", no_argument, 0, OPT_SUMMARIZE},
+        {"table", no_argument, 0, OPT_TABLE},      {"threads", required_argument, 0, 't'},
+        {"output", required_argument, 0, 'o'},     {"gzip", no_argument, 0, 'z'},
+        {"help", no_argument, 0, 'h'},             {"version", no_argument, 0, OPT_VERSION},
+        {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "c:m:b:t:o:zh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': o.ckpt = optarg; break;
+        case 'm': o.model = optarg; break;
+        case OPT_MODES: o.modes = optarg; break;
+        case OPT_ETOK: o.eval_tokens = hd_cli_parse_count("--eval-tokens", optarg); break;
+        case 'b': o.batch = hd_cli_parse_count("--batch", optarg); break;
+        case OPT_SUMMARIZE: o.summarize = 1; break;
+        case OPT_TABLE: o.table = 1; break;
+        case 't': hd_set_threads((int)hd_cli_parse_count("--threads", optarg)); break;
+        case 'o': o.output = optarg; break;
+        case 'z': o.gzip = 1; break;
+        case 'h': usage(); return 0;
+        case OPT_VERSION: hd_cli_print_version(); return 0;
+        default: hd_usage_error("unknown option");
+        }
+    }
+    if (o.batch < 1) hd_usage_error("--batch must be at least 1");
+    if (o.summarize) {
+        if (o.ckpt) hd_usage_error("--summarize reads score records: no --checkpoint");
+        return run_summarize(&o, argv + optind, argc - optind);
+    }
+    if (!o.ckpt) hd_usage_error("a checkpoint is needed: -c DIR (from hd-train)");
+    return run_scoring(&o, argv + optind, argc - optind);
+}
