@@ -15,12 +15,14 @@
 #include "error.h"
 #include "header.h"
 #include "hn_eval.h"
+#include "hn_generate.h"
 #include "hn_session.h"
 #include "hypernet.h"
 #include "llama_generate.h"
 #include "msgpack_util.h"
 #include "record_input.h"
 #include "records.h"
+#include "score_match.h"
 #include "score_summary.h"
 #include "target_model.h"
 #include "tensor.h"
@@ -32,12 +34,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define RULE "teacher-forced"
+#define RULE_TF "teacher-forced"
+#define RULE_GEN "greedy-generate"
 #define MAX_MODES 8
 
 typedef struct {
-    const char *model, *ckpt, *output, *modes;
-    int gzip, table, summarize;
+    const char *model, *ckpt, *output, *modes, *rule;
+    int gzip, table, summarize, generate;
     long batch, eval_tokens;
 } Options;
 
@@ -60,8 +63,12 @@ static void usage(void)
         "      --modes LIST      selection modes, comma-separated: soft, column_argmax,\n"
         "                        bidding_argmax, global_argmax, groundtruth, random\n"
         "                        (default: soft for HyperDAS, groundtruth for DAS)\n"
-        "      --eval-tokens N   compare the first N label tokens (default 0: all, the\n"
-        "                        HyperDAS rule; the paper's training-time eval uses 3)\n"
+        "      --rule R          teacher-forced (default: the HyperDAS rule, one forward\n"
+        "                        with the answer in the input) or greedy-generate (the\n"
+        "                        RAVEL rule: greedily generate N tokens from the\n"
+        "                        intervened prompt and compare the first N label tokens)\n"
+        "      --eval-tokens N   compare the first N label tokens (default 0: all, with\n"
+        "                        teacher-forced; 3 with greedy-generate, as RAVEL)\n"
         "  -b, --batch N         examples per forward pass (default 16)\n"
         "      --summarize       read score records (no model) and write their summary\n"
         "      --table           print the summary as an aligned table on stdout; the\n"
@@ -103,7 +110,7 @@ static void pack_copy(msgpack_packer *pk, const msgpack_object *rec, const char 
 }
 
 static void write_score(RecordWriter *out, const HnSession *s, const HnView *v, const Judged *j,
-                        const char *mode, const char *method, long eval_tokens)
+                        const char *mode, const char *method, const char *rule, long eval_tokens)
 {
     const msgpack_object *rec = j->rec;
     Tensor base_ids, src_ids, label_ids;
@@ -125,7 +132,7 @@ static void write_score(RecordWriter *out, const HnSession *s, const HnView *v, 
     for (int i = 0; i < 9; i++) pack_copy(pk, rec, copied[i]);
     mp_pack_str(pk, "method"); mp_pack_str(pk, method);
     mp_pack_str(pk, "mode"); mp_pack_str(pk, mode);
-    mp_pack_str(pk, "rule"); mp_pack_str(pk, RULE);
+    mp_pack_str(pk, "rule"); mp_pack_str(pk, rule);
     mp_pack_str(pk, "eval_tokens"); msgpack_pack_int64(pk, eval_tokens);
     char *pred_text = tokenizer_decode(s->target.tok, j->pred, (size_t)j->n_pred, 0, NULL);
     mp_pack_str(pk, "prediction"); mp_pack_str(pk, pred_text ? pred_text : "");
@@ -211,6 +218,34 @@ static const char *record_str(const msgpack_object *rec, const char *key, char *
     return buf;
 }
 
+/* The RAVEL rule (spec ravel.md 5.1): greedily generate n = --eval-tokens
+ * tokens from the intervened base prompt; correct when they match the
+ * first n label tokens (a shorter label: its own tokens).  pred gets the
+ * n tokens of row r at r * n. */
+static void judge_generated(Scorer *sc, const HnView *v, int k, int *correct, int *pred,
+                            int *first, int *count)
+{
+    const HnBatch *h = &sc->s.tb.hb;
+    const int n = (int)sc->o->eval_tokens;
+    int *plen = hd_malloc((size_t)k * sizeof *plen);
+    if (hn_prompt_lengths(h, plen) < 0 ||
+        hn_generate_greedy(sc->s.hn, sc->s.acts, &sc->s.target.model, h, sc->s.tb.base_ids, plen, n,
+                           pred) < 0)
+        hd_die("greedy generation: %s", hd_last_error());
+    (void)v;
+    for (int r = 0; r < k; r++) {
+        /* the label: the row's tokens after its prompt (left padded) */
+        const int *ids = sc->s.tb.base_ids + (size_t)r * h->B;
+        int pad = 0;
+        while (pad < h->B && !h->base_attn_mask[(size_t)r * h->B + pad]) pad++;
+        int n_label = h->B - pad - plen[r];
+        correct[r] = score_match_tokens(pred + (size_t)r * n, n, ids + pad + plen[r], n_label, n);
+        first[r] = r * n;
+        count[r] = n;
+    }
+    free(plen);
+}
+
 static void score_batch(Scorer *sc, const msgpack_object *const *recs, int k, const char *where)
 {
     int bad = 0;
@@ -219,7 +254,8 @@ static void score_batch(Scorer *sc, const msgpack_object *const *recs, int k, co
     const HnBatch *h = &sc->s.tb.hb;
     const int V = sc->s.target.model.cfg.vocab_size;
     int *correct = hd_malloc((size_t)k * sizeof *correct);
-    int *pred = hd_malloc((size_t)h->b * h->B * sizeof *pred);
+    const int n_gen = sc->o->generate ? (int)sc->o->eval_tokens : 0;
+    int *pred = hd_malloc((size_t)h->b * (h->B > n_gen ? h->B : n_gen) * sizeof *pred);
     int *first = hd_malloc((size_t)k * sizeof *first), *count = hd_malloc((size_t)k * sizeof *count);
     for (int m = 0; m < sc->n_modes; m++) {
         HnOptions opt = hn_default_options();
@@ -229,19 +265,25 @@ static void score_batch(Scorer *sc, const msgpack_object *const *recs, int k, co
             hd_die("%s: %s", where, hd_last_error());
         HnView v;
         hypernet_view(sc->s.acts, &v);
-        hn_eval_judge(&v, V, k, h->B, (int)sc->o->eval_tokens, correct);
-        /* label tokens come row by row in order: each row's run of them */
-        for (int r = 0; r < k; r++) first[r] = -1, count[r] = 0;
-        for (int i = 0; i < v.n_label_tokens; i++) {
-            int r = v.label_rows[i] / h->B;
-            if (first[r] < 0) first[r] = i;
-            count[r]++;
-            pred[i] = llama_argmax(v.logits + (size_t)i * V, V);
+        if (sc->o->generate) {
+            judge_generated(sc, &v, k, correct, pred, first, count);
+        } else {
+            hn_eval_judge(&v, V, k, h->B, (int)sc->o->eval_tokens, correct);
+            /* label tokens come row by row in order: each row's run of them */
+            for (int r = 0; r < k; r++) first[r] = -1, count[r] = 0;
+            for (int i = 0; i < v.n_label_tokens; i++) {
+                int r = v.label_rows[i] / h->B;
+                if (first[r] < 0) first[r] = i;
+                count[r]++;
+                pred[i] = llama_argmax(v.logits + (size_t)i * V, V);
+            }
         }
         const char *mode = selection_mode_name(sc->modes[m]);
         for (int r = 0; r < k; r++) {
             Judged j = {recs[r], r, correct[r], first[r] >= 0 ? pred + first[r] : pred, count[r]};
-            if (sc->out) write_score(sc->out, &sc->s, &v, &j, mode, sc->method, sc->o->eval_tokens);
+            if (sc->out)
+                write_score(sc->out, &sc->s, &v, &j, mode, sc->method, sc->o->rule,
+                            sc->o->eval_tokens);
             char b1[64], b2[64], b3[64], b4[64], b5[512];
             ScoreOutcome oc = {record_str(recs[r], "split", b1, sizeof b1),
                                record_str(recs[r], "domain", b2, sizeof b2),
@@ -290,19 +332,22 @@ static char *step_directory(const char *dir)
 }
 
 static void write_summaries(RecordWriter *out, ScoreSummary *const *sum, const char *const *modes,
-                            int n, const char *method, long eval_tokens, int table)
+                            int n, const char *method, const char *rule, long eval_tokens,
+                            int table)
 {
     for (int m = 0; m < n; m++) {
         if (out)
             for (int i = 0; i < score_summary_n_splits(sum[m]); i++) {
-                score_summary_pack(sum[m], i, record_writer_packer(out), method, modes[m], RULE,
+                score_summary_pack(sum[m], i, record_writer_packer(out), method, modes[m], rule,
                                    (int)eval_tokens);
                 if (record_writer_end_record(out) < 0) hd_die("%s", hd_last_error());
             }
         if (table) {
             char title[256];
+            char tokens[32] = "all";
+            if (eval_tokens > 0) snprintf(tokens, sizeof tokens, "first %ld", eval_tokens);
             snprintf(title, sizeof title, "%s, %s selection, %s rule, %s label tokens", method,
-                     modes[m], RULE, eval_tokens > 0 ? "first N" : "all");
+                     modes[m], rule, tokens);
             score_summary_print_table(sum[m], stdout, title);
         }
     }
@@ -316,11 +361,11 @@ static void print_rate(FILE *f, double x)
 
 /* The overall rows of several (method, mode) summaries, one line each, per
  * split: the side-by-side view of `make demo`. */
-static void print_comparison(FILE *f, ScoreSummary *const *sum, const char *const keys[][2], int n)
+static void print_comparison(FILE *f, ScoreSummary *const *sum, const char *const keys[][3], int n)
 {
     fprintf(f, "\ncomparison (overall rows, %%; flip = cause on examples the unintervened model got wrong)\n");
-    fprintf(f, "%-6s %-9s %-15s %8s %8s %8s %8s %8s %8s\n", "split", "method", "mode", "cause",
-            "isolate", "disent.", "flip", "n_causal", "n_iso");
+    fprintf(f, "%-6s %-9s %-15s %-16s %8s %8s %8s %8s %8s %8s\n", "split", "method", "mode",
+            "rule", "cause", "isolate", "disent.", "flip", "n_causal", "n_iso");
     for (int m = 0; m < n; m++)
         for (int i = 0; i < score_summary_n_splits(sum[m]); i++) {
             int n_rows = 0;
@@ -330,7 +375,8 @@ static void print_comparison(FILE *f, ScoreSummary *const *sum, const char *cons
                 continue;
             }
             const ScoreRow *r = &rows[n_rows - 1]; /* ("(all)", "(mean)") */
-            fprintf(f, "%-6s %-9s %-15s", score_summary_split(sum[m], i), keys[m][0], keys[m][1]);
+            fprintf(f, "%-6s %-9s %-15s %-16s", score_summary_split(sum[m], i), keys[m][0],
+                    keys[m][1], keys[m][2]);
             print_rate(f, r->cause);
             print_rate(f, r->isolate);
             print_rate(f, r->disentangle);
@@ -373,7 +419,7 @@ static int run_scoring(Options *o, char **files, int n_files)
         mp_pack_str(pk, "checkpoint"); mp_pack_str(pk, step);
         mp_pack_str(pk, "checkpoint_step"); msgpack_pack_int64(pk, st.step);
         mp_pack_str(pk, "method"); mp_pack_str(pk, sc.method);
-        mp_pack_str(pk, "rule"); mp_pack_str(pk, RULE);
+        mp_pack_str(pk, "rule"); mp_pack_str(pk, o->rule);
         mp_pack_str(pk, "eval_tokens"); msgpack_pack_int64(pk, o->eval_tokens);
         mp_pack_str(pk, "modes");
         msgpack_pack_array(pk, (size_t)sc.n_modes);
@@ -407,11 +453,15 @@ static int run_scoring(Options *o, char **files, int n_files)
     progress_end(&prog);
     if (n_done + k == 0) hd_die("no acts records in the input (pipe cache-acts output in)");
 
-    write_summaries(sc.out, sc.sum, mode_names, sc.n_modes, sc.method, o->eval_tokens, o->table);
+    write_summaries(sc.out, sc.sum, mode_names, sc.n_modes, sc.method, o->rule, o->eval_tokens,
+                    o->table);
     if (o->table) {
-        const char *keys[MAX_MODES + 1][2];
-        for (int m = 0; m < sc.n_modes; m++) keys[m][0] = sc.method, keys[m][1] = mode_names[m];
+        const char *keys[MAX_MODES + 1][3];
+        for (int m = 0; m < sc.n_modes; m++)
+            keys[m][0] = sc.method, keys[m][1] = mode_names[m], keys[m][2] = o->rule;
+        /* cache-acts judged the unintervened model teacher-forced */
         keys[sc.n_modes][0] = "none", keys[sc.n_modes][1] = "unintervened";
+        keys[sc.n_modes][2] = RULE_TF;
         print_comparison(stdout, sc.sum, keys, sc.n_modes + 1);
     }
     if (sc.out && record_writer_close(sc.out) < 0) hd_die("%s", hd_last_error());
@@ -430,9 +480,9 @@ static int run_summarize(Options *o, char **files, int n_files)
 {
     RecordInput *in = record_input_open(files, n_files);
     if (!in) hd_die("%s", hd_last_error());
-    /* one summary per (method, mode) met, in first-seen order */
+    /* one summary per (method, mode, rule) met, in first-seen order */
     ScoreSummary *sum[MAX_MODES + 1];
-    const char *keys[MAX_MODES + 1][2];
+    const char *keys[MAX_MODES + 1][3];
     long eval_tokens[MAX_MODES] = {0};
     ScoreSummary *unintervened = score_summary_new();
     int n = 0, rc;
@@ -444,16 +494,22 @@ static int run_summarize(Options *o, char **files, int n_files)
             hd_die("%s: %s", record_input_where(in), hd_last_error());
         char *method = mp_strdup(mp_map_get(rec, "method"));
         char *mode = mp_strdup(mp_map_get(rec, "mode"));
-        if (!method || !mode) hd_die("%s: score record without method or mode", record_input_where(in));
+        char *rule = mp_strdup(mp_map_get(rec, "rule"));
+        if (!method || !mode || !rule)
+            hd_die("%s: score record without method, mode or rule", record_input_where(in));
         int m = 0;
-        while (m < n && (strcmp(keys[m][0], method) || strcmp(keys[m][1], mode))) m++;
+        while (m < n && (strcmp(keys[m][0], method) || strcmp(keys[m][1], mode) ||
+                         strcmp(keys[m][2], rule)))
+            m++;
         if (m == n) {
-            if (n == MAX_MODES) hd_die("%s: more than %d (method, mode) pairs", record_input_where(in), MAX_MODES);
-            keys[n][0] = method, keys[n][1] = mode;
+            if (n == MAX_MODES)
+                hd_die("%s: more than %d (method, mode, rule) groups", record_input_where(in), MAX_MODES);
+            keys[n][0] = method, keys[n][1] = mode, keys[n][2] = rule;
             sum[n++] = score_summary_new();
         } else {
             free(method);
             free(mode);
+            free(rule);
         }
         if (score_summary_add(sum[m], &oc) < 0) hd_die("%s", hd_last_error());
         if (m == 0 && oc.base_pred_correct >= 0) {
@@ -474,25 +530,22 @@ static int run_summarize(Options *o, char **files, int n_files)
         out = record_writer_open(o->output, o->gzip);
         if (!out) hd_die("%s", hd_last_error());
         header_pack_begin(record_writer_packer(out), "scores", record_input_headers(in),
-                          record_input_n_headers(in), 1);
-        mp_pack_str(record_writer_packer(out), "rule");
-        mp_pack_str(record_writer_packer(out), RULE);
+                          record_input_n_headers(in), 0);
         if (record_writer_end_record(out) < 0) hd_die("%s", hd_last_error());
     }
     for (int m = 0; m < n; m++) {
         const char *mode = keys[m][1];
-        write_summaries(out, &sum[m], &mode, 1, keys[m][0], eval_tokens[m], o->table);
+        write_summaries(out, &sum[m], &mode, 1, keys[m][0], keys[m][2], eval_tokens[m], o->table);
     }
     if (o->table) {
         sum[n] = unintervened;
-        keys[n][0] = "none", keys[n][1] = "unintervened";
+        keys[n][0] = "none", keys[n][1] = "unintervened", keys[n][2] = RULE_TF;
         print_comparison(stdout, sum, keys, n + 1);
     }
     score_summary_free(unintervened);
     for (int m = 0; m < n; m++) {
         score_summary_free(sum[m]);
-        free((char *)keys[m][0]);
-        free((char *)keys[m][1]);
+        for (int i = 0; i < 3; i++) free((char *)keys[m][i]);
     }
     if (out && record_writer_close(out) < 0) hd_die("%s", hd_last_error());
     record_input_close(in);
@@ -502,11 +555,11 @@ static int run_summarize(Options *o, char **files, int n_files)
 int main(int argc, char **argv)
 {
     hd_cli_init(argc, argv, "hd-score");
-    Options o = {.batch = 16};
-    enum { OPT_MODES = 256, OPT_ETOK, OPT_SUMMARIZE, OPT_TABLE, OPT_VERSION };
+    Options o = {.batch = 16, .eval_tokens = -1, .rule = RULE_TF};
+    enum { OPT_MODES = 256, OPT_RULE, OPT_ETOK, OPT_SUMMARIZE, OPT_TABLE, OPT_VERSION };
     static const struct option longopts[] = {
         {"checkpoint", required_argument, 0, 'c'}, {"model", required_argument, 0, 'm'},
-        {"modes", required_argument, 0, OPT_MODES}, {"eval-tokens", required_argument, 0, OPT_ETOK},
+        {"modes", required_argument, 0, OPT_MODES}, {"rule", required_argument, 0, OPT_RULE}, {"eval-tokens", required_argument, 0, OPT_ETOK},
         {"batch", required_argument, 0, 'b'},      {"summarize", no_argument, 0, OPT_SUMMARIZE},
         {"table", no_argument, 0, OPT_TABLE},      {"threads", required_argument, 0, 't'},
         {"output", required_argument, 0, 'o'},     {"gzip", no_argument, 0, 'z'},
@@ -518,6 +571,12 @@ int main(int argc, char **argv)
         case 'c': o.ckpt = optarg; break;
         case 'm': o.model = optarg; break;
         case OPT_MODES: o.modes = optarg; break;
+        case OPT_RULE:
+            if (strcmp(optarg, RULE_TF) && strcmp(optarg, RULE_GEN))
+                hd_usage_error("--rule: expected %s or %s", RULE_TF, RULE_GEN);
+            o.rule = optarg;
+            o.generate = strcmp(optarg, RULE_GEN) == 0;
+            break;
         case OPT_ETOK: o.eval_tokens = hd_cli_parse_count("--eval-tokens", optarg); break;
         case 'b': o.batch = hd_cli_parse_count("--batch", optarg); break;
         case OPT_SUMMARIZE: o.summarize = 1; break;
@@ -531,6 +590,9 @@ int main(int argc, char **argv)
         }
     }
     if (o.batch < 1) hd_usage_error("--batch must be at least 1");
+    if (o.eval_tokens < 0) o.eval_tokens = o.generate ? 3 : 0;
+    if (o.generate && o.eval_tokens == 0)
+        hd_usage_error("--rule %s compares the first N tokens: --eval-tokens N >= 1", RULE_GEN);
     if (o.summarize) {
         if (o.ckpt) hd_usage_error("--summarize reads score records: no --checkpoint");
         return run_summarize(&o, argv + optind, argc - optind);

@@ -57,7 +57,14 @@ check "identity intervention (source = base, DAS at the entity): Cause = Isolate
           | .label_ids = .base_pred_ids | .base_pred_correct = true else . end' |
         $BIN/hd-cat --to-records > $TMP/identity.acts &&
     $BIN/hd-score -c $TMP/das --table $TMP/identity.acts > $TMP/id.txt &&
-    grep -E '^test +das +groundtruth +100.0 +100.0 +100.0' $TMP/id.txt"
+    grep -E '^test +das +groundtruth +teacher-forced +100.0 +100.0 +100.0' $TMP/id.txt"
+check "identity under the RAVEL rule (greedy-generate, first token): Cause = Isolate = 1" bash -c "
+    $BIN/hd-score -c $TMP/das --rule greedy-generate --eval-tokens 1 -o $TMP/gen.scores --table \
+        $TMP/identity.acts > $TMP/gen.txt &&
+    grep -E '^test +das +groundtruth +greedy-generate +100.0 +100.0 +100.0' $TMP/gen.txt &&
+    [ \$($BIN/hd-cat --where t=score --where rule=greedy-generate --count $TMP/gen.scores) = $N_TEST ]"
+check "greedy-generate with --eval-tokens 0 is a usage error" bash -c "
+    $BIN/hd-score -c $TMP/das --rule greedy-generate --eval-tokens 0 $TMP/test.acts > /dev/null 2>&1; [ \$? = 2 ]"
 check "a checkpoint from another model is refused, naming both" bash -c "
     mkdir -p $TMP/other && cp tests/fixtures/tiny-llama-f32/* $TMP/other/ &&
     sed -i 's/\"rms_norm_eps\": 1e-05/\"rms_norm_eps\": 1e-06/' $TMP/other/config.json &&
