@@ -285,10 +285,12 @@ static void restore_config(Options *o, const char *step_dir, const LlamaConfig *
 }
 
 static void write_step(RecordWriter *log, long step, long epoch, const HnLoss *loss, float sp_w,
-                       double lr, double gnorm, int b, long tokens, double secs)
+                       double lr, double gnorm, const HnBatch *h, double secs)
 {
+    const int b = h->b;
+    const long tokens = (long)b * (h->E + h->B + h->S);
     msgpack_packer *pk = record_writer_packer(log);
-    msgpack_pack_map(pk, 13);
+    msgpack_pack_map(pk, 14);
     mp_pack_str(pk, "t"); mp_pack_str(pk, "step");
     mp_pack_str(pk, "step"); msgpack_pack_int64(pk, step);
     mp_pack_str(pk, "epoch"); msgpack_pack_int64(pk, epoch);
@@ -299,6 +301,12 @@ static void write_step(RecordWriter *log, long step, long epoch, const HnLoss *l
     mp_pack_str(pk, "lr"); msgpack_pack_double(pk, lr);
     mp_pack_str(pk, "grad_norm"); msgpack_pack_double(pk, gnorm);
     mp_pack_str(pk, "examples"); msgpack_pack_int(pk, b);
+    /* the padded lengths: instruction, base, source (what the step cost depends on) */
+    mp_pack_str(pk, "shape");
+    msgpack_pack_array(pk, 3);
+    msgpack_pack_int(pk, h->E);
+    msgpack_pack_int(pk, h->B);
+    msgpack_pack_int(pk, h->S);
     mp_pack_str(pk, "label_tokens"); msgpack_pack_int(pk, loss->n_label_tokens);
     mp_pack_str(pk, "tokens_per_s"); msgpack_pack_double(pk, secs > 0 ? tokens / secs : 0);
     mp_pack_str(pk, "seconds"); msgpack_pack_double(pk, secs);
@@ -558,9 +566,8 @@ int main(int argc, char **argv)
         adamw_step(run.hn->params, run.hn->grads, adam_m, adam_v, spans, n_spans, &acfg, st.step + 1);
         st.step++;
         st.cursor += b;
-        const HnBatch *h = &run.tb.hb;
-        write_step(log, st.step, st.epoch, &loss, opt.sparsity_weight, lr, gnorm, b,
-                   (long)b * (h->E + h->B + h->S), hd_now_seconds() - t0);
+        write_step(log, st.step, st.epoch, &loss, opt.sparsity_weight, lr, gnorm, &run.tb.hb,
+                   hd_now_seconds() - t0);
         progress_update(&prog, st.step);
         if (prog.enabled && (st.step % 10 == 0))
             fprintf(stderr, " loss %.4f", loss.total);
