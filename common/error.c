@@ -6,6 +6,7 @@
 #include <string.h>
 
 const char *hd_progname = "hyperdas";
+void (*hd_exit_hook)(int status);
 
 static _Thread_local char last_error[1024];
 
@@ -51,13 +52,19 @@ static void vreport(const char *fmt, va_list ap)
     fprintf(stderr, "%s: %s\n", hd_progname, msg);
 }
 
+static void __attribute__((noreturn)) die_with(int status)
+{
+    if (hd_exit_hook) hd_exit_hook(status);
+    exit(status);
+}
+
 void hd_die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vreport(fmt, ap);
     va_end(ap);
-    exit(1);
+    die_with(1);
 }
 
 void hd_usage_error(const char *fmt, ...)
@@ -67,7 +74,7 @@ void hd_usage_error(const char *fmt, ...)
     vreport(fmt, ap);
     va_end(ap);
     fprintf(stderr, "%s: try '%s --help'\n", hd_progname, hd_progname);
-    exit(2);
+    die_with(2);
 }
 
 void hd_warn(const char *fmt, ...)

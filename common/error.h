@@ -13,6 +13,12 @@
 /* Name printed in front of every message; set by hd_cli_init(). */
 extern const char *hd_progname;
 
+/* Run by hd_die and hd_usage_error after the message, instead of exit,
+ * when set: the process group (dist.c) sets it so that a fatal error on
+ * one rank ends every rank of the job (MPI_Abort) rather than leaving the
+ * others blocked in a collective.  NULL in a single process. */
+extern void (*hd_exit_hook)(int status);
+
 /* Formats a message into a per-thread buffer and returns -1. */
 int hd_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prefixes the current message with more context ("FILE: " + old). */

@@ -207,15 +207,27 @@ typedef struct {
     SelectionMode mode;     /* SELECT_SOFT for training */
     float bidding_threshold;/* 0.1 */
     float mask_temperature; /* MaskSelect's tau */
+    /* Data parallelism: the batch is this rank's share of a global batch.
+     * The loss is a mean over the global batch (spec 6): label weights are
+     * divided by global_label_tokens, the sparsity sum by global_examples,
+     * so the returned loss parts and the gradients are this rank's terms of
+     * the global sums and add up over the ranks.  0: the local counts (one
+     * process, the default). */
+    int global_label_tokens;
+    int global_examples;
 } HnOptions;
 
 HnOptions hn_default_options(void);
+
+/* The label tokens of a batch (labels other than -100): what a rank adds
+ * to global_label_tokens. */
+int hn_batch_label_tokens(const HnBatch *batch);
 
 typedef struct {
     float total;     /* pred + sparsity_weight * sparsity */
     float pred;      /* mean over label tokens of weight * CE */
     float sparsity;  /* the penalty before its weight */
-    int n_label_tokens;
+    int n_label_tokens; /* this batch's (not the global count) */
 } HnLoss;
 
 typedef struct HnActs HnActs;

@@ -79,6 +79,13 @@ static int check_batch(const Hypernet *hn, const HnActs *a, const HnBatch *x)
     return 0;
 }
 
+int hn_batch_label_tokens(const HnBatch *x)
+{
+    int n = 0;
+    for (size_t i = 0; i < (size_t)x->b * x->B; i++) n += x->labels[i] != IGNORE_LABEL;
+    return n;
+}
+
 /* ---- target states ---- */
 
 /* dst = src / |src| (0 for a zero vector, so that pad rows of a cache that
@@ -338,8 +345,17 @@ int hypernet_forward(Hypernet *hn, HnActs *a, const LlamaModel *target, const Hn
         return hd_fail("hypernet forward: MaskSelect temperature %g is not positive",
                        opt->mask_temperature);
     const int b = x->b, E = x->E, B = x->B, S = x->S;
+    /* the global batch this one is a share of (HnOptions); alone: itself */
+    const int n_local = hn_batch_label_tokens(x);
+    const int n_norm = opt->global_label_tokens > 0 ? opt->global_label_tokens : n_local;
+    const int b_norm = opt->global_examples > 0 ? opt->global_examples : b;
+    if (n_norm < n_local || b_norm < b)
+        return hd_fail("hypernet forward: the global batch (%d examples, %d label tokens) is "
+                       "smaller than this share of it (%d, %d)",
+                       b_norm, n_norm, b, n_local);
     a->b = b, a->E = E, a->B = B, a->S = S;
     a->lambda = opt->sparsity_weight;
+    if (b_norm != b) a->lambda *= (float)b / (float)b_norm;
     a->mask_temperature = opt->mask_temperature;
     a->soft = opt->mode == SELECT_SOFT;
 
@@ -418,13 +434,14 @@ int hypernet_forward(Hypernet *hn, HnActs *a, const LlamaModel *target, const Hn
             n++;
         }
     a->n_labels = n;
-    for (int i = 0; i < n; i++) a->label_w[i] /= (float)n;
+    for (int i = 0; i < n; i++) a->label_w[i] /= (float)n_norm;
     if (llama_forward_logits(target, a->target, a->label_rows, n))
         return hd_fail_prefix("hypernet forward: ");
     softmax_xent_forward(a->ce, a->probs, a->target->logits, a->label_ids, n, D.V);
     double pred = 0.0;
     for (int i = 0; i < n; i++) pred += (double)a->label_w[i] * a->ce[i];
-    float sp = has_g ? sparsity_loss_forward(a->W, b, S, B) : 0.0f;
+    float sp = has_g ? sparsity_loss_forward(a->W, b, S, B) : 0.0f; /* mean over b */
+    if (b_norm != b) sp = (float)((double)sp * b / b_norm);
     loss->pred = (float)pred;
     loss->sparsity = sp;
     loss->total = (float)pred + opt->sparsity_weight * sp;

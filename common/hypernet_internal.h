@@ -51,7 +51,8 @@ struct HnActs {
     int b, E, B, S;
     int soft;               /* the last forward used the soft W (gradient to the head) */
     int have_forward, have_backward;
-    float lambda;           /* sparsity weight of the last forward */
+    float lambda;           /* sparsity weight of the last forward, times the batch's
+                               share b / global_examples of the mean (1 alone) */
     float mask_temperature;
     /* inputs */
     int *ids, *imask, *ipos; /* [bE] instruction ids, mask, positions cumsum(m) */

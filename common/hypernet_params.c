@@ -60,7 +60,8 @@ HypernetConfig hypernet_default_config(const LlamaConfig *t)
 
 HnOptions hn_default_options(void)
 {
-    HnOptions o = {0.0f, 3.5f, 0.5f, SELECT_SOFT, 0.1f, 50.0f};
+    /* global counts 0: the batch is the whole batch (one process) */
+    HnOptions o = {0.0f, 3.5f, 0.5f, SELECT_SOFT, 0.1f, 50.0f, 0, 0};
     return o;
 }
 

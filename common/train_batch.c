@@ -136,10 +136,23 @@ static void left_pad_ids(int *dst, int *mask, const Tensor *ids, int T)
     }
 }
 
+int train_batch_lengths(const msgpack_object *rec, int len[3])
+{
+    static const char *const fields[3] = {"instruction_ids", "base_ids", "source_ids"};
+    for (int i = 0; i < 3; i++) {
+        Tensor t;
+        if (tensor_from_record(rec, fields[i], &t) < 0) return -1;
+        len[i] = (int)t.numel;
+        tensor_release(&t);
+    }
+    return 0;
+}
+
 int train_batch_fill(TrainBatch *tb, const msgpack_object *const *recs, int b, int *bad_index)
 {
     Decoded *x = hd_calloc((size_t)b, sizeof *x);
-    int E = 1, B = 1, S = 1, rc = 0;
+    int E = tb->pad_to[0] > 1 ? tb->pad_to[0] : 1, B = tb->pad_to[1] > 1 ? tb->pad_to[1] : 1,
+        S = tb->pad_to[2] > 1 ? tb->pad_to[2] : 1, rc = 0;
     for (int i = 0; i < b && rc == 0; i++) {
         if (decode(tb, recs[i], &x[i]) < 0) {
             *bad_index = i;

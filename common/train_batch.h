@@ -22,6 +22,12 @@ typedef struct {
     float *base_states, *src_states;
     int n_states, d;           /* Lt + 1 and the target's width */
     int n_label_tokens;
+    /* Pads instruction, base and source to at least these lengths (0: the
+     * longest record's).  A rank's share of a data-parallel batch takes the
+     * whole batch's lengths: the selection head's pair positions count the
+     * padded base columns (position_head.h), so padding is part of the
+     * maths and the share must be padded as the whole batch would be. */
+    int pad_to[3];
 } TrainBatch;
 
 void train_batch_init(TrainBatch *tb, int n_states, int d);
@@ -31,5 +37,9 @@ void train_batch_free(TrainBatch *tb);
  * (index into recs) and the field when a record does not fit: missing
  * fields, hidden states of another model (shape), missing layers, NaN. */
 int train_batch_fill(TrainBatch *tb, const msgpack_object *const *recs, int b, int *bad_index);
+
+/* The instruction, base and source lengths of one acts record (what
+ * train_batch_fill would pad to); -1 with a message when they are missing. */
+int train_batch_lengths(const msgpack_object *rec, int len[3]);
 
 #endif

@@ -7,12 +7,21 @@
  * the intervention at hs[L] and the frozen target layers [L, N), and
  * trains with AdamW (fp32 master weights), gradient clipping and the
  * source-selection sparsity schedule of the spec.  Writes `step` and
- * `eval` log records on stdout and checkpoints into DIR. */
+ * `eval` log records on stdout and checkpoints into DIR.
+ *
+ * Data parallel (a `make MPI=1` build under mpirun -np N): every rank holds
+ * the whole model; rank r takes examples r, r+N, ... of the batch that one
+ * process would take, the loss is normalised by the global batch's counts,
+ * and the gradients are summed over the ranks before clipping and AdamW,
+ * so every rank makes the same update as one process with the whole batch
+ * (up to the order of fp32 sums).  Rank 0 alone spools the input, writes
+ * the log and the checkpoints; the checkpoint is independent of N. */
 #include "acts_set.h"
 #include "checkpoint.h"
 #include "cli.h"
 #include "cpu/grad_clip.h"
 #include "cpu/sparsity_loss.h"
+#include "dist.h"
 #include "error.h"
 #include "header.h"
 #include "hn_eval.h"
@@ -31,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct {
     const char *model, *ckpt, *resume, *val, *output;
@@ -107,7 +117,11 @@ static void usage(void)
         "  -o, --output FILE       log records to FILE (atomically)\n"
         "  -z, --gzip              gzip the log\n"
         "  -h, --help              this text\n"
-        "      --version           version\n");
+        "      --version           version, and the features of this build (mpi)\n"
+        "Data parallel (a build with mpi): mpirun -np N hd-train -o LOG ... splits every\n"
+        "batch over N processes (rank r: examples r, r+N, ...) with the same result as\n"
+        "one process; rank 0 reads the input and writes the log and the checkpoints\n"
+        "(DIR must be visible to every rank); a checkpoint resumes with any N.\n");
 }
 
 /* ---- configuration as JSON (config.json of every checkpoint) ---- */
@@ -168,15 +182,28 @@ static double scheduled_lr(const Options *o, double base, long step, long total)
 
 /* ---- running one batch ---- */
 
-/* Loads records idx[0..n) of the set into the session's batch. */
-static void load_batch(HnSession *r, ActsSet *set, const size_t *idx, int n, const char *what)
+/* Loads records idx[0..n) of the set into the session's batch.  shared:
+ * the records are this rank's share of a global batch (every rank calls
+ * it, n may be 0), padded to the global batch's longest instruction, base
+ * and source (train_batch.h: the padding is part of the maths). */
+static void load_batch(HnSession *r, ActsSet *set, const size_t *idx, int n, const char *what,
+                       int shared)
 {
     MpCopy *copies = hd_calloc((size_t)n, sizeof *copies);
     const msgpack_object **recs = hd_calloc((size_t)n, sizeof *recs);
     for (int i = 0; i < n; i++)
         if (acts_set_get(set, idx[i], &copies[i], &recs[i]) < 0) hd_die("%s", hd_last_error());
+    int64_t pad[3] = {0, 0, 0};
+    for (int i = 0; shared && i < n; i++) {
+        int len[3];
+        if (train_batch_lengths(recs[i], len) < 0)
+            hd_die("%s: record %zu: %s", what, idx[i] + 1, hd_last_error());
+        for (int k = 0; k < 3; k++) pad[k] = len[k] > pad[k] ? len[k] : pad[k];
+    }
+    if (shared) dist_allreduce_max_i64(pad, 3);
+    for (int k = 0; k < 3; k++) r->tb.pad_to[k] = (int)pad[k];
     int bad = 0;
-    if (hn_session_fill(r, recs, n, &bad) < 0)
+    if (n > 0 && hn_session_fill(r, recs, n, &bad) < 0)
         hd_die("%s: record %zu: %s", what, idx[bad] + 1, hd_last_error());
     for (int i = 0; i < n; i++) mp_copy_destroy(&copies[i]);
     free(copies);
@@ -196,11 +223,14 @@ static void evaluate(HnSession *r, ActsSet *val, const Options *o, long step, Re
         opt.causal_weight = (float)o->causal_w;
         opt.iso_weight = (float)o->iso_w;
         EvalCounts c = {0};
-        for (size_t start = 0; start < n; start += (size_t)o->batch) {
+        /* batch j is evaluated by rank j mod N; the counts are summed */
+        size_t batch_no = 0;
+        for (size_t start = 0; start < n; start += (size_t)o->batch, batch_no++) {
+            if (batch_no % (size_t)dist_size() != (size_t)dist_rank()) continue;
             int k = (int)(n - start < (size_t)o->batch ? n - start : (size_t)o->batch);
             size_t *idx = hd_malloc((size_t)k * sizeof *idx);
             for (int i = 0; i < k; i++) idx[i] = start + (size_t)i;
-            load_batch(r, val, idx, k, o->val);
+            load_batch(r, val, idx, k, o->val, 0);
             HnLoss loss;
             if (hypernet_forward(r->hn, r->acts, &r->target.model, &r->tb.hb, &opt, &loss) < 0)
                 hd_die("%s: %s", o->val, hd_last_error());
@@ -214,6 +244,14 @@ static void evaluate(HnSession *r, ActsSet *val, const Options *o, long step, Re
             free(correct);
             free(idx);
         }
+        if (dist_size() > 1) {
+            int64_t counts[5] = {c.n_causal, c.n_isolate, c.ok_causal, c.ok_isolate, c.n_batches};
+            dist_allreduce_sum_i64(counts, 5);
+            dist_allreduce_sum_f64(&c.loss_sum, 1);
+            c.n_causal = counts[0], c.n_isolate = counts[1], c.ok_causal = counts[2];
+            c.ok_isolate = counts[3], c.n_batches = counts[4];
+        }
+        if (!log) continue; /* ranks other than 0 */
         msgpack_packer *pk = record_writer_packer(log);
         msgpack_pack_map(pk, 10);
         mp_pack_str(pk, "t"); mp_pack_str(pk, "eval");
@@ -284,11 +322,11 @@ static void restore_config(Options *o, const char *step_dir, const LlamaConfig *
     json_decref(j);
 }
 
+/* b examples padded to shape[3] (instruction, base, source lengths) */
 static void write_step(RecordWriter *log, long step, long epoch, const HnLoss *loss, float sp_w,
-                       double lr, double gnorm, const HnBatch *h, double secs)
+                       double lr, double gnorm, int b, const int shape[3], double secs)
 {
-    const int b = h->b;
-    const long tokens = (long)b * (h->E + h->B + h->S);
+    const long tokens = (long)b * (shape[0] + shape[1] + shape[2]);
     msgpack_packer *pk = record_writer_packer(log);
     msgpack_pack_map(pk, 14);
     mp_pack_str(pk, "t"); mp_pack_str(pk, "step");
@@ -304,9 +342,7 @@ static void write_step(RecordWriter *log, long step, long epoch, const HnLoss *l
     /* the padded lengths: instruction, base, source (what the step cost depends on) */
     mp_pack_str(pk, "shape");
     msgpack_pack_array(pk, 3);
-    msgpack_pack_int(pk, h->E);
-    msgpack_pack_int(pk, h->B);
-    msgpack_pack_int(pk, h->S);
+    for (int i = 0; i < 3; i++) msgpack_pack_int(pk, shape[i]);
     mp_pack_str(pk, "label_tokens"); msgpack_pack_int(pk, loss->n_label_tokens);
     mp_pack_str(pk, "tokens_per_s"); msgpack_pack_double(pk, secs > 0 ? tokens / secs : 0);
     mp_pack_str(pk, "seconds"); msgpack_pack_double(pk, secs);
@@ -338,6 +374,7 @@ static void apply_method_defaults(Options *o)
 int main(int argc, char **argv)
 {
     hd_cli_init(argc, argv, "hd-train");
+    const int world = dist_init(&argc, &argv), rank = dist_rank();
     Options o = {.ckpt = "hd-train.ckpt", .epochs = 5, .batch = 16, .eval_every = 2000,
                  .save_every = 2000, .keep = 2, .lr = 4e-5, .lr_rotate = -1, .lr_mask = 1e-2,
                  .wd = 0.01, .clip = -1, .schedule = "constant", .causal_w = -1, .iso_w = -1,
@@ -412,11 +449,21 @@ int main(int argc, char **argv)
         case 'o': o.output = optarg; break;
         case 'z': o.gzip = 1; break;
         case 'h': usage(); return 0;
-        case OPT_VERSION: hd_cli_print_version(); return 0;
+        case OPT_VERSION:
+            hd_cli_print_version();
+            printf("features:%s\n", dist_compiled() ? " mpi" : "");
+            return 0;
         default: hd_usage_error("unknown option");
         }
     }
     if (o.batch < 1) hd_usage_error("--batch must be at least 1");
+    /* Open MPI's mpirun hands rank 0 a terminal as stdout (a pty, which
+     * would also mangle binary records): say how to get the log */
+    if (world > 1 && rank == 0 && !o.output && isatty(STDOUT_FILENO))
+        hd_usage_error("under mpirun, write the log to a file with -o FILE (stdout is a terminal)");
+    if (rank == 0 && o.batch < world)
+        hd_warn("--batch %ld is smaller than the %d processes: some have nothing to do", o.batch,
+                world);
     apply_method_defaults(&o);
     {   /* every --eval-modes name must be known before hours of training */
         char *m = hd_strdup(o.eval_modes);
@@ -468,23 +515,32 @@ int main(int argc, char **argv)
         hd_die("%s", hd_last_error());
     }
 
-    /* data: spooled into the checkpoint directory */
-    if (mkdir(o.ckpt, 0755) != 0 && errno != EEXIST) hd_die("%s: %s", o.ckpt, strerror(errno));
-    char spool[4200];
+    /* data: spooled into the checkpoint directory, by rank 0 alone (under
+     * mpirun only rank 0 has stdin); the other ranks then read its spools,
+     * so DIR must be on a file system every rank sees */
+    char spool[4200], vspool[4200];
     snprintf(spool, sizeof spool, "%s/train.spool", o.ckpt);
-    ActsSet *train = (o.resume && optind == argc) ? acts_set_open_spool(spool)
-                                                  : acts_set_build(argv + optind, argc - optind, spool);
-    if (!train) hd_die("%s", hd_last_error());
+    snprintf(vspool, sizeof vspool, "%s/val.spool", o.ckpt);
+    ActsSet *train = NULL, *val = NULL;
+    if (rank == 0) {
+        if (mkdir(o.ckpt, 0755) != 0 && errno != EEXIST) hd_die("%s: %s", o.ckpt, strerror(errno));
+        train = (o.resume && optind == argc) ? acts_set_open_spool(spool)
+                                             : acts_set_build(argv + optind, argc - optind, spool);
+        if (!train) hd_die("%s", hd_last_error());
+        if (o.val) {
+            char *val_files[1] = {(char *)o.val};
+            val = acts_set_build(val_files, 1, vspool);
+            if (!val) hd_die("%s", hd_last_error());
+        }
+    }
+    dist_barrier();
+    if (rank > 0) {
+        train = acts_set_open_spool(spool);
+        if (!train) hd_die("%s", hd_last_error());
+        if (o.val && !(val = acts_set_open_spool(vspool))) hd_die("%s", hd_last_error());
+    }
     size_t n_train = acts_set_count(train);
     if (n_train == 0) hd_die("no acts records in the input (pipe cache-acts output in)");
-    ActsSet *val = NULL;
-    if (o.val) {
-        char vspool[4200];
-        snprintf(vspool, sizeof vspool, "%s/val.spool", o.ckpt);
-        char *val_files[1] = {(char *)o.val};
-        val = acts_set_build(val_files, 1, vspool);
-        if (!val) hd_die("%s", hd_last_error());
-    }
     for (int i = 0; i < acts_set_n_headers(train); i++) {
         const msgpack_object *h = acts_set_headers(train)[i];
         const msgpack_object *hash = mp_map_get(h, "config_hash");
@@ -501,26 +557,32 @@ int main(int argc, char **argv)
     if (o.max_steps > 0 && o.max_steps < total) total = o.max_steps;
     char *cfg_json = config_json(&o, run.hn, &run.target);
 
-    RecordWriter *log = record_writer_open(o.output, o.gzip);
-    if (!log) hd_die("%s", hd_last_error());
-    msgpack_packer *pk = record_writer_packer(log);
-    header_pack_begin(pk, "log", acts_set_headers(train), acts_set_n_headers(train),
-                      TARGET_MODEL_INFO_PAIRS + 5);
-    target_model_pack_info(pk, &run.target);
-    mp_pack_str(pk, "checkpoint"); mp_pack_str(pk, o.ckpt);
-    mp_pack_str(pk, "train_records"); msgpack_pack_uint64(pk, n_train);
-    mp_pack_str(pk, "total_steps"); msgpack_pack_int64(pk, total);
-    mp_pack_str(pk, "resumed_at"); msgpack_pack_int64(pk, st.step);
-    mp_pack_str(pk, "config"); mp_pack_str(pk, cfg_json);
-    if (record_writer_end_record(log) < 0) hd_die("%s", hd_last_error());
+    RecordWriter *log = NULL; /* rank 0's */
+    if (rank == 0) {
+        log = record_writer_open(o.output, o.gzip);
+        if (!log) hd_die("%s", hd_last_error());
+        msgpack_packer *pk = record_writer_packer(log);
+        header_pack_begin(pk, "log", acts_set_headers(train), acts_set_n_headers(train),
+                          TARGET_MODEL_INFO_PAIRS + 6);
+        target_model_pack_info(pk, &run.target);
+        mp_pack_str(pk, "checkpoint"); mp_pack_str(pk, o.ckpt);
+        mp_pack_str(pk, "train_records"); msgpack_pack_uint64(pk, n_train);
+        mp_pack_str(pk, "total_steps"); msgpack_pack_int64(pk, total);
+        mp_pack_str(pk, "resumed_at"); msgpack_pack_int64(pk, st.step);
+        mp_pack_str(pk, "config"); mp_pack_str(pk, cfg_json);
+        mp_pack_str(pk, "world_size"); msgpack_pack_int(pk, world);
+        if (record_writer_end_record(log) < 0) hd_die("%s", hd_last_error());
+    }
 
     float group_lr[HN_N_GROUPS], group_wd[HN_N_GROUPS] = {(float)o.wd, 0, (float)o.wd, 0};
     AdamWSpan *spans = hd_malloc((size_t)hypernet_param_count(run.hn) * sizeof *spans);
     AdamWConfig acfg = adamw_default_config();
     size_t *perm = hd_malloc(n_train * sizeof *perm);
+    size_t *mine = hd_malloc((size_t)o.batch * sizeof *mine); /* this rank's share */
     long perm_epoch = -1;
     Progress prog;
     progress_begin(&prog, "steps", total);
+    if (rank > 0) prog.enabled = 0;
     while (st.step < total) {
         if ((size_t)st.cursor >= n_train) {
             st.epoch++;
@@ -533,7 +595,10 @@ int main(int argc, char **argv)
         int b = (int)(n_train - (size_t)st.cursor < (size_t)o.batch ? n_train - (size_t)st.cursor
                                                                      : (size_t)o.batch);
         double t0 = hd_now_seconds();
-        load_batch(&run, train, perm + st.cursor, b, "training data");
+        /* rank r of N: examples r, r+N, ... of the batch (none when b <= r) */
+        int share = 0;
+        for (int i = rank; i < b; i += world) mine[share++] = perm[st.cursor + i];
+        load_batch(&run, train, mine, share, "training data", world > 1);
         HnOptions opt = hn_default_options();
         opt.causal_weight = (float)o.causal_w;
         opt.iso_weight = (float)o.iso_w;
@@ -541,15 +606,32 @@ int main(int argc, char **argv)
                                   ? sparsity_weight(st.step, total, (float)o.sp_start,
                                                     (float)o.sp_end, (float)o.sp_warmup, 0)
                                   : 0.0f;
-        HnLoss loss;
+        HnLoss loss = {0};
+        if (world > 1) { /* the loss is a mean over the global batch */
+            int64_t n_tok = share > 0 ? hn_batch_label_tokens(&run.tb.hb) : 0;
+            dist_allreduce_sum_i64(&n_tok, 1);
+            opt.global_label_tokens = (int)n_tok;
+            opt.global_examples = b;
+        }
         hypernet_zero_grad(run.hn);
-        if (hypernet_forward(run.hn, run.acts, &run.target.model, &run.tb.hb, &opt, &loss) < 0)
-            hd_die("step %ld: %s", st.step + 1, hd_last_error());
+        if (share > 0) {
+            if (hypernet_forward(run.hn, run.acts, &run.target.model, &run.tb.hb, &opt, &loss) < 0)
+                hd_die("step %ld: %s", st.step + 1, hd_last_error());
+            if (hypernet_backward(run.hn, run.acts, &run.target.model) < 0)
+                hd_die("step %ld: %s", st.step + 1, hd_last_error());
+        }
+        if (world > 1) { /* sum the ranks' terms: every rank then holds the same */
+            dist_allreduce_sum_f32(run.hn->grads, np);
+            double parts[2] = {loss.pred, loss.sparsity};
+            dist_allreduce_sum_f64(parts, 2);
+            loss.pred = (float)parts[0];
+            loss.sparsity = (float)parts[1];
+            loss.total = loss.pred + opt.sparsity_weight * loss.sparsity;
+            loss.n_label_tokens = opt.global_label_tokens;
+        }
         if (!isfinite(loss.total))
             hd_die("step %ld: the loss is %f; stopping (the last good checkpoint is %s/latest)",
                    st.step + 1, loss.total, o.ckpt);
-        if (hypernet_backward(run.hn, run.acts, &run.target.model) < 0)
-            hd_die("step %ld: %s", st.step + 1, hd_last_error());
         /* --clip 0: no clipping (the DAS baseline's default) */
         double gnorm = o.clip > 0 ? grad_clip(run.hn->grads, np, o.clip)
                                   : grad_norm(run.hn->grads, np);
@@ -566,21 +648,25 @@ int main(int argc, char **argv)
         adamw_step(run.hn->params, run.hn->grads, adam_m, adam_v, spans, n_spans, &acfg, st.step + 1);
         st.step++;
         st.cursor += b;
-        write_step(log, st.step, st.epoch, &loss, opt.sparsity_weight, lr, gnorm, &run.tb.hb,
-                   hd_now_seconds() - t0);
+        if (log) { /* rank 0 always has a share, padded as the whole batch */
+            const int shape[3] = {run.tb.hb.E, run.tb.hb.B, run.tb.hb.S};
+            write_step(log, st.step, st.epoch, &loss, opt.sparsity_weight, lr, gnorm, b, shape,
+                       hd_now_seconds() - t0);
+        }
         progress_update(&prog, st.step);
         if (prog.enabled && (st.step % 10 == 0))
             fprintf(stderr, " loss %.4f", loss.total);
         if (val && o.eval_every > 0 && st.step % o.eval_every == 0 && st.step < total)
             evaluate(&run, val, &o, st.step, log);
-        if ((o.save_every > 0 && st.step % o.save_every == 0) || st.step == total)
+        if (rank == 0 && ((o.save_every > 0 && st.step % o.save_every == 0) || st.step == total))
             if (checkpoint_save(o.ckpt, run.hn, adam_m, adam_v, &st, cfg_json, (int)o.keep) < 0)
                 hd_die("%s", hd_last_error());
     }
     progress_end(&prog);
     if (val) evaluate(&run, val, &o, st.step, log);
-    if (record_writer_close(log) < 0) hd_die("%s", hd_last_error());
+    if (log && record_writer_close(log) < 0) hd_die("%s", hd_last_error());
 
+    free(mine);
     free(perm);
     free(spans);
     free(cfg_json);

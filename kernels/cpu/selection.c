@@ -51,7 +51,8 @@ static void random_pair(float *o, const float *w, int S, int B)
 int selection_mode_from_name(const char *name)
 {
     if (!name) return -1;
-    if (!strcmp(name, "soft") || !strcmp(name, "none")) return SELECT_SOFT;
+    if (!strcmp(name, "soft") || !strcmp(name, "default") || !strcmp(name, "none"))
+        return SELECT_SOFT;
     for (int i = 0; i < (int)(sizeof mode_names / sizeof *mode_names); i++)
         if (!strcmp(name, mode_names[i])) return i;
     return -1;

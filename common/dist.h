@@ -1,0 +1,45 @@
+/* The process group: the ranks of one data-parallel job.
+ *
+ * Built with `make MPI=1` (HD_MPI), a tool started by an MPI launcher
+ * (mpirun, mpiexec, srun --mpi=pmix) joins MPI_COMM_WORLD; started any
+ * other way, or built without MPI, it is a group of one: rank 0 of size 1,
+ * and every collective below is a no-op.  So the single-process path needs
+ * no MPI library at run time, and the tool's code reads the same for both.
+ *
+ * Failure: once a group of more than one rank exists, hd_die() and
+ * hd_usage_error() on any rank end the whole job (MPI_Abort with the exit
+ * status), so that the other ranks never wait forever in a collective that
+ * the dead rank will not join.  Messages of rank r > 0 are prefixed
+ * `TOOL[r]: ` so that the log says which rank failed.
+ *
+ * Collectives are called by the main thread only (MPI_THREAD_FUNNELED),
+ * by every rank, in the same order. */
+#ifndef HD_DIST_H
+#define HD_DIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Joins the group when launched by an MPI launcher (call after
+ * hd_cli_init, before reading argv); the group is left at exit.  Returns
+ * the group's size.  Dies with a message when MPI cannot start. */
+int dist_init(int *argc, char ***argv);
+int dist_rank(void);
+int dist_size(void);
+/* 1 when this build can talk MPI (hd-train --version lists "mpi"). */
+int dist_compiled(void);
+
+/* In place: buf[i] = sum (max) over the ranks of buf[i]. */
+void dist_allreduce_sum_f32(float *buf, size_t n);
+void dist_allreduce_sum_f64(double *buf, size_t n);
+void dist_allreduce_sum_i64(int64_t *buf, size_t n);
+void dist_allreduce_max_i64(int64_t *buf, size_t n);
+/* Every rank waits until all have arrived. */
+void dist_barrier(void);
+
+/* Ends every rank of the job with `status` (a single process: exit). */
+void dist_abort(int status) __attribute__((noreturn));
+/* Leaves the group (idempotent; also run at exit). */
+void dist_finalize(void);
+
+#endif
