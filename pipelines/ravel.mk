@@ -22,6 +22,7 @@ DOMAIN        ?= city
 MODEL         ?=
 DEVICE        ?= cpu
 SEED          ?= 42
+TEST_SEED     ?= $(SEED)
 N_TRAIN       ?= all
 N_TEST        ?= all
 THREADS       ?=
@@ -46,7 +47,8 @@ ravel-pipeline: ravel-device-check $(OUT)/table.txt $(OUT)/plots/index.html $(OU
 
 $(OUT)/train.pairs $(OUT)/test.pairs: $(OUT)/%.pairs: $(RAVEL_TOOLS)
 	@mkdir -p $(OUT)
-	$(RAVEL_BIN)/ravel-pairs --domain $(DOMAIN) --split $* --seed $(SEED) \
+	$(RAVEL_BIN)/ravel-pairs --domain $(DOMAIN) --split $* \
+	  --seed $(if $(filter train,$*),$(SEED),$(TEST_SEED)) \
 	  -n $(if $(filter train,$*),$(N_TRAIN),$(N_TEST)) \
 	| $(RAVEL_BIN)/hd-filter $(MODEL_OPT) $(THREAD_OPT) --stats \
 	    --known-out $(OUT)/$*.known -o $@ 2> $(OUT)/$*.filter.txt
