@@ -31,35 +31,16 @@
 #include "records.h"
 #include "rng.h"
 #include "target_model.h"
+#include "train_options.h"
 
 #include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-typedef struct {
-    const char *model, *ckpt, *resume, *val, *output;
-    int gzip;
-    long epochs, max_steps, batch, eval_every, save_every, keep, eval_tokens, eval_max;
-    double lr, lr_rotate, lr_mask, wd, clip;
-    long warmup;
-    const char *schedule;          /* constant, linear, cosine */
-    double causal_w, iso_w, sp_start, sp_end, sp_warmup;
-    int sparsity;
-    HypernetConfig hcfg;
-    int from_scratch;
-    double head_std;
-    uint64_t seed;
-    const char *eval_modes;
-    long layer, hyper_layers, das_dim, sub_ffn;
-    const char *subspace;
-    const char *method;
-} Options;
 
 static void usage(void)
 {
@@ -124,62 +105,6 @@ static void usage(void)
         "(DIR must be visible to every rank); a checkpoint resumes with any N.\n");
 }
 
-/* ---- configuration as JSON (config.json of every checkpoint) ---- */
-
-static char *config_json(const Options *o, const Hypernet *hn, const TargetModel *t)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    const HypernetConfig *c = &hn->cfg;
-    fprintf(f,
-            "{\n  \"format\": \"hyperdas-hypernetwork\",\n  \"version\": 1,\n"
-            "  \"tool_version\": \"%s\",\n"
-            "  \"hypernetwork\": {\"method\": \"%s\", \"n_layers\": %d, \"intervention_layer\": %d,\n"
-            "    \"das_dim\": %d, \"subspace\": \"%s\", \"sub_ffn\": %d, \"sub_rms_eps\": %g},\n"
-            "  \"target\": {\"model_id\": \"%s\", \"config_hash\": \"%s\", \"hidden_size\": %d,\n"
-            "    \"n_layers\": %d, \"vocab_size\": %d, \"bos_id\": %d},\n"
-            "  \"train\": {\"batch\": %ld, \"epochs\": %ld, \"max_steps\": %ld, \"lr\": %g, \"lr_rotate\": %g,\n"
-            "    \"lr_mask\": %g, \"weight_decay\": %g, \"clip\": %g, \"warmup_steps\": %ld,\n"
-            "    \"schedule\": \"%s\", \"causal_weight\": %g, \"iso_weight\": %g, \"sparsity\": %s,\n"
-            "    \"sparsity_start\": %g, \"sparsity_end\": %g, \"sparsity_warmup\": %g,\n"
-            "    \"from_scratch\": %s, \"head_std\": %g, \"seed\": %llu}\n}\n",
-            HD_VERSION, hn_method_name(c->method), c->n_layers, c->intervention_layer, c->das_dim, hn_subspace_name(c->subspace),
-            c->sub_ffn, c->sub_rms_eps, t->model.cfg.model_id, t->model.cfg.config_hash,
-            t->model.cfg.hidden_size, t->model.cfg.n_layers, t->model.cfg.vocab_size, t->bos_id,
-            o->batch, o->epochs, o->max_steps, o->lr, o->lr_rotate, o->lr_mask, o->wd, o->clip,
-            o->warmup, o->schedule, o->causal_w, o->iso_w, o->sparsity ? "true" : "false",
-            o->sp_start, o->sp_end, o->sp_warmup, o->from_scratch ? "true" : "false", o->head_std,
-            (unsigned long long)o->seed);
-    fclose(f);
-    return buf;
-}
-
-/* ---- the data order: a fresh permutation per epoch from (seed, epoch) ---- */
-
-static void epoch_order(size_t *perm, size_t n, uint64_t seed, long epoch)
-{
-    uint64_t key[2] = {seed, (uint64_t)epoch};
-    Rng r;
-    rng_seed(&r, fnv1a64(key, sizeof key));
-    for (size_t i = 0; i < n; i++) perm[i] = i;
-    for (size_t i = n; i > 1; i--) {
-        size_t j = (size_t)rng_uniform(&r, i);
-        size_t t = perm[i - 1];
-        perm[i - 1] = perm[j];
-        perm[j] = t;
-    }
-}
-
-static double scheduled_lr(const Options *o, double base, long step, long total)
-{
-    if (o->warmup > 0 && step < o->warmup) return base * (double)(step + 1) / (double)o->warmup;
-    double frac = total > o->warmup ? (double)(step - o->warmup) / (double)(total - o->warmup) : 0;
-    if (strcmp(o->schedule, "linear") == 0) return base * (1 - frac);
-    if (strcmp(o->schedule, "cosine") == 0) return base * 0.5 * (1 + cos(M_PI * frac));
-    return base;
-}
-
 /* ---- running one batch ---- */
 
 /* Loads records idx[0..n) of the set into the session's batch.  shared:
@@ -212,7 +137,7 @@ static void load_batch(HnSession *r, ActsSet *set, const size_t *idx, int n, con
 
 /* ---- evaluation ---- */
 
-static void evaluate(HnSession *r, ActsSet *val, const Options *o, long step, RecordWriter *log)
+static void evaluate(HnSession *r, ActsSet *val, const TrainOptions *o, long step, RecordWriter *log)
 {
     size_t n = acts_set_count(val);
     if (o->eval_max > 0 && (size_t)o->eval_max < n) n = (size_t)o->eval_max;
@@ -272,56 +197,6 @@ static void evaluate(HnSession *r, ActsSet *val, const Options *o, long step, Re
     free(modes);
 }
 
-/* ---- resuming: the checkpoint's configuration wins ---- */
-
-static long json_int_field(json_t *obj, const char *key, const char *path)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!json_is_integer(v)) hd_die("%s: no integer '%s'", path, key);
-    return (long)json_integer_value(v);
-}
-
-static double json_num_field(json_t *obj, const char *key, const char *path)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!json_is_number(v)) hd_die("%s: no number '%s'", path, key);
-    return json_number_value(v);
-}
-
-static void restore_config(Options *o, const char *step_dir, const LlamaConfig *target)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/config.json", step_dir);
-    json_t *j = hn_config_read(step_dir, &o->hcfg, target);
-    if (!j) hd_die("%s", hd_last_error());
-    json_t *t = json_object_get(j, "train");
-    if (!json_is_object(t)) hd_die("%s: no train section", path);
-    o->batch = json_int_field(t, "batch", path);
-    o->lr = json_num_field(t, "lr", path);
-    o->lr_rotate = json_num_field(t, "lr_rotate", path);
-    o->lr_mask = json_num_field(t, "lr_mask", path);
-    o->wd = json_num_field(t, "weight_decay", path);
-    o->clip = json_num_field(t, "clip", path);
-    o->warmup = json_int_field(t, "warmup_steps", path);
-    o->causal_w = json_num_field(t, "causal_weight", path);
-    o->iso_w = json_num_field(t, "iso_weight", path);
-    o->sp_start = json_num_field(t, "sparsity_start", path);
-    o->sp_end = json_num_field(t, "sparsity_end", path);
-    o->sp_warmup = json_num_field(t, "sparsity_warmup", path);
-    o->head_std = json_num_field(t, "head_std", path);
-    o->sparsity = json_is_true(json_object_get(t, "sparsity"));
-    o->from_scratch = json_is_true(json_object_get(t, "from_scratch"));
-    o->seed = (uint64_t)json_int_field(t, "seed", path);
-    /* point at the literal, not into the JSON about to be freed */
-    const char *sched = json_string_value(json_object_get(t, "schedule"));
-    static const char *const schedules[] = {"constant", "linear", "cosine"};
-    o->schedule = NULL;
-    for (int i = 0; i < 3; i++)
-        if (sched && strcmp(sched, schedules[i]) == 0) o->schedule = schedules[i];
-    if (!o->schedule) hd_die("%s: bad 'schedule'", path);
-    json_decref(j);
-}
-
 /* b examples padded to shape[3] (instruction, base, source lengths) */
 static void write_step(RecordWriter *log, long step, long epoch, const HnLoss *loss, float sp_w,
                        double lr, double gnorm, int b, const int shape[3], double secs)
@@ -349,33 +224,18 @@ static void write_step(RecordWriter *log, long step, long epoch, const HnLoss *l
     if (record_writer_end_record(log) < 0) hd_die("%s", hd_last_error());
 }
 
-static void parse_sparsity(Options *o, const char *arg)
+static void parse_sparsity(TrainOptions *o, const char *arg)
 {
     if (sscanf(arg, "%lf:%lf:%lf", &o->sp_start, &o->sp_end, &o->sp_warmup) != 3 ||
         o->sp_warmup < 0 || o->sp_warmup > 1)
         hd_usage_error("--sparsity: expected START:END:WARMUP_FRACTION, got '%s'", arg);
 }
 
-/* Options left unset take the defaults of the chosen method: HyperDAS's
- * (spec hyperdas.md 7) or the MDAS baseline's (spec 9: AdamW on R only at
- * 3e-4 without weight decay or clipping, loss weights 1 and 1). */
-static void apply_method_defaults(Options *o)
-{
-    int das = o->method && strcmp(o->method, "das") == 0;
-    if (o->method && !das && strcmp(o->method, "hyperdas") != 0)
-        hd_usage_error("--method: expected hyperdas or das");
-    if (o->lr_rotate < 0) o->lr_rotate = das ? 3e-4 : 1e-3;
-    if (o->clip < 0) o->clip = das ? 0 : 4.0;
-    if (o->causal_w < 0) o->causal_w = das ? 1.0 : 3.5;
-    if (o->iso_w < 0) o->iso_w = das ? 1.0 : 0.5;
-    if (!o->eval_modes) o->eval_modes = das ? "groundtruth,random" : "soft,bidding_argmax";
-}
-
 int main(int argc, char **argv)
 {
     hd_cli_init(argc, argv, "hd-train");
     const int world = dist_init(&argc, &argv), rank = dist_rank();
-    Options o = {.ckpt = "hd-train.ckpt", .epochs = 5, .batch = 16, .eval_every = 2000,
+    TrainOptions o = {.ckpt = "hd-train.ckpt", .epochs = 5, .batch = 16, .eval_every = 2000,
                  .save_every = 2000, .keep = 2, .lr = 4e-5, .lr_rotate = -1, .lr_mask = 1e-2,
                  .wd = 0.01, .clip = -1, .schedule = "constant", .causal_w = -1, .iso_w = -1,
                  .sp_start = 0.15, .sp_end = 1.5, .sp_warmup = 0.5, .sparsity = 1, .head_std = 0.02,
@@ -464,7 +324,7 @@ int main(int argc, char **argv)
     if (rank == 0 && o.batch < world)
         hd_warn("--batch %ld is smaller than the %d processes: some have nothing to do", o.batch,
                 world);
-    apply_method_defaults(&o);
+    if (train_options_method_defaults(&o) < 0) hd_usage_error("--method: %s", hd_last_error());
     {   /* every --eval-modes name must be known before hours of training */
         char *m = hd_strdup(o.eval_modes);
         for (char *save = NULL, *t = strtok_r(m, ",", &save); t; t = strtok_r(NULL, ",", &save))
@@ -483,7 +343,7 @@ int main(int argc, char **argv)
         resume_step = checkpoint_latest(o.resume);
         if (!resume_step) hd_die("%s", hd_last_error());
         o.hcfg = hypernet_default_config(tc);
-        restore_config(&o, resume_step, tc);
+        if (train_options_restore(&o, resume_step, tc) < 0) hd_die("%s", hd_last_error());
         o.ckpt = o.resume;
     } else {
         o.hcfg = hypernet_default_config(tc);
@@ -555,7 +415,7 @@ int main(int argc, char **argv)
     long steps_per_epoch = (long)((n_train + (size_t)o.batch - 1) / (size_t)o.batch);
     long total = o.epochs * steps_per_epoch;
     if (o.max_steps > 0 && o.max_steps < total) total = o.max_steps;
-    char *cfg_json = config_json(&o, run.hn, &run.target);
+    char *cfg_json = train_options_json(&o, run.hn, &run.target);
 
     RecordWriter *log = NULL; /* rank 0's */
     if (rank == 0) {
@@ -589,7 +449,7 @@ int main(int argc, char **argv)
             st.cursor = 0;
         }
         if (perm_epoch != st.epoch) {
-            epoch_order(perm, n_train, st.seed, st.epoch);
+            train_epoch_order(perm, n_train, st.seed, st.epoch);
             perm_epoch = st.epoch;
         }
         int b = (int)(n_train - (size_t)st.cursor < (size_t)o.batch ? n_train - (size_t)st.cursor
@@ -638,9 +498,9 @@ int main(int argc, char **argv)
         if (!isfinite(gnorm))
             hd_die("step %ld: the gradient norm is %f; stopping (the last good checkpoint is %s/latest)",
                    st.step + 1, gnorm, o.ckpt);
-        group_lr[HN_GROUP_MAIN] = (float)scheduled_lr(&o, o.lr, st.step, total);
-        group_lr[HN_GROUP_ROTATE] = (float)scheduled_lr(&o, o.lr_rotate, st.step, total);
-        group_lr[HN_GROUP_MASK] = (float)scheduled_lr(&o, o.lr_mask, st.step, total);
+        group_lr[HN_GROUP_MAIN] = (float)train_scheduled_lr(&o, o.lr, st.step, total);
+        group_lr[HN_GROUP_ROTATE] = (float)train_scheduled_lr(&o, o.lr_rotate, st.step, total);
+        group_lr[HN_GROUP_MASK] = (float)train_scheduled_lr(&o, o.lr_mask, st.step, total);
         group_lr[HN_GROUP_BUFFER] = 0;
         /* the log's lr: the main group's, or R's for DAS (its only tensor) */
         double lr = group_lr[run.hn->cfg.method == HN_METHOD_DAS ? HN_GROUP_ROTATE : HN_GROUP_MAIN];

@@ -1,0 +1,53 @@
+/* hd-train's options: what config.json of every checkpoint records, how
+ * a resumed run reads them back (the checkpoint's configuration wins), the
+ * defaults of each method, and the two schedules they drive (the learning
+ * rate and the per-epoch data order). */
+#ifndef HD_TRAIN_OPTIONS_H
+#define HD_TRAIN_OPTIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hypernet.h"
+#include "target_model.h"
+
+typedef struct {
+    /* lr_rotate, clip, causal_w, iso_w < 0 and eval_modes NULL: not given, so
+     * the method's default (train_options_method_defaults) */
+    const char *model, *ckpt, *resume, *val, *output;
+    int gzip;
+    long epochs, max_steps, batch, eval_every, save_every, keep, eval_tokens, eval_max;
+    double lr, lr_rotate, lr_mask, wd, clip;
+    long warmup;
+    const char *schedule;          /* constant, linear, cosine */
+    double causal_w, iso_w, sp_start, sp_end, sp_warmup;
+    int sparsity;
+    HypernetConfig hcfg;
+    int from_scratch;
+    double head_std;
+    uint64_t seed;
+    const char *eval_modes;
+    long layer, hyper_layers, das_dim, sub_ffn;
+    const char *subspace;
+    const char *method;
+} TrainOptions;
+
+/* config.json of a checkpoint (malloc'd JSON text). */
+char *train_options_json(const TrainOptions *o, const Hypernet *hn, const TargetModel *t);
+
+/* Reads step_dir/config.json back into o (hypernetwork and training
+ * options); -1 with a message naming the file and key. */
+int train_options_restore(TrainOptions *o, const char *step_dir, const LlamaConfig *target);
+
+/* Fills the options left unset with the defaults of o->method; -1 with a
+ * message for an unknown method. */
+int train_options_method_defaults(TrainOptions *o);
+
+/* The learning rate of step `step` of `total` for a group whose base rate
+ * is `base`: linear warm-up, then constant, linear or cosine decay. */
+double train_scheduled_lr(const TrainOptions *o, double base, long step, long total);
+
+/* perm[0..n): the data order of `epoch`, a function of (seed, epoch) alone. */
+void train_epoch_order(size_t *perm, size_t n, uint64_t seed, long epoch);
+
+#endif
