@@ -1,0 +1,35 @@
+# pipelines/ravel.mk through the top-level Makefile: `make -n demo` lists
+# every stage of the study with the demo's settings, every intermediate is
+# its own target under out/demo, and `make ravel DEVICE=cuda` says plainly
+# that the tools run on the CPU only so far.
+source tests/cli/lib.bash
+# a make started from `make test` must not hand its jobserver or flags down
+unset MAKEFLAGS MFLAGS MAKELEVEL
+# the recipes' continuation lines joined, one command per line
+joined() { sed -e ':a' -e '/\\$/N; s/\\\n//; ta'; }
+make -n demo 2>&1 | joined > $TMP/demo.txt
+check "make -n demo: the pairs, filtered, for train and test" bash -c "
+    grep -q 'ravel-pairs --domain city --split train' $TMP/demo.txt &&
+    grep -q 'ravel-pairs --domain city --split test' $TMP/demo.txt &&
+    grep -q -- '-n 500' $TMP/demo.txt && grep -q -- '--seed 2026' $TMP/demo.txt &&
+    [ \$(grep -c 'hd-filter' $TMP/demo.txt) -ge 2 ]"
+check "make -n demo: activations, both methods trained, both scored" bash -c "
+    grep -q 'cache-acts .*-o out/demo/train.acts out/demo/train.pairs' $TMP/demo.txt &&
+    grep -q 'cache-acts .*-o out/demo/test.acts out/demo/test.pairs' $TMP/demo.txt &&
+    grep -q 'hd-train .*-c out/demo/hyperdas.ckpt.*--hyper-layers 4' $TMP/demo.txt &&
+    grep -q 'hd-train --method das .*-c out/demo/das.ckpt' $TMP/demo.txt &&
+    grep -q 'hd-score .*-c out/demo/hyperdas.ckpt' $TMP/demo.txt &&
+    grep -q 'hd-score .*-c out/demo/das.ckpt' $TMP/demo.txt"
+check "make -n demo: the table, the heatmaps and the loss curves" bash -c "
+    grep -q 'hd-score --summarize --table out/demo/hyperdas.scores out/demo/das.scores' $TMP/demo.txt &&
+    grep -q 'hd-plot --heatmaps out/demo/plots' $TMP/demo.txt &&
+    grep -q 'hd-plot --curve out/demo/loss.svg out/demo/hyperdas.log out/demo/das.log' $TMP/demo.txt"
+export -f joined
+check "make -n ravel: the paper's configuration into out/ravel-DOMAIN" bash -c "
+    make -n ravel DOMAIN=nobel_prize_winner MODEL=/nonexistent 2>&1 | joined > $TMP/ravel.txt &&
+    grep -q 'ravel-pairs --domain nobel_prize_winner --split train' $TMP/ravel.txt &&
+    grep -q 'hd-train -m /nonexistent .*-c out/ravel-nobel_prize_winner/hyperdas.ckpt.*--layer 15 --hyper-layers 8 --das-dim 128 --epochs 5' $TMP/ravel.txt"
+check "make ravel DEVICE=cuda: refused with a one-line reason" bash -c "
+    ! make ravel DEVICE=cuda OUT=$TMP/cuda > $TMP/cuda.txt 2>&1 &&
+    grep -q 'DEVICE=cuda: the tools run on the CPU only so far' $TMP/cuda.txt && [ ! -e $TMP/cuda ]"
+done_testing
