@@ -3,6 +3,7 @@
 #include "msgpack_util.h"
 #include "records.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@ struct RecordInput {
     RecordReader *reader;
     const msgpack_object *pending;   /* read ahead at open, not yet returned */
     int pending_rc;
+    long long index, first, end;     /* data records read; the range returned */
     /* headers: deep copies, since a reader's objects die with it */
     MpCopy **copies;
     const msgpack_object **headers;
@@ -65,6 +67,7 @@ RecordInput *record_input_open(char **files, int n)
     RecordInput *in = hd_calloc(1, sizeof *in);
     in->files = n > 0 ? files : stdin_only;
     in->n_files = n > 0 ? n : 1;
+    in->end = LLONG_MAX;
     in->pending_rc = advance(in, &in->pending);
     if (in->pending_rc < 0) {
         record_input_close(in);
@@ -73,7 +76,7 @@ RecordInput *record_input_open(char **files, int n)
     return in;
 }
 
-int record_input_next(RecordInput *in, const msgpack_object **rec)
+static int next_any(RecordInput *in, const msgpack_object **rec)
 {
     if (in->pending_rc != 2) {       /* the read-ahead record first */
         int rc = in->pending_rc;
@@ -82,6 +85,22 @@ int record_input_next(RecordInput *in, const msgpack_object **rec)
         return rc;
     }
     return advance(in, rec);
+}
+
+int record_input_next(RecordInput *in, const msgpack_object **rec)
+{
+    for (;;) {
+        if (in->index >= in->end) return 0;
+        int rc = next_any(in, rec);
+        if (rc <= 0) return rc;
+        if (in->index++ >= in->first) return 1;
+    }
+}
+
+void record_input_set_range(RecordInput *in, long long first, long long end)
+{
+    in->first = first;
+    in->end = end;
 }
 
 int record_input_n_headers(const RecordInput *in) { return in->n_headers; }

@@ -16,6 +16,11 @@ RecordInput *record_input_open(char **files, int n);
 /* 1 and the next data record (valid until the next call), 0 at the end of
  * the last file, -1 on error ("FILE: record N: what"). */
 int record_input_next(RecordInput *in, const msgpack_object **rec);
+/* Returns only the data records numbered [first, end) (0-based, counted
+ * over all files; --shard I/N): those before are read and dropped, and
+ * reading stops at `end` without looking at the rest.  Call it before the
+ * first record_input_next. */
+void record_input_set_range(RecordInput *in, long long first, long long end);
 /* Headers seen so far (at open: those before the first data record). */
 int record_input_n_headers(const RecordInput *in);
 const msgpack_object *const *record_input_headers(const RecordInput *in);

@@ -491,3 +491,38 @@ void score_summary_print_table(const ScoreSummary *s, FILE *f, const char *title
     free(per_split);
     free(n_rows);
 }
+
+/* ---- several summaries side by side ---- */
+
+static void print_rate(FILE *f, double x)
+{
+    if (isnan(x)) fprintf(f, " %8s", "-");
+    else fprintf(f, " %8.1f", 100.0 * x);
+}
+
+void score_summary_print_comparison(FILE *f, ScoreSummary *const *sum, const char *const keys[][3],
+                                    int n)
+{
+    fprintf(f, "\ncomparison (overall rows, %%; flip = cause on examples the unintervened model got wrong)\n");
+    fprintf(f, "%-6s %-9s %-15s %-16s %8s %8s %8s %8s %8s %8s\n", "split", "method", "mode",
+            "rule", "cause", "isolate", "disent.", "flip", "n_causal", "n_iso");
+    for (int m = 0; m < n; m++)
+        for (int i = 0; i < score_summary_n_splits(sum[m]); i++) {
+            int n_rows = 0;
+            ScoreRow *rows = score_summary_rows(sum[m], i, &n_rows);
+            if (!rows || n_rows == 0) {
+                free(rows);
+                continue;
+            }
+            const ScoreRow *r = &rows[n_rows - 1]; /* ("(all)", "(mean)") */
+            fprintf(f, "%-6s %-9s %-15s %-16s", score_summary_split(sum[m], i), keys[m][0],
+                    keys[m][1], keys[m][2]);
+            print_rate(f, r->cause);
+            print_rate(f, r->isolate);
+            print_rate(f, r->disentangle);
+            print_rate(f, r->cause_changed);
+            fprintf(f, " %8ld %8ld\n", r->n_causal, r->n_isolate);
+            free(rows);
+        }
+}
+

@@ -71,4 +71,10 @@ void score_summary_pack(const ScoreSummary *s, int split_index, msgpack_packer *
  * for nil; title (may be NULL) printed first. */
 void score_summary_print_table(const ScoreSummary *s, FILE *f, const char *title);
 
+/* The overall ("(all)", "(mean)") row of each of n summaries, one line per
+ * summary and split, labelled keys[i] = {method, mode, rule}: the
+ * side-by-side view of `make demo` (flip = cause_changed). */
+void score_summary_print_comparison(FILE *f, ScoreSummary *const *sum, const char *const keys[][3],
+                                    int n);
+
 #endif

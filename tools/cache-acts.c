@@ -22,6 +22,7 @@
 #include "pair_tokens.h"
 #include "pair_window.h"
 #include "record_input.h"
+#include "record_shard.h"
 #include "records.h"
 #include "target_model.h"
 #include "tensor.h"
@@ -48,6 +49,9 @@ static void usage(void)
         "      --zlib N        compress each tensor with zlib level N (1-9)\n"
         "      --max-len N     longest sequence in tokens (default 256)\n"
         "      --no-bos        do not prepend the model's BOS token\n"
+        "      --shard I/N     write shard I of N (0 <= I < N; PAIRS must be files):\n"
+        "                      'cat' of the N shards has the unsharded run's data\n"
+        "                      records, byte for byte (same --batch)\n"
         "  -t, --threads N     CPU threads (default: all)\n"
         "  -o, --output FILE   write to FILE (atomically) instead of stdout\n"
         "  -z, --gzip          gzip the whole output stream\n"
@@ -223,12 +227,15 @@ int main(int argc, char **argv)
     const char *model = NULL, *output = NULL, *layer_spec = "all";
     int batch = 8, gzip = 0, max_len = 256, use_bos = 1, zlib = 0;
     DType dtype = DTYPE_BF16;
-    enum { OPT_DTYPE = 256, OPT_ZLIB, OPT_MAX_LEN, OPT_NO_BOS, OPT_VERSION };
+    RecordShard shard = {0, 1};
+    int sharded = 0;
+    enum { OPT_DTYPE = 256, OPT_ZLIB, OPT_MAX_LEN, OPT_NO_BOS, OPT_SHARD, OPT_VERSION };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},   {"batch", required_argument, 0, 'b'},
         {"layers", required_argument, 0, 'l'},  {"dtype", required_argument, 0, OPT_DTYPE},
         {"zlib", required_argument, 0, OPT_ZLIB}, {"max-len", required_argument, 0, OPT_MAX_LEN},
-        {"no-bos", no_argument, 0, OPT_NO_BOS}, {"threads", required_argument, 0, 't'},
+        {"no-bos", no_argument, 0, OPT_NO_BOS}, {"shard", required_argument, 0, OPT_SHARD},
+        {"threads", required_argument, 0, 't'},
         {"output", required_argument, 0, 'o'},  {"gzip", no_argument, 0, 'z'},
         {"help", no_argument, 0, 'h'},          {"version", no_argument, 0, OPT_VERSION},
         {0, 0, 0, 0}};
@@ -249,6 +256,10 @@ int main(int argc, char **argv)
             break;
         case OPT_MAX_LEN: max_len = (int)hd_cli_parse_count("--max-len", optarg); break;
         case OPT_NO_BOS: use_bos = 0; break;
+        case OPT_SHARD:
+            if (record_shard_parse(optarg, &shard) < 0) hd_usage_error("%s", hd_last_error());
+            sharded = 1;
+            break;
         case 't': hd_set_threads((int)hd_cli_parse_count("--threads", optarg)); break;
         case 'o': output = optarg; break;
         case 'z': gzip = 1; break;
@@ -258,6 +269,10 @@ int main(int argc, char **argv)
         }
     }
     if (batch < 1) hd_usage_error("--batch must be at least 1");
+    char **files = argv + optind;
+    int n_files = argc - optind;
+    if (sharded && record_shard_check_inputs(files, n_files) < 0)
+        hd_usage_error("%s", hd_last_error());
 
     Cache cache = {.batch = batch, .dtype = dtype, .zlib = zlib};
     const char *path = target_model_resolve(model);
@@ -265,19 +280,24 @@ int main(int argc, char **argv)
     cache.n_layers = parse_layers(layer_spec, cache.target.model.cfg.n_layers, &cache.layers);
     model_runner_init(&cache.runner, &cache.target.model, max_len);
 
-    RecordInput *in = record_input_open(argv + optind, argc - optind);
+    /* pair_window_run batches pairs `batch` at a time from the start and
+     * after any other record: a shard is cut only there */
+    ShardBatching how = {"pair", batch, 1};
+    ShardRange range;
+    RecordInput *in = record_shard_open(files, n_files, sharded ? &shard : NULL, &how, &range);
     if (!in) hd_die("%s", hd_last_error());
     cache.out = record_writer_open(output, gzip);
     if (!cache.out) hd_die("%s", hd_last_error());
     msgpack_packer *pk = record_writer_packer(cache.out);
     header_pack_begin(pk, "acts", record_input_headers(in), record_input_n_headers(in),
-                      TARGET_MODEL_INFO_PAIRS + 2);
+                      TARGET_MODEL_INFO_PAIRS + 2 + sharded);
     target_model_pack_info(pk, &cache.target);
     mp_pack_str(pk, "layers");
     msgpack_pack_array(pk, cache.n_layers);
     for (int i = 0; i < cache.n_layers; i++) msgpack_pack_int(pk, cache.layers[i]);
     mp_pack_str(pk, "dtype");
     mp_pack_str(pk, dtype_name(dtype));
+    if (sharded) record_shard_pack(pk, &shard);
     if (record_writer_end_record(cache.out) < 0) hd_die("%s", hd_last_error());
 
     if (pair_window_run(in, &cache.target, cache.out, batch * 4, flush_window, &cache) < 0)

@@ -21,6 +21,7 @@
 #include "llama_generate.h"
 #include "msgpack_util.h"
 #include "record_input.h"
+#include "record_shard.h"
 #include "records.h"
 #include "score_match.h"
 #include "score_summary.h"
@@ -40,8 +41,9 @@
 
 typedef struct {
     const char *model, *ckpt, *output, *modes, *rule;
-    int gzip, table, summarize, generate;
+    int gzip, table, summarize, generate, sharded;
     long batch, eval_tokens;
+    RecordShard shard;
 } Options;
 
 static void usage(void)
@@ -71,6 +73,10 @@ static void usage(void)
         "                        teacher-forced; 3 with greedy-generate, as RAVEL)\n"
         "  -b, --batch N         examples per forward pass (default 16)\n"
         "      --summarize       read score records (no model) and write their summary\n"
+        "      --shard I/N       score shard I of N (0 <= I < N; ACTS must be files):\n"
+        "                        'cat' of the N shards has the unsharded run's score\n"
+        "                        records (same --batch); the whole run's summaries are\n"
+        "                        'cat SHARDS | hd-score --summarize'\n"
         "      --table           print the summary as an aligned table on stdout; the\n"
         "                        records then go only to -o FILE, if given\n"
         "  -t, --threads N       CPU threads\n"
@@ -353,39 +359,6 @@ static void write_summaries(RecordWriter *out, ScoreSummary *const *sum, const c
     }
 }
 
-static void print_rate(FILE *f, double x)
-{
-    if (isnan(x)) fprintf(f, " %8s", "-");
-    else fprintf(f, " %8.1f", 100.0 * x);
-}
-
-/* The overall rows of several (method, mode) summaries, one line each, per
- * split: the side-by-side view of `make demo`. */
-static void print_comparison(FILE *f, ScoreSummary *const *sum, const char *const keys[][3], int n)
-{
-    fprintf(f, "\ncomparison (overall rows, %%; flip = cause on examples the unintervened model got wrong)\n");
-    fprintf(f, "%-6s %-9s %-15s %-16s %8s %8s %8s %8s %8s %8s\n", "split", "method", "mode",
-            "rule", "cause", "isolate", "disent.", "flip", "n_causal", "n_iso");
-    for (int m = 0; m < n; m++)
-        for (int i = 0; i < score_summary_n_splits(sum[m]); i++) {
-            int n_rows = 0;
-            ScoreRow *rows = score_summary_rows(sum[m], i, &n_rows);
-            if (!rows || n_rows == 0) {
-                free(rows);
-                continue;
-            }
-            const ScoreRow *r = &rows[n_rows - 1]; /* ("(all)", "(mean)") */
-            fprintf(f, "%-6s %-9s %-15s %-16s", score_summary_split(sum[m], i), keys[m][0],
-                    keys[m][1], keys[m][2]);
-            print_rate(f, r->cause);
-            print_rate(f, r->isolate);
-            print_rate(f, r->disentangle);
-            print_rate(f, r->cause_changed);
-            fprintf(f, " %8ld %8ld\n", r->n_causal, r->n_isolate);
-            free(rows);
-        }
-}
-
 static int run_scoring(Options *o, char **files, int n_files)
 {
     Scorer sc = {.o = o};
@@ -407,14 +380,16 @@ static int run_scoring(Options *o, char **files, int n_files)
     for (int m = 0; m < sc.n_modes; m++) mode_names[m] = selection_mode_name(sc.modes[m]);
     train_batch_init(&sc.s.tb, tc->n_layers + 1, tc->hidden_size);
 
-    RecordInput *in = record_input_open(files, n_files);
+    ShardBatching how = {"acts", (int)o->batch, 0}; /* other records pass by */
+    ShardRange range;
+    RecordInput *in = record_shard_open(files, n_files, o->sharded ? &o->shard : NULL, &how, &range);
     if (!in) hd_die("%s", hd_last_error());
     if (!o->table || o->output) {
         sc.out = record_writer_open(o->output, o->gzip);
         if (!sc.out) hd_die("%s", hd_last_error());
         msgpack_packer *pk = record_writer_packer(sc.out);
         header_pack_begin(pk, "scores", record_input_headers(in), record_input_n_headers(in),
-                          TARGET_MODEL_INFO_PAIRS + 6);
+                          TARGET_MODEL_INFO_PAIRS + 6 + o->sharded);
         target_model_pack_info(pk, &sc.s.target);
         mp_pack_str(pk, "checkpoint"); mp_pack_str(pk, step);
         mp_pack_str(pk, "checkpoint_step"); msgpack_pack_int64(pk, st.step);
@@ -424,6 +399,7 @@ static int run_scoring(Options *o, char **files, int n_files)
         mp_pack_str(pk, "modes");
         msgpack_pack_array(pk, (size_t)sc.n_modes);
         for (int m = 0; m < sc.n_modes; m++) mp_pack_str(pk, mode_names[m]);
+        if (o->sharded) record_shard_pack(pk, &o->shard);
         if (record_writer_end_record(sc.out) < 0) hd_die("%s", hd_last_error());
     }
 
@@ -451,7 +427,9 @@ static int run_scoring(Options *o, char **files, int n_files)
     if (k > 0) score_batch(&sc, recs, k, where);
     for (int i = 0; i < k; i++) mp_copy_destroy(&copies[i]);
     progress_end(&prog);
-    if (n_done + k == 0) hd_die("no acts records in the input (pipe cache-acts output in)");
+    /* a shard may be empty (more shards than batches), not the whole input */
+    if (n_done + k == 0 && (!o->sharded || range.n_batched == 0))
+        hd_die("no acts records in the input (pipe cache-acts output in)");
 
     write_summaries(sc.out, sc.sum, mode_names, sc.n_modes, sc.method, o->rule, o->eval_tokens,
                     o->table);
@@ -462,7 +440,7 @@ static int run_scoring(Options *o, char **files, int n_files)
         /* cache-acts judged the unintervened model teacher-forced */
         keys[sc.n_modes][0] = "none", keys[sc.n_modes][1] = "unintervened";
         keys[sc.n_modes][2] = RULE_TF;
-        print_comparison(stdout, sc.sum, keys, sc.n_modes + 1);
+        score_summary_print_comparison(stdout, sc.sum, keys, sc.n_modes + 1);
     }
     if (sc.out && record_writer_close(sc.out) < 0) hd_die("%s", hd_last_error());
     for (int m = 0; m <= sc.n_modes; m++) score_summary_free(sc.sum[m]);
@@ -540,7 +518,7 @@ static int run_summarize(Options *o, char **files, int n_files)
     if (o->table) {
         sum[n] = unintervened;
         keys[n][0] = "none", keys[n][1] = "unintervened", keys[n][2] = RULE_TF;
-        print_comparison(stdout, sum, keys, n + 1);
+        score_summary_print_comparison(stdout, sum, keys, n + 1);
     }
     score_summary_free(unintervened);
     for (int m = 0; m < n; m++) {
@@ -556,12 +534,13 @@ int main(int argc, char **argv)
 {
     hd_cli_init(argc, argv, "hd-score");
     Options o = {.batch = 16, .eval_tokens = -1, .rule = RULE_TF};
-    enum { OPT_MODES = 256, OPT_RULE, OPT_ETOK, OPT_SUMMARIZE, OPT_TABLE, OPT_VERSION };
+    enum { OPT_MODES = 256, OPT_RULE, OPT_ETOK, OPT_SUMMARIZE, OPT_TABLE, OPT_SHARD, OPT_VERSION };
     static const struct option longopts[] = {
         {"checkpoint", required_argument, 0, 'c'}, {"model", required_argument, 0, 'm'},
         {"modes", required_argument, 0, OPT_MODES}, {"rule", required_argument, 0, OPT_RULE}, {"eval-tokens", required_argument, 0, OPT_ETOK},
         {"batch", required_argument, 0, 'b'},      {"summarize", no_argument, 0, OPT_SUMMARIZE},
-        {"table", no_argument, 0, OPT_TABLE},      {"threads", required_argument, 0, 't'},
+        {"table", no_argument, 0, OPT_TABLE},      {"shard", required_argument, 0, OPT_SHARD},
+        {"threads", required_argument, 0, 't'},
         {"output", required_argument, 0, 'o'},     {"gzip", no_argument, 0, 'z'},
         {"help", no_argument, 0, 'h'},             {"version", no_argument, 0, OPT_VERSION},
         {0, 0, 0, 0}};
@@ -581,6 +560,10 @@ int main(int argc, char **argv)
         case 'b': o.batch = hd_cli_parse_count("--batch", optarg); break;
         case OPT_SUMMARIZE: o.summarize = 1; break;
         case OPT_TABLE: o.table = 1; break;
+        case OPT_SHARD:
+            if (record_shard_parse(optarg, &o.shard) < 0) hd_usage_error("%s", hd_last_error());
+            o.sharded = 1;
+            break;
         case 't': hd_set_threads((int)hd_cli_parse_count("--threads", optarg)); break;
         case 'o': o.output = optarg; break;
         case 'z': o.gzip = 1; break;
@@ -595,8 +578,12 @@ int main(int argc, char **argv)
         hd_usage_error("--rule %s compares the first N tokens: --eval-tokens N >= 1", RULE_GEN);
     if (o.summarize) {
         if (o.ckpt) hd_usage_error("--summarize reads score records: no --checkpoint");
+        if (o.sharded)
+            hd_usage_error("--summarize sums whole runs: cat the shards' scores into it, no --shard");
         return run_summarize(&o, argv + optind, argc - optind);
     }
     if (!o.ckpt) hd_usage_error("a checkpoint is needed: -c DIR (from hd-train)");
+    if (o.sharded && record_shard_check_inputs(argv + optind, argc - optind) < 0)
+        hd_usage_error("%s", hd_last_error());
     return run_scoring(&o, argv + optind, argc - optind);
 }
