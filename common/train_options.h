@@ -16,6 +16,7 @@ typedef struct {
      * the method's default (train_options_method_defaults) */
     const char *model, *ckpt, *resume, *val, *output;
     int gzip;
+    int from_pairs;                /* inputs are pair records: cache their acts first */
     long epochs, max_steps, batch, eval_every, save_every, keep, eval_tokens, eval_max;
     double lr, lr_rotate, lr_mask, wd, clip;
     long warmup;

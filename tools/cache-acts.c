@@ -1,5 +1,6 @@
 /* cache-acts: run the target model on pair records and cache its
- * activations as `acts` records (spec/records.md), the input of hd-train.
+ * activations as `acts` records (spec/records.md), the input of hd-train
+ * (common/acts_cache does the work).
  *
  * For each pair: the base sequence BOS + base_input + answer_sep + label
  * (teacher-forced, as HyperDAS runs it) and the source sequence
@@ -13,19 +14,14 @@
  * (4 batches) are run once and their states copied into every record that
  * needs them; each record stays self-contained, so a stream of acts can be
  * shuffled, split or read one record at a time. */
+#include "acts_cache.h"
 #include "cli.h"
 #include "error.h"
-#include "float16.h"
 #include "header.h"
-#include "model_runner.h"
-#include "msgpack_util.h"
-#include "pair_tokens.h"
-#include "pair_window.h"
 #include "record_input.h"
 #include "record_shard.h"
 #include "records.h"
 #include "target_model.h"
-#include "tensor.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -59,167 +55,6 @@ static void usage(void)
         "      --version       version\n");
 }
 
-
-typedef struct {
-    TargetModel target;
-    ModelRunner runner;
-    RecordWriter *out;
-    int batch;
-    int *layers, n_layers;
-    DType dtype;
-    int zlib;
-    float *rows;                  /* scratch: one sequence's states, f32 */
-    void *packed;                 /* scratch: the same in the output dtype */
-    size_t scratch_cap;
-} Cache;
-
-/* "all" or "0,8-15,30" into a sorted list of distinct indices. */
-static int parse_layers(const char *spec, int n_layers, int **out)
-{
-    int *list = hd_malloc((size_t)(n_layers + 1) * sizeof *list);
-    unsigned char *want = hd_calloc((size_t)n_layers + 1, 1);
-    if (strcmp(spec, "all") == 0) {
-        memset(want, 1, (size_t)n_layers + 1);
-    } else {
-        const char *p = spec;
-        while (*p) {
-            char *end;
-            long a = strtol(p, &end, 10), b = a;
-            if (end == p) hd_usage_error("--layers: cannot read '%s'", spec);
-            p = end;
-            if (*p == '-') {
-                b = strtol(p + 1, &end, 10);
-                if (end == p + 1) hd_usage_error("--layers: cannot read '%s'", spec);
-                p = end;
-            }
-            if (a < 0 || b > n_layers || a > b)
-                hd_usage_error("--layers: %ld-%ld is outside 0-%d", a, b, n_layers);
-            for (long i = a; i <= b; i++) want[i] = 1;
-            if (*p == ',') p++;
-            else if (*p) hd_usage_error("--layers: cannot read '%s'", spec);
-        }
-    }
-    int n = 0;
-    for (int i = 0; i <= n_layers; i++)
-        if (want[i]) list[n++] = i;
-    free(want);
-    *out = list;
-    return n;
-}
-
-static void pack_ids(msgpack_packer *pk, const char *key, const int32_t *ids, int n)
-{
-    int64_t shape[1] = {n};
-    mp_pack_str(pk, key);
-    tensor_pack(pk, DTYPE_I32, 1, shape, ids, 0);
-}
-
-/* The states of computed sequence `slot` for every kept layer, as one
- * [n_layers_kept, len, d] tensor. */
-static void pack_states(Cache *c, msgpack_packer *pk, const char *key, int slot, int len)
-{
-    int d = c->target.model.cfg.hidden_size;
-    size_t n = (size_t)c->n_layers * len * d;
-    if (n > c->scratch_cap) {
-        c->rows = hd_realloc(c->rows, n * sizeof *c->rows);
-        c->packed = hd_realloc(c->packed, n * sizeof(float));
-        c->scratch_cap = n;
-    }
-    for (int li = 0; li < c->n_layers; li++) {
-        const float *hs = llama_hidden_state(c->runner.acts, c->layers[li]);
-        int row0 = model_runner_row(&c->runner, slot, 0);
-        memcpy(c->rows + (size_t)li * len * d, hs + (size_t)row0 * d, (size_t)len * d * sizeof(float));
-    }
-    const void *data = c->rows;
-    if (c->dtype == DTYPE_BF16) {
-        uint16_t *h = c->packed;
-        for (size_t i = 0; i < n; i++) h[i] = f32_to_bf16(c->rows[i]);
-        data = h;
-    }
-    int64_t shape[3] = {c->n_layers, len, d};
-    mp_pack_str(pk, key);
-    if (tensor_pack(pk, c->dtype, 3, shape, data, c->zlib) < 0) hd_die("%s", hd_last_error());
-}
-
-static int same_seq(const TokenSeq *a, const TokenSeq *b)
-{
-    return a->n == b->n && memcmp(a->ids, b->ids, (size_t)a->n * sizeof *a->ids) == 0;
-}
-
-static void write_record(Cache *c, const PairItem *it, int base_slot, int source_slot,
-                         const int32_t *pred, int correct)
-{
-    static const char *const replaced[] = {
-        "model_id", "layers", "base_ids", "base_prompt_len", "base_entity_pos", "source_ids",
-        "source_entity_pos", "instruction_ids", "label_ids", "base_hidden", "source_hidden",
-        "base_pred_ids", "base_pred_correct"};
-    const int n_replaced = (int)(sizeof replaced / sizeof *replaced);
-    const TokenSeq *base = &it->tokens.base, *src = &it->tokens.source;
-    int n_label = base->n - base->prompt_len;
-    msgpack_packer *pk = record_writer_packer(c->out);
-    mp_pack_record_rewrite(pk, it->rec, "acts", replaced, n_replaced, n_replaced);
-    mp_pack_str(pk, "model_id");
-    mp_pack_str(pk, c->target.model.cfg.model_id);
-    mp_pack_str(pk, "layers");
-    msgpack_pack_array(pk, c->n_layers);
-    for (int i = 0; i < c->n_layers; i++) msgpack_pack_int(pk, c->layers[i]);
-    pack_ids(pk, "base_ids", base->ids, base->n);
-    mp_pack_str(pk, "base_prompt_len");
-    msgpack_pack_int(pk, base->prompt_len);
-    mp_pack_str(pk, "base_entity_pos");
-    msgpack_pack_int(pk, base->entity_last);
-    pack_ids(pk, "source_ids", src->ids, src->n);
-    mp_pack_str(pk, "source_entity_pos");
-    msgpack_pack_int(pk, src->entity_last);
-    pack_ids(pk, "instruction_ids", it->tokens.instruction.ids, it->tokens.instruction.n);
-    pack_ids(pk, "label_ids", base->ids + base->prompt_len, n_label);
-    pack_states(c, pk, "base_hidden", base_slot, base->n);
-    pack_states(c, pk, "source_hidden", source_slot, src->n);
-    pack_ids(pk, "base_pred_ids", pred, n_label);
-    mp_pack_str(pk, "base_pred_correct");
-    if (correct) msgpack_pack_true(pk);
-    else msgpack_pack_false(pk);
-    if (record_writer_end_record(c->out) < 0) hd_die("%s", hd_last_error());
-}
-
-/* Runs one window of pairs, batch by batch, each distinct sequence once. */
-static void flush_window(void *ctx, PairItem *items, int n)
-{
-    Cache *c = ctx;
-    for (int start = 0; start < n; start += c->batch) {
-        int k = n - start < c->batch ? n - start : c->batch;
-        const TokenSeq **seqs = hd_malloc((size_t)2 * k * sizeof *seqs);
-        int *source_slot = hd_malloc((size_t)k * sizeof *source_slot);
-        /* base sequences first (slots 0..k-1, the answer check reads them),
-         * then each distinct source */
-        for (int i = 0; i < k; i++) seqs[i] = &items[start + i].tokens.base;
-        int m = k;
-        for (int i = 0; i < k; i++) {
-            const TokenSeq *s = &items[start + i].tokens.source;
-            int slot = -1;
-            for (int j = k; j < m && slot < 0; j++)
-                if (same_seq(seqs[j], s)) slot = j;
-            if (slot < 0) {
-                seqs[m] = s;
-                slot = m++;
-            }
-            source_slot[i] = slot;
-        }
-        int32_t **pred = hd_malloc((size_t)k * sizeof *pred);
-        int *correct = hd_malloc((size_t)k * sizeof *correct);
-        if (model_runner_forward(&c->runner, seqs, m) < 0 ||
-            model_runner_answer_check(&c->runner, seqs, k, pred, correct) < 0)
-            hd_die("%s", hd_last_error());
-        for (int i = 0; i < k; i++) {
-            write_record(c, &items[start + i], i, source_slot[i], pred[i], correct[i]);
-            free(pred[i]);
-        }
-        free(pred);
-        free(correct);
-        free(source_slot);
-        free(seqs);
-    }
-}
 
 int main(int argc, char **argv)
 {
@@ -274,11 +109,12 @@ int main(int argc, char **argv)
     if (sharded && record_shard_check_inputs(files, n_files) < 0)
         hd_usage_error("%s", hd_last_error());
 
-    Cache cache = {.batch = batch, .dtype = dtype, .zlib = zlib};
+    TargetModel target;
     const char *path = target_model_resolve(model);
-    if (!path || target_model_load(&cache.target, path, use_bos) < 0) hd_die("%s", hd_last_error());
-    cache.n_layers = parse_layers(layer_spec, cache.target.model.cfg.n_layers, &cache.layers);
-    model_runner_init(&cache.runner, &cache.target.model, max_len);
+    if (!path || target_model_load(&target, path, use_bos) < 0) hd_die("%s", hd_last_error());
+    ActsCache cache;
+    if (acts_cache_init(&cache, &target, batch, layer_spec, dtype, zlib, max_len) < 0)
+        hd_usage_error("%s", hd_last_error());
 
     /* pair_window_run batches pairs `batch` at a time from the start and
      * after any other record: a shard is cut only there */
@@ -286,28 +122,19 @@ int main(int argc, char **argv)
     ShardRange range;
     RecordInput *in = record_shard_open(files, n_files, sharded ? &shard : NULL, &how, &range);
     if (!in) hd_die("%s", hd_last_error());
-    cache.out = record_writer_open(output, gzip);
-    if (!cache.out) hd_die("%s", hd_last_error());
-    msgpack_packer *pk = record_writer_packer(cache.out);
+    RecordWriter *out = record_writer_open(output, gzip);
+    if (!out) hd_die("%s", hd_last_error());
+    msgpack_packer *pk = record_writer_packer(out);
     header_pack_begin(pk, "acts", record_input_headers(in), record_input_n_headers(in),
-                      TARGET_MODEL_INFO_PAIRS + 2 + sharded);
-    target_model_pack_info(pk, &cache.target);
-    mp_pack_str(pk, "layers");
-    msgpack_pack_array(pk, cache.n_layers);
-    for (int i = 0; i < cache.n_layers; i++) msgpack_pack_int(pk, cache.layers[i]);
-    mp_pack_str(pk, "dtype");
-    mp_pack_str(pk, dtype_name(dtype));
+                      ACTS_CACHE_HEADER_PAIRS + sharded);
+    acts_cache_pack_header(&cache, pk);
     if (sharded) record_shard_pack(pk, &shard);
-    if (record_writer_end_record(cache.out) < 0) hd_die("%s", hd_last_error());
+    if (record_writer_end_record(out) < 0) hd_die("%s", hd_last_error());
 
-    if (pair_window_run(in, &cache.target, cache.out, batch * 4, flush_window, &cache) < 0)
-        hd_die("%s", hd_last_error());
-    if (record_writer_close(cache.out) < 0) hd_die("%s", hd_last_error());
-    free(cache.layers);
-    free(cache.rows);
-    free(cache.packed);
+    if (acts_cache_run(&cache, in, out) < 0) hd_die("%s", hd_last_error());
+    if (record_writer_close(out) < 0) hd_die("%s", hd_last_error());
+    acts_cache_free(&cache);
     record_input_close(in);
-    model_runner_free(&cache.runner);
-    target_model_free(&cache.target);
+    target_model_free(&target);
     return 0;
 }

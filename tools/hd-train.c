@@ -16,6 +16,7 @@
  * so every rank makes the same update as one process with the whole batch
  * (up to the order of fp32 sums).  Rank 0 alone spools the input, writes
  * the log and the checkpoints; the checkpoint is independent of N. */
+#include "acts_cache.h"
 #include "acts_set.h"
 #include "checkpoint.h"
 #include "cli.h"
@@ -28,6 +29,7 @@
 #include "hn_session.h"
 #include "hypernet.h"
 #include "msgpack_util.h"
+#include "record_input.h"
 #include "records.h"
 #include "rng.h"
 #include "target_model.h"
@@ -57,6 +59,9 @@ static void usage(void)
         "      --resume DIR        continue from DIR's latest checkpoint (with no ACTS:\n"
         "                          from its spool), bit-identical to an uninterrupted run\n"
         "      --val FILE          held-out acts records evaluated every --eval-every steps\n"
+        "      --from-pairs        the inputs and --val are pair records (ravel-pairs |\n"
+        "                          hd-filter): their activations are computed first, as\n"
+        "                          cache-acts does (every layer, bf16), into DIR/*.acts\n"
         "Method\n"
         "      --method M          hyperdas (default) or das: the DAS/MDAS baseline, one\n"
         "                          learned rotation at the entity's last token of base and\n"
@@ -224,6 +229,32 @@ static void write_step(RecordWriter *log, long step, long epoch, const HnLoss *l
     if (record_writer_end_record(log) < 0) hd_die("%s", hd_last_error());
 }
 
+/* --from-pairs: the pair records of files[0..n) run through the target as
+ * cache-acts runs them (every layer, bf16, batches of 8), into DIR/NAME.acts;
+ * returns that path (malloc'd). */
+static char *cache_pairs(const TargetModel *t, char **files, int n, const char *dir,
+                         const char *name)
+{
+    char *path = NULL;
+    if (asprintf(&path, "%s/%s.acts", dir, name) < 0) hd_die("out of memory");
+    ActsCache cache;
+    if (acts_cache_init(&cache, t, 8, "all", DTYPE_BF16, 0, 256) < 0) hd_die("%s", hd_last_error());
+    RecordInput *in = record_input_open(files, n);
+    if (!in) hd_die("%s", hd_last_error());
+    RecordWriter *out = record_writer_open(path, 0);
+    if (!out) hd_die("%s", hd_last_error());
+    msgpack_packer *pk = record_writer_packer(out);
+    header_pack_begin(pk, "acts", record_input_headers(in), record_input_n_headers(in),
+                      ACTS_CACHE_HEADER_PAIRS);
+    acts_cache_pack_header(&cache, pk);
+    if (record_writer_end_record(out) < 0 || acts_cache_run(&cache, in, out) < 0 ||
+        record_writer_close(out) < 0)
+        hd_die("%s", hd_last_error());
+    record_input_close(in);
+    acts_cache_free(&cache);
+    return path;
+}
+
 static void parse_sparsity(TrainOptions *o, const char *arg)
 {
     if (sscanf(arg, "%lf:%lf:%lf", &o->sp_start, &o->sp_end, &o->sp_warmup) != 3 ||
@@ -241,13 +272,14 @@ int main(int argc, char **argv)
                  .sp_start = 0.15, .sp_end = 1.5, .sp_warmup = 0.5, .sparsity = 1, .head_std = 0.02,
                  .seed = 42, .layer = -1, .hyper_layers = -1,
                  .das_dim = -1, .sub_ffn = -1};
-    enum { OPT_RESUME = 256, OPT_METHOD, OPT_VAL, OPT_LAYER, OPT_HL, OPT_DAS, OPT_SUB, OPT_SUBFFN, OPT_SCRATCH,
+    enum { OPT_RESUME = 256, OPT_METHOD, OPT_PAIRS, OPT_VAL, OPT_LAYER, OPT_HL, OPT_DAS, OPT_SUB, OPT_SUBFFN, OPT_SCRATCH,
            OPT_HEADSTD, OPT_EPOCHS, OPT_MAXSTEPS, OPT_LR, OPT_LRROT, OPT_LRMASK, OPT_WD, OPT_CLIP,
            OPT_WARMUP, OPT_SCHED, OPT_CW, OPT_IW, OPT_SP, OPT_NOSP, OPT_SEED, OPT_EVERY, OPT_MODES,
            OPT_ETOK, OPT_EMAX, OPT_SAVE, OPT_KEEP, OPT_VERSION };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'}, {"checkpoint", required_argument, 0, 'c'},
         {"method", required_argument, 0, OPT_METHOD}, {"resume", required_argument, 0, OPT_RESUME}, {"val", required_argument, 0, OPT_VAL},
+        {"from-pairs", no_argument, 0, OPT_PAIRS},
         {"layer", required_argument, 0, OPT_LAYER}, {"hyper-layers", required_argument, 0, OPT_HL},
         {"das-dim", required_argument, 0, OPT_DAS}, {"subspace", required_argument, 0, OPT_SUB},
         {"sub-ffn", required_argument, 0, OPT_SUBFFN}, {"from-scratch", no_argument, 0, OPT_SCRATCH},
@@ -273,6 +305,7 @@ int main(int argc, char **argv)
         case OPT_METHOD: o.method = optarg; break;
         case OPT_RESUME: o.resume = optarg; break;
         case OPT_VAL: o.val = optarg; break;
+        case OPT_PAIRS: o.from_pairs = 1; break;
         case OPT_LAYER: o.layer = hd_cli_parse_count("--layer", optarg); break;
         case OPT_HL: o.hyper_layers = hd_cli_parse_count("--hyper-layers", optarg); break;
         case OPT_DAS: o.das_dim = hd_cli_parse_count("--das-dim", optarg); break;
@@ -384,13 +417,24 @@ int main(int argc, char **argv)
     ActsSet *train = NULL, *val = NULL;
     if (rank == 0) {
         if (mkdir(o.ckpt, 0755) != 0 && errno != EEXIST) hd_die("%s: %s", o.ckpt, strerror(errno));
-        train = (o.resume && optind == argc) ? acts_set_open_spool(spool)
-                                             : acts_set_build(argv + optind, argc - optind, spool);
+        if (o.resume && optind == argc) {
+            train = acts_set_open_spool(spool);
+        } else if (o.from_pairs) {
+            char *acts = cache_pairs(&run.target, argv + optind, argc - optind, o.ckpt, "train");
+            train = acts_set_build(&acts, 1, spool);
+            if (train) unlink(acts); /* the spool holds the same records */
+            free(acts);
+        } else {
+            train = acts_set_build(argv + optind, argc - optind, spool);
+        }
         if (!train) hd_die("%s", hd_last_error());
         if (o.val) {
-            char *val_files[1] = {(char *)o.val};
-            val = acts_set_build(val_files, 1, vspool);
+            char *val_file = o.from_pairs ? cache_pairs(&run.target, (char **)&o.val, 1, o.ckpt, "val")
+                                          : hd_strdup(o.val);
+            val = acts_set_build(&val_file, 1, vspool);
             if (!val) hd_die("%s", hd_last_error());
+            if (o.from_pairs) unlink(val_file);
+            free(val_file);
         }
     }
     dist_barrier();

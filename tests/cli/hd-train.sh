@@ -64,4 +64,14 @@ check "acts without every layer are refused with the fix" bash -c "
     $BIN/ravel-pairs --domain city --attribute Country -n 4 | $BIN/cache-acts --layers 0,2 > $TMP/few.msgpack &&
     ! $BIN/hd-train -c $TMP/few $SMALL --max-steps 1 $TMP/few.msgpack > /dev/null 2> $TMP/err &&
     grep -q 'cache-acts --layers all' $TMP/err"
+check "--from-pairs: pairs in, the same weights as cache-acts then hd-train; no acts file left" bash -c "
+    $BIN/ravel-pairs --domain city --attribute Country -n 8 > $TMP/p8.msgpack &&
+    $BIN/ravel-pairs --domain city --attribute Country -n 6 --split test > $TMP/v6.msgpack &&
+    $BIN/cache-acts $TMP/p8.msgpack > $TMP/p8.acts && $BIN/cache-acts $TMP/v6.msgpack > $TMP/v6.acts &&
+    $BIN/hd-train -c $TMP/via-acts $SMALL --max-steps 3 --val $TMP/v6.acts $TMP/p8.acts > $TMP/l1 &&
+    cat $TMP/p8.msgpack | $BIN/hd-train -c $TMP/via-pairs $SMALL --max-steps 3 --from-pairs \
+        --val $TMP/v6.msgpack > $TMP/l2 &&
+    cmp $TMP/via-acts/latest/model.safetensors $TMP/via-pairs/latest/model.safetensors &&
+    [ ! -e $TMP/via-pairs/train.acts ] && [ ! -e $TMP/via-pairs/val.acts ] &&
+    [ \"\$($BIN/hd-cat --where t=eval $TMP/l1 | grep -o '\"cause\":[^,]*')\" = \"\$($BIN/hd-cat --where t=eval $TMP/l2 | grep -o '\"cause\":[^,]*')\" ]"
 done_testing
