@@ -1,7 +1,8 @@
 /* The tiny random target, the hand-made batch with its target states
  * computed by the C target, and the finite-difference step of the
  * hypernetwork tests (test_hypernet.c, test_hypernet_das.c).  Static
- * functions: each test program includes this once, after <cmocka.h>. */
+ * inline functions (no unused-function warning where a test uses only some):
+ * each test program includes this once, after <cmocka.h>. */
 #ifndef HD_TESTS_HYPERNET_TEST_BATCH_H
 #define HD_TESTS_HYPERNET_TEST_BATCH_H
 
@@ -16,7 +17,7 @@
 #include "llama_load.h"
 
 static uint64_t rng_state = 0x6A09E667F3BCC909ULL;
-static float urand(void) /* uniform in [-1, 1) */
+static inline float urand(void) /* uniform in [-1, 1) */
 {
     rng_state ^= rng_state << 13;
     rng_state ^= rng_state >> 7;
@@ -34,7 +35,7 @@ typedef struct {
     HnBatch batch;
 } Batch;
 
-static void batch_alloc(Batch *x, int b, int E, int B, int S, const LlamaConfig *c)
+static inline void batch_alloc(Batch *x, int b, int E, int B, int S, const LlamaConfig *c)
 {
     memset(x, 0, sizeof *x);
     x->b = b, x->E = E, x->B = B, x->S = S, x->nl = c->n_layers + 1, x->d = c->hidden_size;
@@ -55,7 +56,7 @@ static void batch_alloc(Batch *x, int b, int E, int B, int S, const LlamaConfig 
     x->src_ys = calloc((size_t)b * S * x->d, sizeof(float));
 }
 
-static void batch_free(Batch *x)
+static inline void batch_free(Batch *x)
 {
     free(x->instr_ids), free(x->instr_mask), free(x->base_ids), free(x->base_attn);
     free(x->base_intv), free(x->labels), free(x->src_ids), free(x->src_attn), free(x->src_intv);
@@ -65,7 +66,7 @@ static void batch_free(Batch *x)
 
 /* Runs the target on base and source (cumsum positions) to fill the state
  * stacks, and on the source with positions 0..S-1 up to layer L for Ys. */
-static void batch_encode(Batch *x, const LlamaModel *m, int L)
+static inline void batch_encode(Batch *x, const LlamaModel *m, int L)
 {
     const int nl = x->nl, d = x->d, b = x->b;
     LlamaActivations *a = llama_acts_create(&m->cfg, b, x->B > x->S ? x->B : x->S, m->cfg.n_layers);
@@ -98,7 +99,7 @@ static void batch_encode(Batch *x, const LlamaModel *m, int L)
 }
 
 
-static void tiny_target(LlamaModel *m)
+static inline void tiny_target(LlamaModel *m)
 {
     LlamaConfig c;
     memset(&c, 0, sizeof c);
@@ -116,7 +117,7 @@ static void tiny_target(LlamaModel *m)
     for (int i = 0; i < c.hidden_size; i++) m->final_norm[i] = 1.0f + 0.2f * urand();
 }
 
-static void tiny_batch(Batch *x, const LlamaModel *m, int L)
+static inline void tiny_batch(Batch *x, const LlamaModel *m, int L)
 {
     const int b = 3, E = 5, B = 7, S = 6, V = m->cfg.vocab_size;
     batch_alloc(x, b, E, B, S, &m->cfg);
@@ -156,7 +157,7 @@ typedef struct {
     HnOptions opt;
 } Step;
 
-static double step_loss(Step *s)
+static inline double step_loss(Step *s)
 {
     HnLoss l;
     if (hypernet_forward(s->hn, s->acts, s->target, s->batch, &s->opt, &l) != 0)
@@ -165,7 +166,7 @@ static double step_loss(Step *s)
 }
 
 /* Richardson: (8 (L(h) - L(-h)) - (L(2h) - L(-2h))) / 12h along dir (n values at p). */
-static double fd_along(Step *s, float *p, const float *dir, size_t n, double h)
+static inline double fd_along(Step *s, float *p, const float *dir, size_t n, double h)
 {
     float *keep = malloc(n * sizeof *keep);
     memcpy(keep, p, n * sizeof *keep);
@@ -182,11 +183,29 @@ static double fd_along(Step *s, float *p, const float *dir, size_t n, double h)
 
 /* X's diagonal (a sign, truncated by int()) and upper part are not
  * parameters of R: keep them out of the perturbations. */
-static int x_free(const HnParam *p, size_t i)
+static inline int x_free(const HnParam *p, size_t i)
 {
     if (strcmp(p->name, "das.rotate.X")) return 1;
     size_t k = (size_t)p->shape[1];
     return i / k > i % k;
+}
+
+/* A DAS-method hypernetwork on the tiny target (intervention layer L, k
+ * directions) whose X is moved off its initial -I in its free part (below
+ * the diagonal, whose sign int() truncates), so that R is not just Q0's
+ * first columns. */
+static inline Hypernet *das_test_hypernet(const LlamaModel *m, int L, int k)
+{
+    HypernetConfig cfg = hypernet_default_config(&m->cfg);
+    cfg.method = HN_METHOD_DAS, cfg.n_layers = 0, cfg.subspace = HN_SUBSPACE_DAS;
+    cfg.intervention_layer = L, cfg.das_dim = k;
+    Hypernet *hn = hypernet_create(&cfg, &m->cfg);
+    if (!hn) fail_msg("%s", hd_last_error());
+    assert_int_equal(hypernet_init(hn, m, 0, 0.02f, 5), 0);
+    const HnParam *x = hypernet_param_find(hn, "das.rotate.X");
+    for (size_t i = 0; i < x->numel; i++)
+        if (x_free(x, i)) x->data[i] += 0.3f * urand();
+    return hn;
 }
 
 #endif

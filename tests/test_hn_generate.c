@@ -38,21 +38,6 @@
 #define L_INTV 2
 #define N_NEW 4
 
-static Hypernet *das_hypernet(const LlamaModel *m, int k)
-{
-    HypernetConfig cfg = hypernet_default_config(&m->cfg);
-    cfg.method = HN_METHOD_DAS, cfg.n_layers = 0, cfg.subspace = HN_SUBSPACE_DAS;
-    cfg.intervention_layer = L_INTV, cfg.das_dim = k;
-    Hypernet *hn = hypernet_create(&cfg, &m->cfg);
-    if (!hn) fail_msg("%s", hd_last_error());
-    assert_int_equal(hypernet_init(hn, m, 0, 0.02f, 5), 0);
-    /* X's free part off -I, so that R is not just Q0's first columns */
-    const HnParam *x = hypernet_param_find(hn, "das.rotate.X");
-    for (size_t i = 0; i < x->numel; i++)
-        if (x_free(x, i)) x->data[i] += 0.3f * urand();
-    return hn;
-}
-
 static void forward(Hypernet *hn, HnActs *a, const LlamaModel *m, const HnBatch *h)
 {
     HnOptions opt = hn_default_options(); /* soft = the entity positions for DAS */
@@ -130,7 +115,7 @@ static void identity_intervention_generates_like_the_plain_model(void **state)
     (void)state;
     LlamaModel m;
     tiny_target(&m);
-    Hypernet *hn = das_hypernet(&m, 4);
+    Hypernet *hn = das_test_hypernet(&m, L_INTV, 4);
     Batch x;
     tiny_batch(&x, &m, L_INTV);
     /* source := base (test_hypernet_das.c): new_hidden == the base's hs[L] */
@@ -209,7 +194,7 @@ static void first_token_is_the_teacher_forced_argmax(void **state)
     tiny_target(&m);
     const int V = m.cfg.vocab_size;
     for (int k = 4; k <= 16; k += 12) { /* a rank-4 DAS and the full patch */
-        Hypernet *hn = das_hypernet(&m, k);
+        Hypernet *hn = das_test_hypernet(&m, L_INTV, k);
         Batch x;
         tiny_batch(&x, &m, L_INTV);
         HnActs *a = hn_acts_create(hn, x.b, x.E, x.B, x.S);
@@ -271,7 +256,7 @@ static void full_patch_changes_the_continuation(void **state)
     (void)state;
     LlamaModel m;
     tiny_target(&m);
-    Hypernet *hn = das_hypernet(&m, m.cfg.hidden_size); /* R R^T = I: hs[L] <- ys */
+    Hypernet *hn = das_test_hypernet(&m, L_INTV, m.cfg.hidden_size); /* R R^T = I: hs[L] <- ys */
     Batch x;
     tiny_batch(&x, &m, L_INTV);
     HnActs *a = hn_acts_create(hn, x.b, x.E, x.B, x.S);
@@ -305,7 +290,7 @@ static void bad_arguments_are_refused(void **state)
     (void)state;
     LlamaModel m;
     tiny_target(&m);
-    Hypernet *hn = das_hypernet(&m, 4);
+    Hypernet *hn = das_test_hypernet(&m, L_INTV, 4);
     Batch x;
     tiny_batch(&x, &m, L_INTV);
     HnActs *a = hn_acts_create(hn, x.b, x.E, x.B, x.S);
@@ -354,7 +339,6 @@ static void bad_arguments_are_refused(void **state)
 
 int main(void)
 {
-    (void)fd_along; /* hypernet_test_batch.h's finite differences: not needed here */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(prompt_lengths_from_labels),
         cmocka_unit_test(identity_intervention_generates_like_the_plain_model),

@@ -34,28 +34,12 @@
 #define FD_TOL 1e-2
 #define FD_FLOOR 5e-3
 
-static Hypernet *das_hypernet(const LlamaModel *m, int L, int k)
-{
-    HypernetConfig cfg = hypernet_default_config(&m->cfg);
-    cfg.method = HN_METHOD_DAS, cfg.n_layers = 0, cfg.subspace = HN_SUBSPACE_DAS;
-    cfg.intervention_layer = L, cfg.das_dim = k;
-    Hypernet *hn = hypernet_create(&cfg, &m->cfg);
-    if (!hn) fail_msg("%s", hd_last_error());
-    assert_int_equal(hypernet_init(hn, m, 0, 0.02f, 5), 0);
-    /* move X's free part (below the diagonal, whose sign int() truncates)
-     * off its initial -I so that R is not just Q0's first columns */
-    const HnParam *x = hypernet_param_find(hn, "das.rotate.X");
-    for (size_t i = 0; i < x->numel; i++)
-        if (x_free(x, i)) x->data[i] += 0.3f * urand();
-    return hn;
-}
-
 static void only_the_rotation_is_trained(void **state)
 {
     (void)state;
     LlamaModel m;
     tiny_target(&m);
-    Hypernet *hn = das_hypernet(&m, 2, 4);
+    Hypernet *hn = das_test_hypernet(&m, 2, 4);
     assert_int_equal(hypernet_param_count(hn), 2);
     assert_string_equal(hypernet_param(hn, 0)->name, "das.rotate.X");
     assert_string_equal(hypernet_param(hn, 1)->name, "das.rotate.Q0");
@@ -82,7 +66,7 @@ static void forward_is_the_das_formula(void **state)
     LlamaModel m;
     tiny_target(&m);
     const int L = 2, k = 4, d = m.cfg.hidden_size;
-    Hypernet *hn = das_hypernet(&m, L, k);
+    Hypernet *hn = das_test_hypernet(&m, L, k);
     Batch x;
     tiny_batch(&x, &m, L);
     HnActs *a = hn_acts_create(hn, x.b, x.E, x.B, x.S);
@@ -138,7 +122,7 @@ static void identity_intervention_changes_nothing(void **state)
     LlamaModel m;
     tiny_target(&m);
     const int L = 2;
-    Hypernet *hn = das_hypernet(&m, L, 4);
+    Hypernet *hn = das_test_hypernet(&m, L, 4);
     Batch x;
     tiny_batch(&x, &m, L);
     /* source := base: same states, the same entity position */
@@ -172,7 +156,7 @@ static void rotation_gradient_matches_finite_differences(void **state)
     omp_set_num_threads(1);
     LlamaModel m;
     tiny_target(&m);
-    Hypernet *hn = das_hypernet(&m, 2, 4);
+    Hypernet *hn = das_test_hypernet(&m, 2, 4);
     Batch x;
     tiny_batch(&x, &m, 2);
     Step s = {hn, hn_acts_create(hn, x.b, x.E, x.B, x.S), &m, &x.batch, hn_default_options()};
@@ -208,7 +192,7 @@ static void random_control_picks_one_visible_pair(void **state)
     (void)state;
     LlamaModel m;
     tiny_target(&m);
-    Hypernet *hn = das_hypernet(&m, 2, 4);
+    Hypernet *hn = das_test_hypernet(&m, 2, 4);
     Batch x;
     tiny_batch(&x, &m, 2);
     HnActs *a = hn_acts_create(hn, x.b, x.E, x.B, x.S);
