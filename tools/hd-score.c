@@ -214,14 +214,22 @@ static int record_flag(const msgpack_object *rec, const char *key)
     return v && v->type == MSGPACK_OBJECT_BOOLEAN ? v->via.boolean : -1;
 }
 
-static const char *record_str(const msgpack_object *rec, const char *key, char *buf, size_t cap)
+/* A string field of the record, copied whole ("" when absent). */
+static char *record_str(const msgpack_object *rec, const char *key)
 {
-    const msgpack_object *v = mp_map_get(rec, key);
-    if (!v || v->type != MSGPACK_OBJECT_STR) return "";
-    size_t n = v->via.str.size < cap - 1 ? v->via.str.size : cap - 1;
-    memcpy(buf, v->via.str.ptr, n);
-    buf[n] = 0;
-    return buf;
+    char *v = mp_strdup(mp_map_get(rec, key));
+    return v ? v : hd_strdup("");
+}
+
+/* Counts one outcome; with `unintervened`, also the unintervened model's
+ * outcome on the same example (the acts record's own prediction), the
+ * floor every method is compared with. */
+static void add_outcome(ScoreSummary *sum, ScoreSummary *unintervened, ScoreOutcome oc)
+{
+    if (score_summary_add(sum, &oc) < 0) hd_die("%s", hd_last_error());
+    if (!unintervened || oc.base_pred_correct < 0) return;
+    oc.correct = oc.base_pred_correct;
+    if (score_summary_add(unintervened, &oc) < 0) hd_die("%s", hd_last_error());
 }
 
 /* The RAVEL rule (spec ravel.md 5.1): greedily generate n = --eval-tokens
@@ -290,18 +298,14 @@ static void score_batch(Scorer *sc, const msgpack_object *const *recs, int k, co
             if (sc->out)
                 write_score(sc->out, &sc->s, &v, &j, mode, sc->method, sc->o->rule,
                             sc->o->eval_tokens);
-            char b1[64], b2[64], b3[64], b4[64], b5[512];
-            ScoreOutcome oc = {record_str(recs[r], "split", b1, sizeof b1),
-                               record_str(recs[r], "domain", b2, sizeof b2),
-                               record_str(recs[r], "target_attribute", b3, sizeof b3),
-                               record_str(recs[r], "queried_attribute", b4, sizeof b4),
-                               record_str(recs[r], "base_template", b5, sizeof b5),
-                               h->is_causal[r], correct[r], record_flag(recs[r], "base_pred_correct")};
-            if (score_summary_add(sc->sum[m], &oc) < 0) hd_die("%s", hd_last_error());
-            if (m == 0 && oc.base_pred_correct >= 0) {
-                oc.correct = oc.base_pred_correct;
-                if (score_summary_add(sc->sum[sc->n_modes], &oc) < 0) hd_die("%s", hd_last_error());
-            }
+            char *str[5];
+            static const char *const keys[5] = {"split", "domain", "target_attribute",
+                                                "queried_attribute", "base_template"};
+            for (int i = 0; i < 5; i++) str[i] = record_str(recs[r], keys[i]);
+            ScoreOutcome oc = {str[0], str[1], str[2], str[3], str[4], h->is_causal[r], correct[r],
+                               record_flag(recs[r], "base_pred_correct")};
+            add_outcome(sc->sum[m], m == 0 ? sc->sum[sc->n_modes] : NULL, oc);
+            for (int i = 0; i < 5; i++) free(str[i]);
         }
     }
     free(first);
@@ -489,14 +493,7 @@ static int run_summarize(Options *o, char **files, int n_files)
             free(mode);
             free(rule);
         }
-        if (score_summary_add(sum[m], &oc) < 0) hd_die("%s", hd_last_error());
-        if (m == 0 && oc.base_pred_correct >= 0) {
-            /* the unintervened model on the same examples: the floor every
-             * method is compared with (its acts record's own prediction) */
-            ScoreOutcome none = oc;
-            none.correct = oc.base_pred_correct;
-            if (score_summary_add(unintervened, &none) < 0) hd_die("%s", hd_last_error());
-        }
+        add_outcome(sum[m], m == 0 ? unintervened : NULL, oc);
         score_outcome_release(&oc);
         int64_t et;
         if (mp_get_int64(mp_map_get(rec, "eval_tokens"), &et) == 0) eval_tokens[m] = et;
