@@ -38,7 +38,8 @@ static int add_tensor(StWriter *w, const char *prefix, const HnParam *p, const f
 {
     char name[512];
     snprintf(name, sizeof name, "%s%s", prefix, p->name);
-    return st_writer_add_f32(w, name, p->ndim, p->shape, data);
+    /* borrowed: the training state is not copied a second time to save it */
+    return st_writer_add_f32_borrowed(w, name, p->ndim, p->shape, data);
 }
 
 static int save_tensors(const char *step_dir, const Hypernet *hn, const float *m, const float *v)

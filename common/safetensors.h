@@ -77,11 +77,16 @@ void st_checkpoint_close(StCheckpoint *c);
 /* NULL when no shard holds it; *file (if not NULL) gets the shard. */
 const StTensor *st_checkpoint_find(const StCheckpoint *c, const char *name, const StFile **file);
 
-/* Writer: collects tensors (copied) and metadata, then writes one file with
- * the header padded by spaces to a multiple of 8 bytes and the tensors
- * packed in the order they were added, readable by Python's safetensors. */
+/* Writer: collects tensors and metadata, then writes one file with the
+ * header padded by spaces to a multiple of 8 bytes and the tensors packed in
+ * the order they were added, readable by Python's safetensors.  Tensors are
+ * copied when added, or borrowed (st_writer_add_f32_borrowed: the caller
+ * keeps the data unchanged until st_writer_save returns), which is how a
+ * checkpoint of a large model is written without a second copy of it in
+ * memory. */
 typedef struct {
-    StTensor *tensors;           /* data owned (malloc'd copies) */
+    StTensor *tensors;
+    unsigned char *owned;        /* [n_tensors] 1: data is the writer's malloc'd copy */
     int n_tensors, cap_tensors;
     char **meta_keys, **meta_values;
     int n_meta;
@@ -93,6 +98,8 @@ int st_writer_add(StWriter *w, const char *name, StDtype dtype, int ndim, const 
                   const void *data);
 int st_writer_add_f32(StWriter *w, const char *name, int ndim, const int64_t *shape,
                       const float *data);
+int st_writer_add_f32_borrowed(StWriter *w, const char *name, int ndim, const int64_t *shape,
+                               const float *data);
 /* Sets (or replaces) one "__metadata__" string. */
 void st_writer_set_metadata(StWriter *w, const char *key, const char *value);
 /* Writes PATH.tmp and renames it over PATH; -1 with a message on I/O error. */

@@ -15,8 +15,9 @@
 
 void st_writer_init(StWriter *w) { memset(w, 0, sizeof *w); }
 
-int st_writer_add(StWriter *w, const char *name, StDtype dtype, int ndim, const int64_t *shape,
-                  const void *data)
+/* Appends one tensor; its bytes are copied when `copy`, else borrowed. */
+static int add_tensor(StWriter *w, const char *name, StDtype dtype, int ndim, const int64_t *shape,
+                      const void *data, int copy)
 {
     if (!name[0] || strcmp(name, "__metadata__") == 0)
         return hd_fail("safetensors writer: invalid tensor name '%s'", name);
@@ -33,7 +34,9 @@ int st_writer_add(StWriter *w, const char *name, StDtype dtype, int ndim, const 
     if (w->n_tensors == w->cap_tensors) {
         w->cap_tensors = w->cap_tensors ? 2 * w->cap_tensors : 16;
         w->tensors = hd_realloc(w->tensors, (size_t)w->cap_tensors * sizeof(StTensor));
+        w->owned = hd_realloc(w->owned, (size_t)w->cap_tensors);
     }
+    w->owned[w->n_tensors] = (unsigned char)(copy != 0);
     StTensor *t = &w->tensors[w->n_tensors++];
     memset(t, 0, sizeof *t);
     t->name = hd_strdup(name);
@@ -42,15 +45,31 @@ int st_writer_add(StWriter *w, const char *name, StDtype dtype, int ndim, const 
     for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
     t->numel = numel;
     t->nbytes = numel * st_dtype_size(dtype);
-    unsigned char *copy = hd_malloc(t->nbytes ? t->nbytes : 1);
-    if (t->nbytes) memcpy(copy, data, t->nbytes);
-    t->data = copy;
+    if (copy) {
+        unsigned char *bytes = hd_malloc(t->nbytes ? t->nbytes : 1);
+        if (t->nbytes) memcpy(bytes, data, t->nbytes);
+        t->data = bytes;
+    } else {
+        t->data = data;
+    }
     return 0;
+}
+
+int st_writer_add(StWriter *w, const char *name, StDtype dtype, int ndim, const int64_t *shape,
+                  const void *data)
+{
+    return add_tensor(w, name, dtype, ndim, shape, data, 1);
 }
 
 int st_writer_add_f32(StWriter *w, const char *name, int ndim, const int64_t *shape, const float *data)
 {
-    return st_writer_add(w, name, ST_F32, ndim, shape, data);
+    return add_tensor(w, name, ST_F32, ndim, shape, data, 1);
+}
+
+int st_writer_add_f32_borrowed(StWriter *w, const char *name, int ndim, const int64_t *shape,
+                               const float *data)
+{
+    return add_tensor(w, name, ST_F32, ndim, shape, data, 0);
 }
 
 void st_writer_set_metadata(StWriter *w, const char *key, const char *value)
@@ -141,9 +160,10 @@ void st_writer_free(StWriter *w)
 {
     for (int i = 0; i < w->n_tensors; i++) {
         free(w->tensors[i].name);
-        free((void *)w->tensors[i].data);
+        if (w->owned[i]) free((void *)w->tensors[i].data);
     }
     free(w->tensors);
+    free(w->owned);
     for (int i = 0; i < w->n_meta; i++) {
         free(w->meta_keys[i]);
         free(w->meta_values[i]);
