@@ -17,8 +17,9 @@
  *   hypernet_zero_grad(hn);
  *   hypernet_forward(hn, acts, target, &batch, &opts, &loss);
  *   hypernet_backward(hn, acts, target);        (grads += dL/dparams)
- *   grad_clip(hn->grads, hn->n_params, 4.0);    (kernels/cpu/grad_clip.h)
- *   adamw_step(hn->params, hn->grads, m, v, spans, n_spans, &acfg, step);
+ *   norm = grad_norm(hn->grads, hn->n_params);   (kernels/cpu/grad_clip.h)
+ *   adamw_step(hn->params, hn->grads, grad_clip_coef(norm, 4.0), m, v, spans,
+ *              n_spans, &acfg, step);
  * with spans from hypernet_adamw_spans().
  *
  * Shapes.  Batch b; instruction length E; base length B; source length S;
@@ -137,6 +138,14 @@ typedef struct {
     HnParam *info;       /* every tensor, in the reference's order, Q0 last */
     int n_info;
     char *names;         /* storage of the names */
+    /* Rows of the token embedding's gradient written since the last
+     * hypernet_zero_grad: the backward adds only the instruction tokens'
+     * rows, so zeroing just those leaves the pages of all other rows
+     * untouched (not resident: 113 MB of SmolLM2's hypernetwork). */
+    unsigned char *embed_row_dirty; /* [V] */
+    int *embed_dirty_rows;          /* the dirty rows, in order of first write */
+    int n_embed_dirty;
+    int grads_all_written;          /* hypernet_grads_written was called */
 } Hypernet;
 
 /* Checks cfg against the target and allocates zeroed buffers; NULL with a
@@ -170,6 +179,9 @@ int hypernet_adamw_spans(const Hypernet *hn, const float *group_lr, const float 
                          AdamWSpan *spans);
 
 void hypernet_zero_grad(Hypernet *hn);
+/* Tells hypernet_zero_grad that something other than hypernet_backward wrote
+ * the whole gradient buffer (an all-reduce): the next zeroing clears it all. */
+void hypernet_grads_written(Hypernet *hn);
 
 /* R [d, k] from X and Q0 (the orthogonal parametrisation, householder.h). */
 void hypernet_rotation(const Hypernet *hn, float *R);

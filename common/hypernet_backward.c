@@ -123,6 +123,7 @@ static void g_backward(Hypernet *hn, HnActs *a)
         self_block_backward(hn, a, &w->self_attn, &g->self_attn, s, a->hres + (size_t)l * Nd,
                             a->dh);
     }
+    hn_mark_embed_rows(hn, a->ids, N);
     embedding_backward(hn->g.tok_embed, a->dh, a->ids, N, D.V, D.d);
 }
 

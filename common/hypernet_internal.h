@@ -113,6 +113,10 @@ typedef struct {
     int d, H, Hkv, hd, half, qd, kvd, F, V, nl, k, SF, L, Lh, Lt;
 } HnDims;
 
+/* Records that the backward is about to add to these rows of the token
+ * embedding's gradient (hypernet_zero_grad clears only those). */
+void hn_mark_embed_rows(Hypernet *hn, const int *ids, int n);
+
 static inline HnDims hn_dims(const Hypernet *hn)
 {
     const LlamaConfig *t = &hn->target;

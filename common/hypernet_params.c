@@ -266,6 +266,8 @@ Hypernet *hypernet_create(const HypernetConfig *cfg, const LlamaConfig *target)
     }
     bind_views(hn, &hn->w, hn->params, 0);
     bind_views(hn, &hn->g, hn->grads, 1);
+    hn->embed_row_dirty = hd_calloc((size_t)target->vocab_size, 1);
+    hn->embed_dirty_rows = hd_malloc((size_t)target->vocab_size * sizeof(int));
     hn->inv_freq = hd_malloc((size_t)(target->head_dim / 2) * sizeof(float));
     rope_inv_freq(hn->inv_freq, target->head_dim, target->rope_theta,
                   target->rope_scaling == ROPE_SCALING_LLAMA3, target->rope_factor,
@@ -285,6 +287,8 @@ void hypernet_free(Hypernet *hn)
     free(hn->names);
     free(hn->w.layers);
     free(hn->g.layers);
+    free(hn->embed_row_dirty);
+    free(hn->embed_dirty_rows);
     free(hn);
 }
 
@@ -323,7 +327,36 @@ int hypernet_adamw_spans(const Hypernet *hn, const float *group_lr, const float 
 
 void hypernet_zero_grad(Hypernet *hn)
 {
-    memset(hn->grads, 0, hn->n_params * sizeof(float));
+    float *emb = hn->g.tok_embed;
+    const size_t d = (size_t)hn->target.hidden_size;
+    if (!emb || hn->grads_all_written) {
+        memset(hn->grads, 0, hn->n_params * sizeof(float));
+    } else { /* all but the embedding, then its dirty rows */
+        size_t lo = (size_t)(emb - hn->grads), n = (size_t)hn->target.vocab_size * d;
+        memset(hn->grads, 0, lo * sizeof(float));
+        memset(emb + n, 0, (hn->n_params - lo - n) * sizeof(float));
+        for (int i = 0; i < hn->n_embed_dirty; i++)
+            memset(emb + (size_t)hn->embed_dirty_rows[i] * d, 0, d * sizeof(float));
+    }
+    for (int i = 0; i < hn->n_embed_dirty; i++) hn->embed_row_dirty[hn->embed_dirty_rows[i]] = 0;
+    hn->n_embed_dirty = 0;
+    hn->grads_all_written = 0;
+}
+
+void hypernet_grads_written(Hypernet *hn)
+{
+    hn->grads_all_written = 1;
+}
+
+void hn_mark_embed_rows(Hypernet *hn, const int *ids, int n)
+{
+    const int V = hn->target.vocab_size;
+    for (int i = 0; i < n; i++) {
+        int r = ids[i];
+        if (r < 0 || r >= V || hn->embed_row_dirty[r]) continue; /* the kernel skips bad ids */
+        hn->embed_row_dirty[r] = 1;
+        hn->embed_dirty_rows[hn->n_embed_dirty++] = r;
+    }
 }
 
 void hypernet_rotation(const Hypernet *hn, float *R)

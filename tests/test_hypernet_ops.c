@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "cpu/adamw.h"
 #include "cpu/cross_attention.h"
@@ -765,7 +766,7 @@ static void adamw_matches_fp64_reference(void **state)
     AdamWConfig cfg = adamw_default_config();
     for (int step = 1; step <= 3; step++) {
         float *g = rand_vec(n, step == 2 ? 1e-3f : 1.0f);
-        adamw_step(p, g, m, v, spans, 2, &cfg, step);
+        adamw_step(p, g, 1.0f, m, v, spans, 2, &cfg, step);
         for (size_t i = 0; i < n; i++) {
             double lr = i < 25 ? 1e-2 : 1e-1, wd = i < 25 ? 0.1 : 0.0;
             pr[i] *= 1 - lr * wd;
@@ -780,19 +781,58 @@ static void adamw_matches_fp64_reference(void **state)
     free(p), free(m), free(v), free(pr), free(mr), free(vr);
 }
 
-static void grad_clip_scales_to_max_norm(void **state)
+static void grad_clip_coef_is_torchs(void **state)
 {
     (void)state;
     float g[4] = {3, 0, 4, 0};
     assert_float_equal(grad_norm(g, 4), 5.0, 1e-12);
-    double n = grad_clip(g, 4, 10.0); /* below the limit: untouched */
-    assert_float_equal(n, 5.0, 1e-12);
-    assert_true(g[0] == 3.0f && g[2] == 4.0f);
-    n = grad_clip(g, 4, 1.0);
-    assert_float_equal(n, 5.0, 1e-12);
-    assert_float_equal(g[0], 3.0 / (5.0 + 1e-6), 1e-7);
-    assert_float_equal(g[2], 4.0 / (5.0 + 1e-6), 1e-7);
-    assert_float_equal(grad_norm(g, 4), 1.0, 1e-6);
+    assert_true(grad_clip_coef(5.0, 10.0) == 1.0f); /* below the limit: no scaling */
+    assert_true(grad_clip_coef(5.0, 1.0) == (float)(1.0 / (5.0 + 1e-6)));
+    assert_true(grad_clip_coef(4.0, 4.0) == (float)(4.0 / (4.0 + 1e-6)));   /* just below 1 */
+}
+
+/* AdamW with grad_scale c gives bit for bit what clipping the gradients in
+ * place (g *= c) and then stepping with scale 1 gives. */
+static void adamw_grad_scale_equals_clipping_first(void **state)
+{
+    (void)state;
+    const size_t n = 1000;
+    float *p1 = rand_vec(n, 1), *p2 = malloc(n * sizeof *p2), *g = rand_vec(n, 30);
+    float *gc = malloc(n * sizeof *gc);
+    float *m1 = zeros(n), *v1 = zeros(n), *m2 = zeros(n), *v2 = zeros(n);
+    memcpy(p2, p1, n * sizeof *p1);
+    AdamWSpan span = {0, n, 3e-3f, 0.01f};
+    AdamWConfig cfg = adamw_default_config();
+    for (int step = 1; step <= 3; step++) {
+        float c = grad_clip_coef(grad_norm(g, n), 4.0);
+        assert_true(c < 1.0f);
+        for (size_t i = 0; i < n; i++) gc[i] = g[i] * c;
+        adamw_step(p1, g, c, m1, v1, &span, 1, &cfg, step);
+        adamw_step(p2, gc, 1.0f, m2, v2, &span, 1, &cfg, step);
+    }
+    assert_memory_equal(p1, p2, n * sizeof *p1);
+    assert_memory_equal(m1, m2, n * sizeof *m1);
+    assert_memory_equal(v1, v2, n * sizeof *v1);
+    free(p1), free(p2), free(g), free(gc), free(m1), free(v1), free(m2), free(v2);
+}
+
+/* Moments that stay zero (zero gradient, zero moments) are never written:
+ * they live here in read-only pages, so a store would end the test with
+ * SIGSEGV.  The parameters still get their weight decay. */
+static void adamw_never_writes_moments_that_stay_zero(void **state)
+{
+    (void)state;
+    const size_t n = 4096, bytes = n * sizeof(float);
+    float *ro = mmap(NULL, 2 * bytes, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(ro != MAP_FAILED);
+    float *p = rand_vec(n, 1), *p0 = malloc(bytes), *g = zeros(n);
+    memcpy(p0, p, bytes);
+    AdamWSpan span = {0, n, 1e-2f, 0.1f};
+    AdamWConfig cfg = adamw_default_config();
+    adamw_step(p, g, 0.5f, ro, ro + n, &span, 1, &cfg, 1);
+    for (size_t i = 0; i < n; i++) assert_true(p[i] == p0[i] * (float)(1.0 - 1e-2 * 0.1));
+    munmap(ro, 2 * bytes);
+    free(p), free(p0), free(g);
 }
 
 int main(void)
@@ -810,7 +850,9 @@ int main(void)
         cmocka_unit_test(selection_modes_match_reference),
         cmocka_unit_test(selection_random_control),
         cmocka_unit_test(adamw_matches_fp64_reference),
-        cmocka_unit_test(grad_clip_scales_to_max_norm),
+        cmocka_unit_test(grad_clip_coef_is_torchs),
+        cmocka_unit_test(adamw_grad_scale_equals_clipping_first),
+        cmocka_unit_test(adamw_never_writes_moments_that_stay_zero),
     };
     return cmocka_run_group_tests_name("hypernet_ops", tests, NULL, NULL);
 }

@@ -9,7 +9,8 @@
  * largest (measured: equal to 7 digits, 3.5e-6; a share's sparsity term
  * left unscaled gives 2-5e-2).  Also: the process group of a single
  * process (common/dist.h) is rank 0 of 1 and its collectives change
- * nothing. */
+ * nothing.  And hypernet_zero_grad's partial zeroing of the embedding
+ * gradient. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -162,6 +163,71 @@ static void shares_add_up_to_the_batch(void **state)
     llama_model_free(&m);
 }
 
+/* hypernet_zero_grad clears only the embedding rows the backward wrote (so
+ * rows no batch uses never become resident): gradients after zeroing equal
+ * those of a hypernetwork that never saw the earlier batch, bit for bit,
+ * and after hypernet_grads_written (an all-reduce wrote every value) the
+ * whole buffer is cleared. */
+static void zero_grad_clears_what_was_written(void **state)
+{
+    (void)state;
+    LlamaModel m;
+    tiny_target(&m);
+    HypernetConfig cfg = hypernet_default_config(&m.cfg);
+    cfg.n_layers = 2, cfg.intervention_layer = 1, cfg.das_dim = 4, cfg.sub_ffn = 12;
+    Hypernet *hn = hypernet_create(&cfg, &m.cfg);
+    assert_int_equal(hypernet_init(hn, &m, 0, 0.3f, 5), 0);
+    Batch x;
+    tiny_batch(&x, &m, cfg.intervention_layer);
+    HnActs *a = hn_acts_create(hn, 3, 5, 7, 6);
+    HnOptions opt = hn_default_options();
+    const int one_row[1] = {1};
+    Share s;
+    share_make(&s, &x.batch, x.nl, x.d, one_row, 1);
+    HnLoss loss;
+    const size_t bytes = hn->n_params * sizeof(float);
+    const size_t d = (size_t)m.cfg.hidden_size, V = (size_t)m.cfg.vocab_size;
+
+    hypernet_zero_grad(hn); /* fresh buffers: row 1 alone */
+    assert_int_equal(hypernet_forward(hn, a, &m, &s.hb, &opt, &loss), 0);
+    assert_int_equal(hypernet_backward(hn, a, &m), 0);
+    float *want = malloc(bytes);
+    memcpy(want, hn->grads, bytes);
+
+    hypernet_zero_grad(hn); /* the whole batch writes rows row 1 does not use */
+    assert_int_equal(hypernet_forward(hn, a, &m, &x.batch, &opt, &loss), 0);
+    assert_int_equal(hypernet_backward(hn, a, &m), 0);
+    const float *emb_want = want + (hn->g.tok_embed - hn->grads);
+    int extra_rows = 0;
+    for (size_t r = 0; r < V; r++) {
+        int here = 0, there = 0;
+        for (size_t j = 0; j < d; j++) {
+            here |= hn->g.tok_embed[r * d + j] != 0.0f;
+            there |= emb_want[r * d + j] != 0.0f;
+        }
+        extra_rows += here && !there;
+    }
+    print_message("embedding rows with a gradient from the whole batch only: %d\n", extra_rows);
+    assert_true(extra_rows > 0); /* else this test could not fail */
+
+    hypernet_zero_grad(hn);
+    assert_int_equal(hypernet_forward(hn, a, &m, &s.hb, &opt, &loss), 0);
+    assert_int_equal(hypernet_backward(hn, a, &m), 0);
+    assert_memory_equal(hn->grads, want, bytes);
+
+    for (size_t i = 0; i < hn->n_params; i++) hn->grads[i] = 1.0f; /* as an all-reduce */
+    hypernet_grads_written(hn);
+    hypernet_zero_grad(hn);
+    for (size_t i = 0; i < hn->n_params; i++) assert_true(hn->grads[i] == 0.0f);
+
+    free(want);
+    share_free(&s);
+    batch_free(&x);
+    hn_acts_free(a);
+    hypernet_free(hn);
+    llama_model_free(&m);
+}
+
 /* Outside mpirun (and in any build without MPI) the group is one process. */
 static void a_single_process_is_a_group_of_one(void **state)
 {
@@ -197,6 +263,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(shares_add_up_to_the_batch),
+        cmocka_unit_test(zero_grad_clears_what_was_written),
         cmocka_unit_test(a_single_process_is_a_group_of_one),
     };
     return cmocka_run_group_tests_name("hypernet_shards", tests, NULL, NULL);

@@ -526,6 +526,7 @@ int main(int argc, char **argv)
         }
         if (world > 1) { /* sum the ranks' terms: every rank then holds the same */
             dist_allreduce_sum_f32(run.hn->grads, np);
+            hypernet_grads_written(run.hn);
             double parts[2] = {loss.pred, loss.sparsity};
             dist_allreduce_sum_f64(parts, 2);
             loss.pred = (float)parts[0];
@@ -537,8 +538,7 @@ int main(int argc, char **argv)
             hd_die("step %ld: the loss is %f; stopping (the last good checkpoint is %s/latest)",
                    st.step + 1, loss.total, o.ckpt);
         /* --clip 0: no clipping (the DAS baseline's default) */
-        double gnorm = o.clip > 0 ? grad_clip(run.hn->grads, np, o.clip)
-                                  : grad_norm(run.hn->grads, np);
+        double gnorm = grad_norm(run.hn->grads, np);
         if (!isfinite(gnorm))
             hd_die("step %ld: the gradient norm is %f; stopping (the last good checkpoint is %s/latest)",
                    st.step + 1, gnorm, o.ckpt);
@@ -549,7 +549,9 @@ int main(int argc, char **argv)
         /* the log's lr: the main group's, or R's for DAS (its only tensor) */
         double lr = group_lr[run.hn->cfg.method == HN_METHOD_DAS ? HN_GROUP_ROTATE : HN_GROUP_MAIN];
         int n_spans = hypernet_adamw_spans(run.hn, group_lr, group_wd, spans);
-        adamw_step(run.hn->params, run.hn->grads, adam_m, adam_v, spans, n_spans, &acfg, st.step + 1);
+        float clip_scale = o.clip > 0 ? grad_clip_coef(gnorm, o.clip) : 1.0f;
+        adamw_step(run.hn->params, run.hn->grads, clip_scale, adam_m, adam_v, spans, n_spans, &acfg,
+                   st.step + 1);
         st.step++;
         st.cursor += b;
         if (log) { /* rank 0 always has a share, padded as the whole batch */

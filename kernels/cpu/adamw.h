@@ -26,9 +26,13 @@ typedef struct {
 /* PyTorch's defaults: 0.9, 0.999, 1e-8. */
 AdamWConfig adamw_default_config(void);
 
-/* One step on n values; step >= 1 is the count including this one. */
-void adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr,
-                  float weight_decay, const AdamWConfig *cfg, long step);
+/* One step on n values; step >= 1 is the count including this one.  The
+ * gradient used is g * grad_scale (the clipping coefficient of
+ * grad_clip_coef, so that clipping needs no pass writing the gradients;
+ * 1 = g as it is).  m and v are written only where they change, so moments
+ * that stay zero (rows of an embedding no batch has used) cost no memory. */
+void adamw_update(float *p, const float *g, float grad_scale, float *m, float *v, size_t n,
+                  float lr, float weight_decay, const AdamWConfig *cfg, long step);
 
 typedef struct {
     size_t offset, count;
@@ -37,7 +41,7 @@ typedef struct {
 
 /* adamw_update on every span of one buffer (params, grads, m, v share the
  * layout). */
-void adamw_step(float *params, const float *grads, float *m, float *v, const AdamWSpan *spans,
-                int n_spans, const AdamWConfig *cfg, long step);
+void adamw_step(float *params, const float *grads, float grad_scale, float *m, float *v,
+                const AdamWSpan *spans, int n_spans, const AdamWConfig *cfg, long step);
 
 #endif

@@ -10,14 +10,8 @@ double grad_norm(const float *g, size_t n)
     return sqrt(ss);
 }
 
-double grad_clip(float *g, size_t n, double max_norm)
+float grad_clip_coef(double norm, double max_norm)
 {
-    double norm = grad_norm(g, n);
     double coef = max_norm / (norm + 1e-6);
-    if (coef < 1.0) {
-        float c = (float)coef;
-#pragma omp parallel for schedule(static) if (n > 65536)
-        for (size_t i = 0; i < n; i++) g[i] *= c;
-    }
-    return norm;
+    return coef < 1.0 ? (float)coef : 1.0f;
 }
