@@ -16,7 +16,9 @@ static int ensure_acts(HnSession *s, const HnBatch *h)
     s->cap_B = h->B + 8 > s->cap_B ? h->B + 8 : s->cap_B;
     s->cap_S = h->S + 8 > s->cap_S ? h->S + 8 : s->cap_S;
     hn_acts_free(s->acts);
-    s->acts = hn_acts_create(s->hn, s->cap_b, s->cap_E, s->cap_B, s->cap_S);
+    s->acts = s->recompute_target
+                  ? hn_acts_create_recomputing(s->hn, s->cap_b, s->cap_E, s->cap_B, s->cap_S)
+                  : hn_acts_create(s->hn, s->cap_b, s->cap_E, s->cap_B, s->cap_S);
     return s->acts ? 0 : -1;
 }
 

@@ -161,7 +161,8 @@ static void carve_all(HnActs *a, const Hypernet *hn, Carver *c)
     a->dup = take(c, bE * F);
 }
 
-HnActs *hn_acts_create(const Hypernet *hn, int max_b, int max_E, int max_B, int max_S)
+static HnActs *create(const Hypernet *hn, int max_b, int max_E, int max_B, int max_S,
+                      int recompute_target)
 {
     if (!hn) {
         hd_fail("hypernet activations: no hypernetwork");
@@ -194,12 +195,24 @@ HnActs *hn_acts_create(const Hypernet *hn, int max_b, int max_E, int max_B, int 
     }
     Carver real = {a->mem, 0};
     carve_all(a, hn, &real);
-    a->target = llama_acts_create(&hn->target, max_b, max_B, hn->cfg.intervention_layer);
+    /* keep_from = Lt: no target layer keeps its internals */
+    int keep_from = recompute_target ? hn->target.n_layers : hn->cfg.intervention_layer;
+    a->target = llama_acts_create(&hn->target, max_b, max_B, keep_from);
     if (!a->target) {
         hn_acts_free(a);
         return NULL;
     }
     return a;
+}
+
+HnActs *hn_acts_create(const Hypernet *hn, int max_b, int max_E, int max_B, int max_S)
+{
+    return create(hn, max_b, max_E, max_B, max_S, 0);
+}
+
+HnActs *hn_acts_create_recomputing(const Hypernet *hn, int max_b, int max_E, int max_B, int max_S)
+{
+    return create(hn, max_b, max_E, max_B, max_S, 1);
 }
 
 void hn_acts_free(HnActs *a)

@@ -1,4 +1,5 @@
 #include "llama_forward.h"
+#include "llama_load.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -244,6 +245,7 @@ int llama_forward_range(const LlamaModel *m, LlamaActivations *a, const int *ids
                        a->max_b, a->max_T);
     if (from < 0 || to > D.L || from > to)
         return hd_fail("llama forward: bad layer range [%d, %d) of %d layers", from, to, D.L);
+    if (llama_model_check_layers(m, from, to)) return -1;
     const size_t N = (size_t)b * T;
     if (mask)
         for (size_t i = 0; i < N; i++)
@@ -451,6 +453,7 @@ int llama_backward_range(const LlamaModel *m, LlamaActivations *a, float *dresid
     const int L = m->cfg.n_layers;
     if (from < 0 || to > L || from > to)
         return hd_fail("llama backward: bad layer range [%d, %d) of %d layers", from, to, L);
+    if (llama_model_check_layers(m, from, to)) return -1;
     for (int l = from; l < to; l++)
         if (!a->layer_done[l])
             return hd_fail("llama backward: layer %d has not been run forward on this batch", l);

@@ -1,10 +1,13 @@
 /* LlamaModel allocation and the Hugging Face safetensors loader. */
 #include "llama_load.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "hf_config.h"
@@ -51,6 +54,33 @@ int llama_model_alloc(LlamaModel *m, const LlamaConfig *cfg)
     } else {
         m->lm_head = p, p += (size_t)cfg->vocab_size * d;
     }
+    return 0;
+}
+
+void llama_model_release_layers(LlamaModel *m, int from, int to)
+{
+    if (!m->params || from < 0 || to > m->cfg.n_layers || from >= to) return;
+    const size_t d = (size_t)m->cfg.hidden_size, ffn = (size_t)m->cfg.intermediate_size;
+    /* the layers lie back to back in the one buffer (llama_model_alloc) */
+    uintptr_t lo = (uintptr_t)m->layers[from].attn_norm;
+    uintptr_t hi = (uintptr_t)(m->layers[to - 1].w_down + d * ffn);
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    lo = (lo + page - 1) & ~(page - 1); /* whole pages inside the range only */
+    hi &= ~(page - 1);
+    /* The buffer is private anonymous memory (calloc), so dropping its pages
+     * is safe: they would read back as zeros.  A failure only means the
+     * memory stays resident; nothing reads it either way. */
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    memset(&m->layers[from], 0, (size_t)(to - from) * sizeof *m->layers);
+}
+
+int llama_model_check_layers(const LlamaModel *m, int from, int to)
+{
+    for (int l = from; l < to; l++)
+        if (!m->layers[l].wq)
+            return hd_fail("%s: the weights of layer %d were released (this tool keeps only the "
+                           "layers it runs)",
+                           m->cfg.model_id, l);
     return 0;
 }
 

@@ -38,6 +38,18 @@ size_t llama_param_count(const LlamaConfig *cfg);
 int llama_model_alloc(LlamaModel *m, const LlamaConfig *cfg);
 void llama_model_free(LlamaModel *m);
 
+/* Gives the memory of layers [from, to)'s weights back to the operating
+ * system, for a tool that will never run those layers again: hd-train, whose
+ * hypernetwork has copied the layers it starts from and which afterwards
+ * runs only layers [L, N) (half of SmolLM2's layers, 14 of Llama-3-8B's 32 GB
+ * in fp32).  The layers' views become NULL; running one is then an error
+ * (llama_model_check_layers), never a silent use of zeros. */
+void llama_model_release_layers(LlamaModel *m, int from, int to);
+
+/* 0 when layers [from, to) all have their weights, else -1 with a message
+ * naming the first released one. */
+int llama_model_check_layers(const LlamaModel *m, int from, int to);
+
 int llama_load_hf(LlamaModel *m, const char *dir);
 int llama_load_gguf(LlamaModel *m, const char *path);
 /* A directory is a Hugging Face checkpoint, a file a GGUF. */

@@ -17,6 +17,7 @@ typedef struct {
     const char *model, *ckpt, *resume, *val, *output;
     int gzip;
     int from_pairs;                /* inputs are pair records: cache their acts first */
+    int recompute_target;          /* HnSession.recompute_target (memory, not results) */
     long epochs, max_steps, batch, eval_every, save_every, keep, eval_tokens, eval_max;
     double lr, lr_rotate, lr_mask, wd, clip;
     long warmup;

@@ -9,8 +9,9 @@
  * largest (measured: equal to 7 digits, 3.5e-6; a share's sparsity term
  * left unscaled gives 2-5e-2).  Also: the process group of a single
  * process (common/dist.h) is rank 0 of 1 and its collectives change
- * nothing.  And hypernet_zero_grad's partial zeroing of the embedding
- * gradient. */
+ * nothing.  And the memory-saving paths that must not change a gradient
+ * bit: hypernet_zero_grad's partial zeroing of the embedding gradient and
+ * the target layers recomputed in the backward. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -228,6 +229,44 @@ static void zero_grad_clears_what_was_written(void **state)
     llama_model_free(&m);
 }
 
+/* hn_acts_create_recomputing (hd-train --recompute-target): the target's
+ * layers rerun in the backward give the same loss and gradients, bit for
+ * bit, as kept internals. */
+static void recomputed_target_layers_give_the_same_gradients(void **state)
+{
+    (void)state;
+    LlamaModel m;
+    tiny_target(&m);
+    HypernetConfig cfg = hypernet_default_config(&m.cfg);
+    cfg.n_layers = 2, cfg.intervention_layer = 1, cfg.das_dim = 4, cfg.sub_ffn = 12;
+    Hypernet *hn = hypernet_create(&cfg, &m.cfg);
+    assert_int_equal(hypernet_init(hn, &m, 0, 0.3f, 5), 0);
+    Batch x;
+    tiny_batch(&x, &m, cfg.intervention_layer);
+    HnOptions opt = hn_default_options();
+    opt.sparsity_weight = 0.7f;
+    HnActs *acts[2] = {hn_acts_create(hn, 3, 5, 7, 6), hn_acts_create_recomputing(hn, 3, 5, 7, 6)};
+    const size_t bytes = hn->n_params * sizeof(float);
+    float *grads[2];
+    HnLoss loss[2];
+    for (int i = 0; i < 2; i++) {
+        hypernet_zero_grad(hn);
+        assert_int_equal(hypernet_forward(hn, acts[i], &m, &x.batch, &opt, &loss[i]), 0);
+        assert_int_equal(hypernet_backward(hn, acts[i], &m), 0);
+        grads[i] = malloc(bytes);
+        memcpy(grads[i], hn->grads, bytes);
+    }
+    assert_true(loss[0].total == loss[1].total && loss[0].pred == loss[1].pred);
+    assert_memory_equal(grads[0], grads[1], bytes);
+    double norm = 0;
+    for (size_t i = 0; i < hn->n_params; i++) norm += (double)grads[0][i] * grads[0][i];
+    assert_true(norm > 0);
+    for (int i = 0; i < 2; i++) free(grads[i]), hn_acts_free(acts[i]);
+    batch_free(&x);
+    hypernet_free(hn);
+    llama_model_free(&m);
+}
+
 /* Outside mpirun (and in any build without MPI) the group is one process. */
 static void a_single_process_is_a_group_of_one(void **state)
 {
@@ -264,6 +303,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(shares_add_up_to_the_batch),
         cmocka_unit_test(zero_grad_clears_what_was_written),
+        cmocka_unit_test(recomputed_target_layers_give_the_same_gradients),
         cmocka_unit_test(a_single_process_is_a_group_of_one),
     };
     return cmocka_run_group_tests_name("hypernet_shards", tests, NULL, NULL);
