@@ -14,11 +14,59 @@ static int group_rank = 0, group_size = 1;
 int dist_rank(void) { return group_rank; }
 int dist_size(void) { return group_size; }
 
+/* A non-negative decimal integer below INT_MAX, nothing else. */
+static int env_int(const char *name, int *out)
+{
+    const char *v = getenv(name);
+    if (!v) return 0;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (end == v || *end || n < 0 || n >= INT_MAX)
+        return hd_fail("environment variable %s='%s' is not a rank or size", name, v);
+    *out = (int)n;
+    return 1;
+}
+
+int dist_launcher(int *rank, int *size, const char **launcher)
+{
+    /* rank variable, size variable, name; srun sets SLURM_STEP_NUM_TASKS for
+     * the tasks of a job step only, not for the batch script, where
+     * SLURM_PROCID = 0 and SLURM_NTASKS would claim a share of the job */
+    static const char *const known[][3] = {
+        {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "mpirun (Open MPI)"},
+        {"PMI_RANK", "PMI_SIZE", "an MPI launcher (PMI)"},
+        {"SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "srun"},
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        int r = 0, n = 0;
+        int has_r = env_int(known[i][0], &r), has_n = env_int(known[i][1], &n);
+        if (has_r < 0 || has_n < 0) return -1;
+        if (!has_r || !has_n) continue;
+        if (n < 1 || r >= n)
+            return hd_fail("%s=%d and %s=%d: not a rank of that many processes", known[i][0], r,
+                           known[i][1], n);
+        *rank = r;
+        *size = n;
+        if (launcher) *launcher = known[i][2];
+        return 1;
+    }
+    return 0;
+}
+
 #ifndef HD_MPI
 
 int dist_init(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
+    /* several copies of a tool built without MPI would each run the whole
+     * job alone, writing the same files */
+    int rank, size;
+    const char *by;
+    if (dist_launcher(&rank, &size, &by) > 0 && size > 1)
+        hd_die("started as rank %d of %d by %s, but this %s was built without MPI: every "
+               "process would run the whole job alone; build it with 'make MPI=1' and run "
+               "bin-mpi/%s",
+               rank, size, by, hd_progname, hd_progname);
     return 1;
 }
 int dist_compiled(void) { return 0; }

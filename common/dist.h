@@ -26,6 +26,16 @@
 int dist_init(int *argc, char ***argv);
 int dist_rank(void);
 int dist_size(void);
+/* The rank and size a launcher gave this process, read from the
+ * environment (no MPI needed, any build): mpirun of Open MPI
+ * (OMPI_COMM_WORLD_RANK/SIZE), MPICH's hydra or srun --mpi=pmi2
+ * (PMI_RANK/PMI_SIZE), a task of srun (SLURM_PROCID/SLURM_STEP_NUM_TASKS;
+ * a batch script itself is no task).  1 with *rank, *size and the
+ * launcher's name (launcher may be NULL), 0 when started otherwise, -1
+ * with a message on values that are not a rank of a size.  A build without
+ * MPI started as several ranks refuses to run in dist_init; cache-acts and
+ * hd-score take their shard from it. */
+int dist_launcher(int *rank, int *size, const char **launcher);
 /* 1 when this build can talk MPI (hd-train --version lists "mpi"). */
 int dist_compiled(void);
 

@@ -1,8 +1,10 @@
 #include "record_shard.h"
+#include "dist.h"
 #include "error.h"
 #include "msgpack_util.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -47,6 +49,25 @@ void record_shard_block(long long n_units, const RecordShard *s, long long *firs
 {
     *first = block_start(n_units, s->index, s->count);
     *end = block_start(n_units, (long long)s->index + 1, s->count);
+}
+
+int record_shard_from_launcher(RecordShard *s, const char *output, char **output_name)
+{
+    int rank, size;
+    const char *by;
+    int got = dist_launcher(&rank, &size, &by);
+    if (got <= 0) return got;
+    if (size == 1) return 0; /* mpirun -np 1: the whole input */
+    if (!output || strcmp(output, "-") == 0)
+        return hd_fail("started as rank %d of %d by %s: give -o FILE (each rank writes "
+                       "FILE.shard-I-of-%d), the ranks cannot share one stdout",
+                       rank, size, by, size);
+    int width = snprintf(NULL, 0, "%d", size);
+    if (asprintf(output_name, "%s.shard-%0*d-of-%d", output, width, rank, size) < 0)
+        return hd_fail("out of memory");
+    s->index = rank;
+    s->count = size;
+    return 1;
 }
 
 int shard_units_next(ShardUnits *u, int is_batched)

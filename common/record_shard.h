@@ -75,6 +75,14 @@ int record_shard_range(char **files, int n, const RecordShard *s, const ShardBat
 RecordInput *record_shard_open(char **files, int n, const RecordShard *s, const ShardBatching *b,
                                ShardRange *r);
 
+/* No --shard given: when a launcher started this process as one of several
+ * (mpirun, srun: dist_launcher), its shard is rank/size, and every rank
+ * writes a file of its own, OUTPUT.shard-I-of-N with I zero-padded to N's
+ * digits so that `cat OUTPUT.shard-*` lists them in order.  1 with *s and
+ * *output_name (malloc'd), 0 when not started so (or as a single process),
+ * -1 with a message (no OUTPUT, or "-": the ranks would share one stdout). */
+int record_shard_from_launcher(RecordShard *s, const char *output, char **output_name);
+
 /* The header's "shard": [I, N] key and value. */
 void record_shard_pack(msgpack_packer *pk, const RecordShard *s);
 

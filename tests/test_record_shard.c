@@ -2,7 +2,8 @@
  * (the N blocks tile [0, K) in order, sizes within one, no overflow for
  * huge K), where batches start, the first pass over real files (two files,
  * records of other types), the range it puts on a RecordInput, and the
- * refusal of stdin and pipes. */
+ * refusal of stdin and pipes; the shard and file name a launcher (mpirun,
+ * srun) gives without --shard. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -249,6 +250,54 @@ static void stdin_and_pipes_are_refused(void **state)
     assert_int_equal(record_shard_check_inputs(files, 2), 0); /* opening names it */
 }
 
+/* Every launcher variable dist_launcher reads, cleared between cases. */
+static void clear_launcher_env(void)
+{
+    const char *vars[] = {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "PMI_RANK",
+                          "PMI_SIZE", "SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) unsetenv(vars[i]);
+}
+
+static void launcher_gives_the_shard_and_the_file(void **state)
+{
+    (void)state;
+    RecordShard s = {0, 1};
+    char *name = NULL;
+    clear_launcher_env();
+    assert_int_equal(record_shard_from_launcher(&s, "out.acts", &name), 0); /* a plain process */
+
+    setenv("OMPI_COMM_WORLD_RANK", "3", 1), setenv("OMPI_COMM_WORLD_SIZE", "12", 1);
+    assert_int_equal(record_shard_from_launcher(&s, "out/x.acts", &name), 1);
+    assert_int_equal(s.index, 3);
+    assert_int_equal(s.count, 12);
+    assert_string_equal(name, "out/x.acts.shard-03-of-12"); /* sorts in rank order */
+    free(name);
+    assert_int_equal(record_shard_from_launcher(&s, NULL, &name), -1); /* one shared stdout */
+    assert_non_null(strstr(hd_last_error(), "rank 3 of 12 by mpirun (Open MPI): give -o FILE"));
+    assert_int_equal(record_shard_from_launcher(&s, "-", &name), -1);
+    setenv("OMPI_COMM_WORLD_SIZE", "1", 1); /* mpirun -np 1: not sharded */
+    setenv("OMPI_COMM_WORLD_RANK", "0", 1);
+    assert_int_equal(record_shard_from_launcher(&s, NULL, &name), 0);
+
+    clear_launcher_env(); /* a Slurm batch script is no task of a step */
+    setenv("SLURM_PROCID", "0", 1), setenv("SLURM_NTASKS", "4", 1);
+    assert_int_equal(record_shard_from_launcher(&s, "a", &name), 0);
+    setenv("SLURM_STEP_NUM_TASKS", "4", 1), setenv("SLURM_PROCID", "2", 1); /* srun's task */
+    assert_int_equal(record_shard_from_launcher(&s, "a", &name), 1);
+    assert_string_equal(name, "a.shard-2-of-4");
+    assert_true(s.index == 2 && s.count == 4);
+    free(name);
+
+    clear_launcher_env(); /* values that are no rank of a size */
+    setenv("PMI_RANK", "4", 1), setenv("PMI_SIZE", "4", 1);
+    assert_int_equal(record_shard_from_launcher(&s, "a", &name), -1);
+    assert_non_null(strstr(hd_last_error(), "PMI_RANK=4 and PMI_SIZE=4"));
+    setenv("PMI_RANK", "x1", 1);
+    assert_int_equal(record_shard_from_launcher(&s, "a", &name), -1);
+    assert_non_null(strstr(hd_last_error(), "PMI_RANK='x1'"));
+    clear_launcher_env();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -260,6 +309,7 @@ int main(void)
         cmocka_unit_test(shards_of_two_files_concatenate),
         cmocka_unit_test(bad_input_is_named),
         cmocka_unit_test(stdin_and_pipes_are_refused),
+        cmocka_unit_test(launcher_gives_the_shard_and_the_file),
     };
     return cmocka_run_group_tests_name("record_shard", tests, make_tmpdir, remove_tmpdir);
 }

@@ -47,7 +47,9 @@ static void usage(void)
         "      --no-bos        do not prepend the model's BOS token\n"
         "      --shard I/N     write shard I of N (0 <= I < N; PAIRS must be files):\n"
         "                      'cat' of the N shards has the unsharded run's data\n"
-        "                      records, byte for byte (same --batch)\n"
+        "                      records, byte for byte (same --batch).  Started by\n"
+        "                      mpirun or srun as N processes without --shard: rank I\n"
+        "                      writes shard I to FILE.shard-I-of-N (-o FILE needed)\n"
         "  -t, --threads N     CPU threads (default: all)\n"
         "  -o, --output FILE   write to FILE (atomically) instead of stdout\n"
         "  -z, --gzip          gzip the whole output stream\n"
@@ -106,6 +108,12 @@ int main(int argc, char **argv)
     if (batch < 1) hd_usage_error("--batch must be at least 1");
     char **files = argv + optind;
     int n_files = argc - optind;
+    char *rank_output = NULL; /* started by mpirun/srun: this rank's shard */
+    if (!sharded) {
+        sharded = record_shard_from_launcher(&shard, output, &rank_output);
+        if (sharded < 0) hd_usage_error("%s", hd_last_error());
+        if (sharded) output = rank_output;
+    }
     if (sharded && record_shard_check_inputs(files, n_files) < 0)
         hd_usage_error("%s", hd_last_error());
 
@@ -136,5 +144,6 @@ int main(int argc, char **argv)
     acts_cache_free(&cache);
     record_input_close(in);
     target_model_free(&target);
+    free(rank_output);
     return 0;
 }

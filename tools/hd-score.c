@@ -76,7 +76,9 @@ static void usage(void)
         "      --shard I/N       score shard I of N (0 <= I < N; ACTS must be files):\n"
         "                        'cat' of the N shards has the unsharded run's score\n"
         "                        records (same --batch); the whole run's summaries are\n"
-        "                        'cat SHARDS | hd-score --summarize'\n"
+        "                        'cat SHARDS | hd-score --summarize'.  Started by\n"
+        "                        mpirun or srun as N processes without --shard: rank I\n"
+        "                        scores shard I into FILE.shard-I-of-N (-o FILE)\n"
         "      --table           print the summary as an aligned table on stdout; the\n"
         "                        records then go only to -o FILE, if given\n"
         "  -t, --threads N       CPU threads\n"
@@ -580,7 +582,15 @@ int main(int argc, char **argv)
         return run_summarize(&o, argv + optind, argc - optind);
     }
     if (!o.ckpt) hd_usage_error("a checkpoint is needed: -c DIR (from hd-train)");
+    char *rank_output = NULL; /* started by mpirun/srun: this rank's shard */
+    if (!o.sharded) {
+        o.sharded = record_shard_from_launcher(&o.shard, o.output, &rank_output);
+        if (o.sharded < 0) hd_usage_error("%s", hd_last_error());
+        if (o.sharded) o.output = rank_output;
+    }
     if (o.sharded && record_shard_check_inputs(argv + optind, argc - optind) < 0)
         hd_usage_error("%s", hd_last_error());
-    return run_scoring(&o, argv + optind, argc - optind);
+    int rc = run_scoring(&o, argv + optind, argc - optind);
+    free(rank_output);
+    return rc;
 }

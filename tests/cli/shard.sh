@@ -3,7 +3,9 @@
 # for byte and in order (the shards are cut on batch boundaries, so every
 # batch is the same); `cat` of the shards' scores through --summarize gives
 # the unsharded summaries; bad shard specs and stdin are usage errors;
-# more shards than batches give empty shards that still concatenate.
+# more shards than batches give empty shards that still concatenate;
+# started by mpirun or srun (their environment variables), the tools take
+# their rank's shard and write FILE.shard-I-of-N.
 source tests/cli/lib.bash
 export HD_MODEL=tests/fixtures/tiny-llama-f32
 export SOURCE_DATE_EPOCH=0 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
@@ -83,4 +85,25 @@ check "--shard: a missing file is named (exit 1); an input without acts is refus
     $BIN/cache-acts --shard 0/2 $TMP/nothere > /dev/null 2> $TMP/err; [ \$? = 1 ] && grep -q nothere $TMP/err &&
     ! $BIN/hd-score -c $TMP/hd --shard 1/2 $TMP/pairs > /dev/null 2> $TMP/err &&
     grep -q 'no acts records' $TMP/err"
+check "started as rank I of N (mpirun's or srun's environment): shard I into FILE.shard-I-of-N" bash -c "
+    for i in 0 1 2; do
+        OMPI_COMM_WORLD_RANK=\$i OMPI_COMM_WORLD_SIZE=3 $BIN/cache-acts -b 3 -o $TMP/rank.acts $TMP/pairs || exit 1
+        SLURM_PROCID=\$i SLURM_STEP_NUM_TASKS=3 $BIN/hd-score -c $TMP/hd -b 4 --modes soft,bidding_argmax \
+            -o $TMP/rank.scores $TMP/all.acts || exit 1
+    done &&
+    [ ! -e $TMP/rank.acts ] && [ ! -e $TMP/rank.scores ] &&
+    $BIN/hd-cat --header $TMP/rank.acts.shard-1-of-3 | grep -q '\"shard\":\[1,3\]' &&
+    cat $TMP/rank.acts.shard-* | $BIN/hd-cat --where t=acts --full | data > $TMP/rcat.json &&
+    $BIN/hd-cat --where t=acts --full $TMP/all.acts | data | cmp - $TMP/rcat.json &&
+    for i in 0 1 2; do
+        $BIN/hd-cat --full $TMP/rank.scores.shard-\$i-of-3 | data > $TMP/r.json &&
+        $BIN/hd-cat --full $TMP/s\$i.scores | data | cmp - $TMP/r.json || exit 1
+    done"
+check "started as a rank without -o: a usage error; --shard wins over the environment" bash -c "
+    OMPI_COMM_WORLD_RANK=1 OMPI_COMM_WORLD_SIZE=3 $BIN/cache-acts $TMP/pairs > /dev/null 2> $TMP/err;
+    [ \$? = 2 ] && grep -q 'rank 1 of 3 by mpirun (Open MPI): give -o FILE' $TMP/err &&
+    OMPI_COMM_WORLD_RANK=1 OMPI_COMM_WORLD_SIZE=3 $BIN/cache-acts -b 3 --shard 0/3 -o $TMP/w.acts $TMP/pairs &&
+    $BIN/hd-cat --full $TMP/w.acts | data | cmp - <($BIN/hd-cat --full $TMP/s0.acts | data) &&
+    SLURM_PROCID=0 SLURM_NTASKS=4 $BIN/cache-acts -b 3 -o $TMP/batch.acts $TMP/pairs &&
+    $BIN/hd-cat --full $TMP/batch.acts | data | cmp - <($BIN/hd-cat --full $TMP/all.acts | data)"
 done_testing
