@@ -36,7 +36,9 @@ if [ -n "$why" ]; then
         "2 ranks = 1 process: losses, gradient norms, evaluation" \
         "log and checkpoints written once, by rank 0" \
         "a 2-rank checkpoint resumes in 1 process, a 1-process one in 2 ranks" \
-        "a failing rank ends the whole job"; do
+        "a failing rank ends the whole job" \
+        "pipelines/ravel-slurm.sh as 2 tasks: every stage, sharded acts and scores, the table" \
+        "a build without MPI started as 2 ranks refuses to run"; do
         skip "$name" "$why"
     done
     done_testing
@@ -134,4 +136,28 @@ check "a failing rank ends the whole job" bash -c "
             $TMP/nan.out >> $TMP/nan.msgs || exit 1
     done
     [ \$(wc -l < $TMP/nan.msgs) = 4 ] && [ \$(grep -c '^hd-train\\[1\\]' $TMP/nan.msgs) = 2 ]"
+# The Slurm pipeline with mpirun standing in for srun: the plain tools (bin/)
+# shard from mpirun's environment, hd-train is this MPI build.
+PLAIN=${PLAIN_BIN:-bin}
+check "pipelines/ravel-slurm.sh as 2 tasks: every stage, sharded acts and scores, the table" bash -c "
+    LAUNCH='$MPIRUN' BIN=$PLAIN MPIBIN=$BIN FILTER=0 N_TRAIN=4 N_TEST=2 THREADS=1 \
+        HD_TRAIN_OPTS='$SMALL --max-steps 2' DAS_TRAIN_OPTS='-b 4 --layer 2 --das-dim 8 --max-steps 2' \
+        bash pipelines/ravel-slurm.sh tests/fixtures/tiny-llama-f32 city $TMP/slurm > $TMP/slurm.out 2>&1 ||
+        { cat $TMP/slurm.out; exit 1; }
+    ls $TMP/slurm/train.acts.shard-0-of-2 $TMP/slurm/train.acts.shard-1-of-2 &&
+    [ ! -e $TMP/slurm/test.acts.shard-0-of-2 ] && [ ! -e $TMP/slurm/hyperdas.scores.shard-0-of-2 ] &&
+    $PLAIN/cache-acts -o $TMP/whole.acts $TMP/slurm/train.pairs &&
+    cat $TMP/slurm/train.acts.shard-* | $BIN/hd-cat --where t=acts --full | grep -v '\"t\":\"header\"' > $TMP/s.json &&
+    $BIN/hd-cat --where t=acts --full $TMP/whole.acts | grep -v '\"t\":\"header\"' | cmp - $TMP/s.json &&
+    $BIN/hd-cat --header $TMP/slurm/hyperdas.log | grep -q '\"world_size\":2' &&
+    $BIN/hd-cat --header $TMP/slurm/das.log | grep -q '\"world_size\":2' &&
+    [ \$($BIN/hd-cat --where t=summary --count $TMP/slurm/hyperdas.scores) -ge 5 ] &&
+    grep -q 'soft' $TMP/slurm/table.txt && grep -q 'groundtruth' $TMP/slurm/table.txt &&
+    [ -s $TMP/slurm/plots/index.html ] && [ -s $TMP/slurm/loss.svg ] &&
+    LAUNCH='$MPIRUN' BIN=$PLAIN MPIBIN=$BIN bash pipelines/ravel-slurm.sh tests/fixtures/tiny-llama-f32 city \
+        $TMP/slurm 2> $TMP/again.err > /dev/null && ! grep -q 'training:' $TMP/again.err"
+check "a build without MPI started as 2 ranks refuses to run" bash -c "
+    $MPIRUN $PLAIN/hd-train -c $TMP/plain $SMALL --max-steps 1 -o $TMP/plain.log $TMP/acts.msgpack \
+        > $TMP/plain.out 2>&1; rc=\$?
+    [ \$rc != 0 ] && [ \$rc != 124 ] && grep -q 'built without MPI' $TMP/plain.out && [ ! -e $TMP/plain.log ]"
 done_testing
