@@ -6,7 +6,9 @@
 #
 #   bash bench/bench_train_step.sh ACTS [LH] [STEPS]
 #   (THREADS=2 by default; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are left as the
-#   environment sets them unless UNSET_OPENBLAS=1)
+#   environment sets them unless UNSET_OPENBLAS=1; HD_TRAIN=PATH runs another
+#   hd-train binary, HD_TRAIN_OPTS adds options such as --recompute-target;
+#   TORCH=0 skips the PyTorch side)
 #
 # Prints both tools' lines and one summary line with the ratio.  Peak RSS of
 # each side comes from /usr/bin/time -v (GNU time) when installed, else from
@@ -22,7 +24,7 @@ trap 'rm -rf "$TMP"' EXIT
 TIME=""
 [ -x /usr/bin/time ] && TIME="/usr/bin/time -v -o $TMP/c.time"
 
-$TIME bin/hd-train -t "$THREADS" -c "$TMP/ckpt" --hyper-layers "$LH" -b 16 \
+$TIME ${HD_TRAIN:-bin/hd-train} ${HD_TRAIN_OPTS:-} -t "$THREADS" -c "$TMP/ckpt" --hyper-layers "$LH" -b 16 \
     --max-steps $((STEPS + 1)) --save-every 0 "$ACTS" > "$TMP/log" 2> /dev/null
 # the first step pays for page faults and buffer growth: keep the others
 bin/hd-cat --where t=step "$TMP/log" | tail -n +3 |
@@ -30,8 +32,9 @@ bin/hd-cat --where t=step "$TMP/log" | tail -n +3 |
 read -r C_SEC E B S < <(sort -n "$TMP/steps" | awk '{s[NR]=$1; e[NR]=$2; b[NR]=$3; x[NR]=$4}
     END {m = int((NR + 1) / 2); print s[m], e[m], b[m], x[m]}')
 C_RSS=$( [ -s "$TMP/c.time" ] && awk -F': ' '/Maximum resident/ {printf "%.0f", $2 / 1024}' "$TMP/c.time" || echo "?")
-echo "hd-train: threads=$THREADS b=16 Lh=$LH median $C_SEC s/step over $STEPS steps; batch shape E=$E B=$B S=$S; peak RSS $C_RSS MiB"
+echo "hd-train${HD_TRAIN_OPTS:+ $HD_TRAIN_OPTS}: threads=$THREADS b=16 Lh=$LH median $C_SEC s/step over $STEPS steps; batch shape E=$E B=$B S=$S; peak RSS $C_RSS MiB"
 
+[ "${TORCH:-1}" = 0 ] && exit 0
 .venv-ref/bin/python bench/bench_train_step_torch.py --threads "$THREADS" --hyper-layers "$LH" \
     --batch 16 --instr-len "$E" --base-len "$B" --src-len "$S" --steps "$STEPS" | tee "$TMP/torch"
 T_SEC=$(grep -o 'sec/step median [0-9.]*' "$TMP/torch" | awk '{print $3}')
