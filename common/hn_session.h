@@ -17,7 +17,7 @@ typedef struct {
     Hypernet *hn;
     HnActs *acts;
     int cap_b, cap_E, cap_B, cap_S;
-    int recompute_target;   /* hn_acts_create_recomputing: less memory, ~10% slower */
+    int recompute_target;   /* hn_acts_create_recomputing: less memory, 10-25% slower */
     TargetModel target;
     TrainBatch tb;
 } HnSession;

@@ -250,7 +250,7 @@ HnActs *hn_acts_create(const Hypernet *hn, int max_b, int max_E, int max_B, int 
 /* The same, except that the frozen target layers [L, Lt) keep only their
  * input for the backward, which reruns each layer's forward before going
  * through it: gradients bit for bit the same, less memory (SmolLM2 at
- * b = 16: ~170 MiB), about 10% more time per step (hd-train
+ * b = 16: ~170 MiB), 10-25% more time per step (hd-train
  * --recompute-target). */
 HnActs *hn_acts_create_recomputing(const Hypernet *hn, int max_b, int max_E, int max_B, int max_S);
 void hn_acts_free(HnActs *a);

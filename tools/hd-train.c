@@ -103,7 +103,7 @@ static void usage(void)
         "  -t, --threads N         CPU threads\n"
         "      --recompute-target  keep only the input of each frozen target layer\n"
         "                          [L, N) and rerun it in the backward: same results,\n"
-        "                          less memory (~170 MiB on SmolLM2), ~10%% slower\n"
+        "                          less memory (~170 MiB on SmolLM2), 10-25%% slower\n"
         "  -o, --output FILE       log records to FILE (atomically)\n"
         "  -z, --gzip              gzip the log\n"
         "  -h, --help              this text\n"
