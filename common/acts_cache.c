@@ -1,5 +1,7 @@
 #include "acts_cache.h"
+#include "llama_cuda.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -178,8 +180,16 @@ int acts_cache_init(ActsCache *c, const TargetModel *t, int batch, const char *l
     return 0;
 }
 
+int acts_cache_use_cuda(ActsCache *c)
+{
+    if (!c->gpu && !(c->gpu = llama_cuda_create(&c->target->model))) return -1;
+    c->runner.gpu = c->gpu;
+    return 0;
+}
+
 void acts_cache_free(ActsCache *c)
 {
+    llama_cuda_free(c->gpu);
     free(c->layers);
     free(c->rows);
     free(c->packed);
@@ -195,6 +205,11 @@ void acts_cache_pack_header(const ActsCache *c, msgpack_packer *pk)
     for (int i = 0; i < c->n_layers; i++) msgpack_pack_int(pk, c->layers[i]);
     mp_pack_str(pk, "dtype");
     mp_pack_str(pk, dtype_name(c->dtype));
+    /* the GPU's states differ from the CPU's by bf16 rounding: say which */
+    char device[300];
+    snprintf(device, sizeof device, "%s%s", c->gpu ? "cuda: " : "cpu", llama_cuda_device(c->gpu));
+    mp_pack_str(pk, "device");
+    mp_pack_str(pk, device);
 }
 
 int acts_cache_run(ActsCache *c, RecordInput *in, RecordWriter *out)

@@ -27,6 +27,7 @@
 typedef struct {
     const TargetModel *target;    /* borrowed */
     ModelRunner runner;
+    LlamaCuda *gpu;               /* acts_cache_use_cuda: the forward on the GPU */
     RecordWriter *out;
     int batch;
     int *layers, n_layers;
@@ -47,9 +48,14 @@ int acts_cache_init(ActsCache *c, const TargetModel *t, int batch, const char *l
                     DType dtype, int zlib, int max_len);
 void acts_cache_free(ActsCache *c);
 
-/* The acts header's own fields (model info, layers, dtype): n_extra for
- * header_pack_begin, then the packing. */
-#define ACTS_CACHE_HEADER_PAIRS (TARGET_MODEL_INFO_PAIRS + 2)
+/* Runs the target on the GPU from now on (llama_cuda.h: bf16 weight
+ * matrices, fp32 elsewhere; the answer check's logits stay on the host).
+ * -1 with a message when there is no usable GPU or no CUDA in the build. */
+int acts_cache_use_cuda(ActsCache *c);
+
+/* The acts header's own fields (model info, layers, dtype, device): n_extra
+ * for header_pack_begin, then the packing. */
+#define ACTS_CACHE_HEADER_PAIRS (TARGET_MODEL_INFO_PAIRS + 3)
 void acts_cache_pack_header(const ActsCache *c, msgpack_packer *pk);
 
 /* Reads the pair records of `in` and writes one acts record per pair to

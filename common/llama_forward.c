@@ -220,9 +220,7 @@ static int check_model(const LlamaModel *m, const LlamaActivations *a)
     return 0;
 }
 
-/* HyperDAS's rule: position = (number of real tokens up to here) - 1 on real
- * tokens, -1 on pads. */
-static void default_positions(int *pos, const int *mask, int b, int T)
+void llama_positions_from_mask(int *pos, const int *mask, int b, int T)
 {
     for (int r = 0; r < b; r++) {
         int count = 0;
@@ -274,7 +272,7 @@ int llama_forward_range(const LlamaModel *m, LlamaActivations *a, const int *ids
     if (pos)
         memcpy(a->pos, pos, N * sizeof *pos);
     else
-        default_positions(a->pos, a->mask, b, T);
+        llama_positions_from_mask(a->pos, a->mask, b, T);
     rope_angles(a->rope_cos, a->rope_sin, a->pos, a->inv_freq, (int)N, D.hd / 2);
 
     if (from == 0) {

@@ -126,6 +126,10 @@ int llama_forward(const LlamaModel *m, LlamaActivations *a, const int *ids, cons
 int llama_forward_logits(const LlamaModel *m, LlamaActivations *a, const int *rows, int n_rows);
 
 /* [b*T, d] views; l in [0, n_layers], NULL when out of range. */
+/* HyperDAS's rule for positions when none are given: (number of real tokens
+ * up to here) - 1 on real tokens, -1 on pads. */
+void llama_positions_from_mask(int *pos, const int *mask, int b, int T);
+
 float *llama_residual(const LlamaActivations *a, int l);
 float *llama_hidden_state(const LlamaActivations *a, int l);
 

@@ -1,5 +1,6 @@
 #include "model_runner.h"
 #include "error.h"
+#include "llama_cuda.h"
 #include "llama_generate.h"
 
 #include <stdlib.h>
@@ -58,6 +59,7 @@ int model_runner_forward(ModelRunner *r, const TokenSeq *const *seqs, int n)
             r->mask[i * T + t] = t >= pad;
         }
     }
+    if (r->gpu) return llama_cuda_forward(r->gpu, r->acts, r->ids, r->mask, n, T);
     return llama_forward(r->model, r->acts, r->ids, r->mask, NULL, n, T);
 }
 

@@ -10,8 +10,11 @@
 #include "llama_forward.h"
 #include "pair_tokens.h"
 
+typedef struct LlamaCuda LlamaCuda;
+
 typedef struct {
     const LlamaModel *model;
+    LlamaCuda *gpu;       /* NULL: the CPU forward; else llama_cuda_forward (borrowed) */
     LlamaActivations *acts;
     int cap_b, cap_T;
     int b, T;

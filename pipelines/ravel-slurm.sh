@@ -23,7 +23,8 @@
 # --cpus-per-task threads.  Settings, as environment variables (sbatch
 # passes the submitting shell's): SEED, TEST_SEED, N_TRAIN, N_TEST (records
 # per attribute, default all), HD_TRAIN_OPTS, DAS_TRAIN_OPTS, SCORE_MODES,
-# DAS_MODES, THREADS, FILTER=0 (keep every pair: no hd-filter), BIN, MPIBIN,
+# DAS_MODES, THREADS, DEVICE (cpu, or cuda for the forward passes of
+# hd-filter and cache-acts), FILTER=0 (keep every pair: no hd-filter), BIN, MPIBIN,
 # and LAUNCH (default srun), the command that starts one copy of a tool per
 # task: outside Slurm, LAUNCH="mpirun -np 4" runs the same job on one machine
 # (tests/cli/hd-train-mpi.sh does so on the tiny test model).
@@ -55,8 +56,14 @@ DAS_MODES=${DAS_MODES:-groundtruth,random}
 say() { echo "ravel-slurm: $(date -u +%H:%M:%S) $*" >&2; }
 fail() { echo "ravel-slurm: $*" >&2; exit 2; }
 
-[ "$DEVICE" = cpu ] ||
-    fail "DEVICE=$DEVICE: the tools run on the CPU only so far (no --device cuda yet); use DEVICE=cpu"
+# DEVICE=cuda: hd-filter's and cache-acts' forward passes on each task's GPU
+# (--device cuda; $HD_CUDA_DEVICE, else 0: give each task its own GPU, e.g.
+# --gpus-per-task=1); training and scoring still run on the CPU.
+case "$DEVICE" in
+cpu) FORWARD_OPT=() ;;
+cuda) FORWARD_OPT=(--device cuda) ;;
+*) fail "DEVICE=$DEVICE: expected cpu or cuda" ;;
+esac
 for tool in ravel-pairs hd-filter cache-acts hd-score hd-plot; do
     [ -x "$BIN/$tool" ] || fail "$BIN/$tool is missing: run make (or set BIN)"
 done
@@ -92,7 +99,7 @@ for split in train test; do
     say "pairs: $split"
     if [ "$FILTER" = 1 ]; then
         "$BIN/ravel-pairs" --domain "$DOMAIN" --split "$split" --seed "$seed" -n "$n" |
-            "$BIN/hd-filter" -m "$MODEL" "${THREAD_OPT[@]}" --stats \
+            "$BIN/hd-filter" -m "$MODEL" "${FORWARD_OPT[@]}" "${THREAD_OPT[@]}" --stats \
                 --known-out "$OUT/$split.known" -o "$OUT/$split.pairs"
     else
         "$BIN/ravel-pairs" --domain "$DOMAIN" --split "$split" --seed "$seed" -n "$n" \
@@ -104,7 +111,8 @@ for split in train test; do
     [ -e "$OUT/$split.acts.done" ] && continue
     rm -f "$OUT/$split.acts" "$OUT/$split.acts".shard-*
     say "acts: $split, one shard per task"
-    $LAUNCH "$BIN/cache-acts" -m "$MODEL" "${THREAD_OPT[@]}" -o "$OUT/$split.acts" "$OUT/$split.pairs"
+    $LAUNCH "$BIN/cache-acts" -m "$MODEL" "${FORWARD_OPT[@]}" "${THREAD_OPT[@]}" -o "$OUT/$split.acts" \
+        "$OUT/$split.pairs"
     [ "$split" = test ] && gather "$OUT/test.acts"   # --val and hd-score read one stream
     touch "$OUT/$split.acts.done"
 done

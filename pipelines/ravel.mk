@@ -33,14 +33,21 @@ DAS_MODES     ?= groundtruth,random
 
 RAVEL_TOOLS   := $(addprefix $(RAVEL_BIN)/,ravel-pairs hd-filter cache-acts hd-train hd-score hd-plot)
 MODEL_OPT     := $(if $(MODEL),-m $(MODEL))
+FORWARD_OPT   := $(if $(filter cuda,$(DEVICE)),--device cuda)
 THREAD_OPT    := $(if $(THREADS),-t $(THREADS))
 
 .PHONY: ravel-pipeline ravel-device-check
 .DELETE_ON_ERROR:
 
+# DEVICE=cuda: the target's forward passes of hd-filter and cache-acts run on
+# the GPU (--device cuda); training and scoring stay on the CPU until
+# hd-train and hd-score have a GPU path.
 ravel-device-check:
-	@if [ "$(DEVICE)" != cpu ]; then \
-	  echo "ravel: DEVICE=$(DEVICE): the tools run on the CPU only so far (the CUDA kernels exist, the tools' --device cuda does not yet); use DEVICE=cpu" >&2; exit 2; fi
+	@case "$(DEVICE)" in \
+	  cpu) ;; \
+	  cuda) echo "ravel: DEVICE=cuda: hd-filter and cache-acts run on the GPU; hd-train and hd-score still run on the CPU" >&2 ;; \
+	  *) echo "ravel: DEVICE=$(DEVICE): expected cpu or cuda" >&2; exit 2 ;; \
+	esac
 
 ravel-pipeline: ravel-device-check $(OUT)/table.txt $(OUT)/plots/index.html $(OUT)/loss.svg
 	@cat $(OUT)/table.txt
@@ -50,12 +57,12 @@ $(OUT)/train.pairs $(OUT)/test.pairs: $(OUT)/%.pairs: $(RAVEL_TOOLS)
 	$(RAVEL_BIN)/ravel-pairs --domain $(DOMAIN) --split $* \
 	  --seed $(if $(filter train,$*),$(SEED),$(TEST_SEED)) \
 	  -n $(if $(filter train,$*),$(N_TRAIN),$(N_TEST)) \
-	| $(RAVEL_BIN)/hd-filter $(MODEL_OPT) $(THREAD_OPT) --stats \
+	| $(RAVEL_BIN)/hd-filter $(MODEL_OPT) $(FORWARD_OPT) $(THREAD_OPT) --stats \
 	    --known-out $(OUT)/$*.known -o $@ 2> $(OUT)/$*.filter.txt
 	@tail -1 $(OUT)/$*.filter.txt
 
 $(OUT)/%.acts: $(OUT)/%.pairs
-	$(RAVEL_BIN)/cache-acts $(MODEL_OPT) $(THREAD_OPT) -o $@ $<
+	$(RAVEL_BIN)/cache-acts $(MODEL_OPT) $(FORWARD_OPT) $(THREAD_OPT) -o $@ $<
 
 $(OUT)/hyperdas.log: $(OUT)/train.acts $(OUT)/test.acts
 	rm -rf $(OUT)/hyperdas.ckpt

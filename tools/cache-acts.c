@@ -50,6 +50,9 @@ static void usage(void)
         "                      records, byte for byte (same --batch).  Started by\n"
         "                      mpirun or srun as N processes without --shard: rank I\n"
         "                      writes shard I to FILE.shard-I-of-N (-o FILE needed)\n"
+        "      --device D      cpu (default) or cuda: the forward on the GPU\n"
+        "                      ($HD_CUDA_DEVICE picks one) with bf16 weight matrices,\n"
+        "                      as PyTorch runs a bf16 model; the header says which\n"
         "  -t, --threads N     CPU threads (default: all)\n"
         "  -o, --output FILE   write to FILE (atomically) instead of stdout\n"
         "  -z, --gzip          gzip the whole output stream\n"
@@ -62,16 +65,17 @@ int main(int argc, char **argv)
 {
     hd_cli_init(argc, argv, "cache-acts");
     const char *model = NULL, *output = NULL, *layer_spec = "all";
-    int batch = 8, gzip = 0, max_len = 256, use_bos = 1, zlib = 0;
+    int batch = 8, gzip = 0, max_len = 256, use_bos = 1, zlib = 0, use_cuda = 0;
     DType dtype = DTYPE_BF16;
     RecordShard shard = {0, 1};
     int sharded = 0;
-    enum { OPT_DTYPE = 256, OPT_ZLIB, OPT_MAX_LEN, OPT_NO_BOS, OPT_SHARD, OPT_VERSION };
+    enum { OPT_DTYPE = 256, OPT_ZLIB, OPT_MAX_LEN, OPT_NO_BOS, OPT_SHARD, OPT_DEVICE, OPT_VERSION };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},   {"batch", required_argument, 0, 'b'},
         {"layers", required_argument, 0, 'l'},  {"dtype", required_argument, 0, OPT_DTYPE},
         {"zlib", required_argument, 0, OPT_ZLIB}, {"max-len", required_argument, 0, OPT_MAX_LEN},
         {"no-bos", no_argument, 0, OPT_NO_BOS}, {"shard", required_argument, 0, OPT_SHARD},
+        {"device", required_argument, 0, OPT_DEVICE},
         {"threads", required_argument, 0, 't'},
         {"output", required_argument, 0, 'o'},  {"gzip", no_argument, 0, 'z'},
         {"help", no_argument, 0, 'h'},          {"version", no_argument, 0, OPT_VERSION},
@@ -96,6 +100,11 @@ int main(int argc, char **argv)
         case OPT_SHARD:
             if (record_shard_parse(optarg, &shard) < 0) hd_usage_error("%s", hd_last_error());
             sharded = 1;
+            break;
+        case OPT_DEVICE:
+            if (strcmp(optarg, "cpu") && strcmp(optarg, "cuda"))
+                hd_usage_error("--device: expected cpu or cuda, got '%s'", optarg);
+            use_cuda = strcmp(optarg, "cuda") == 0;
             break;
         case 't': hd_set_threads((int)hd_cli_parse_count("--threads", optarg)); break;
         case 'o': output = optarg; break;
@@ -123,6 +132,7 @@ int main(int argc, char **argv)
     ActsCache cache;
     if (acts_cache_init(&cache, &target, batch, layer_spec, dtype, zlib, max_len) < 0)
         hd_usage_error("%s", hd_last_error());
+    if (use_cuda && acts_cache_use_cuda(&cache) < 0) hd_die("--device cuda: %s", hd_last_error());
 
     /* pair_window_run batches pairs `batch` at a time from the start and
      * after any other record: a shard is cut only there */

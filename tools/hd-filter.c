@@ -10,6 +10,7 @@
 #include "error.h"
 #include "header.h"
 #include "known_filter.h"
+#include "llama_cuda.h"
 #include "model_runner.h"
 #include "msgpack_util.h"
 #include "pair_tokens.h"
@@ -43,6 +44,8 @@ static void usage(void)
         "                        (always when stderr is a terminal)\n"
         "      --max-len N       longest sequence in tokens (default 256)\n"
         "      --no-bos          do not prepend the model's BOS token\n"
+        "      --device D        cpu (default) or cuda: the forward on the GPU with\n"
+        "                        bf16 weight matrices (cache-acts --device)\n"
         "  -t, --threads N       CPU threads (default: all)\n"
         "  -o, --output FILE     write to FILE (atomically) instead of stdout\n"
         "  -z, --gzip            gzip the output\n"
@@ -191,13 +194,15 @@ int main(int argc, char **argv)
 {
     hd_cli_init(argc, argv, "hd-filter");
     const char *model = NULL, *known_in = NULL, *known_out = NULL, *output = NULL;
-    int batch = 16, gzip = 0, keep_all = 0, stats = isatty(STDERR_FILENO), max_len = 256, use_bos = 1;
-    enum { OPT_KNOWN = 256, OPT_KNOWN_OUT, OPT_ALL, OPT_STATS, OPT_MAX_LEN, OPT_NO_BOS, OPT_VERSION };
+    int batch = 16, gzip = 0, keep_all = 0, stats = isatty(STDERR_FILENO), max_len = 256, use_bos = 1, use_cuda = 0;
+    enum { OPT_KNOWN = 256, OPT_KNOWN_OUT, OPT_ALL, OPT_STATS, OPT_MAX_LEN, OPT_NO_BOS, OPT_DEVICE,
+           OPT_VERSION };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},     {"batch", required_argument, 0, 'b'},
         {"known", required_argument, 0, OPT_KNOWN}, {"known-out", required_argument, 0, OPT_KNOWN_OUT},
         {"all", no_argument, 0, OPT_ALL},         {"stats", no_argument, 0, OPT_STATS},
         {"max-len", required_argument, 0, OPT_MAX_LEN}, {"no-bos", no_argument, 0, OPT_NO_BOS},
+        {"device", required_argument, 0, OPT_DEVICE},
         {"threads", required_argument, 0, 't'},   {"output", required_argument, 0, 'o'},
         {"gzip", no_argument, 0, 'z'},            {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, OPT_VERSION}, {0, 0, 0, 0}};
@@ -212,6 +217,11 @@ int main(int argc, char **argv)
         case OPT_STATS: stats = 1; break;
         case OPT_MAX_LEN: max_len = (int)hd_cli_parse_count("--max-len", optarg); break;
         case OPT_NO_BOS: use_bos = 0; break;
+        case OPT_DEVICE:
+            if (strcmp(optarg, "cpu") && strcmp(optarg, "cuda"))
+                hd_usage_error("--device: expected cpu or cuda, got '%s'", optarg);
+            use_cuda = strcmp(optarg, "cuda") == 0;
+            break;
         case 't': hd_set_threads((int)hd_cli_parse_count("--threads", optarg)); break;
         case 'o': output = optarg; break;
         case 'z': gzip = 1; break;
@@ -226,6 +236,8 @@ int main(int argc, char **argv)
     const char *path = target_model_resolve(model);
     if (!path || target_model_load(&f.target, path, use_bos) < 0) hd_die("%s", hd_last_error());
     model_runner_init(&f.runner, &f.target.model, max_len);
+    if (use_cuda && !(f.runner.gpu = llama_cuda_create(&f.target.model)))
+        hd_die("--device cuda: %s", hd_last_error());
     f.known = known_in ? known_filter_load(known_in) : known_filter_new();
     if (!f.known) hd_die("%s", hd_last_error());
 
@@ -235,8 +247,13 @@ int main(int argc, char **argv)
     if (!f.out) hd_die("%s", hd_last_error());
     msgpack_packer *pk = record_writer_packer(f.out);
     header_pack_begin(pk, "pairs", record_input_headers(in), record_input_n_headers(in),
-                      TARGET_MODEL_INFO_PAIRS + 2);
+                      TARGET_MODEL_INFO_PAIRS + 3);
     target_model_pack_info(pk, &f.target);
+    char device[300]; /* near ties of the answer check can go either way in bf16 */
+    snprintf(device, sizeof device, "%s%s", use_cuda ? "cuda: " : "cpu",
+             llama_cuda_device(f.runner.gpu));
+    mp_pack_str(pk, "device");
+    mp_pack_str(pk, device);
     mp_pack_str(pk, "filter");
     mp_pack_str(pk, "teacher-forced full answer (spec ravel.md 2.2)");
     mp_pack_str(pk, "filtered");
@@ -270,6 +287,7 @@ int main(int argc, char **argv)
     free(f.stats);
     record_input_close(in);
     known_filter_free(f.known);
+    llama_cuda_free(f.runner.gpu);
     model_runner_free(&f.runner);
     target_model_free(&f.target);
     return 0;

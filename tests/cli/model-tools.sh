@@ -68,4 +68,24 @@ check "hd-generate: one line per prompt, n tokens" bash -c "
 check "hd-generate: batched equals one at a time" bash -c "
     diff <($BIN/hd-generate -b 1 -n 6 --no-stop --ids 'Paris is' 'Tokyo is a city' 'x') \
          <($BIN/hd-generate -b 3 -n 6 --no-stop --ids 'Paris is' 'Tokyo is a city' 'x')"
+# --device cuda: the GPU comparison itself is tests/test_llama_cuda.c; here,
+# what any machine can check: the header names the device, and without a
+# usable GPU (or CUDA in the build) the tools stop with one line, writing
+# nothing.  On a machine with a GPU the second check is skipped.
+check "cache-acts and hd-filter headers name the device (cpu by default)" bash -c "
+    $BIN/cache-acts $TMP/pairs.msgpack | $BIN/hd-cat --header - | grep -q '\"device\":\"cpu\"' &&
+    $BIN/hd-filter --all $TMP/pairs.msgpack | $BIN/hd-cat --header - | grep -q '\"device\":\"cpu\"'"
+if command -v nvidia-smi > /dev/null && nvidia-smi -L > /dev/null 2>&1; then
+    skip "--device cuda without a GPU: one line, exit 1, no output" "this machine has a GPU"
+else
+    check "--device cuda without a GPU: one line, exit 1, no output" bash -c "
+        $BIN/cache-acts --device cuda -o $TMP/gpu.acts $TMP/pairs.msgpack 2> $TMP/err; [ \$? = 1 ] &&
+        [ \$(wc -l < $TMP/err) = 1 ] && grep -q '^cache-acts: --device cuda: .*CUDA' $TMP/err &&
+        [ ! -e $TMP/gpu.acts ] &&
+        $BIN/hd-filter --device cuda -o $TMP/gpu.pairs $TMP/pairs.msgpack 2> $TMP/err; [ \$? = 1 ] &&
+        [ \$(wc -l < $TMP/err) = 1 ] && [ ! -e $TMP/gpu.pairs ]"
+fi
+check "--device other than cpu or cuda: a usage error" bash -c "
+    $BIN/cache-acts --device gpu $TMP/pairs.msgpack > /dev/null 2>&1; [ \$? = 2 ] &&
+    $BIN/hd-filter --device tpu $TMP/pairs.msgpack > /dev/null 2>&1; [ \$? = 2 ]"
 done_testing

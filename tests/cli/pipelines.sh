@@ -1,7 +1,7 @@
 # pipelines/ravel.mk through the top-level Makefile: `make -n demo` lists
 # every stage of the study with the demo's settings, every intermediate is
-# its own target under out/demo, and `make ravel DEVICE=cuda` says plainly
-# that the tools run on the CPU only so far.
+# its own target under out/demo, and `make ravel DEVICE=cuda` runs the
+# target's forward passes (hd-filter, cache-acts) on the GPU.
 source tests/cli/lib.bash
 # a make started from `make test` must not hand its jobserver or flags down
 unset MAKEFLAGS MFLAGS MAKELEVEL
@@ -29,7 +29,13 @@ check "make -n ravel: the paper's configuration into out/ravel-DOMAIN" bash -c "
     make -n ravel DOMAIN=nobel_prize_winner MODEL=/nonexistent 2>&1 | joined > $TMP/ravel.txt &&
     grep -q 'ravel-pairs --domain nobel_prize_winner --split train' $TMP/ravel.txt &&
     grep -q 'hd-train -m /nonexistent .*-c out/ravel-nobel_prize_winner/hyperdas.ckpt.*--layer 15 --hyper-layers 8 --das-dim 128 --epochs 5' $TMP/ravel.txt"
-check "make ravel DEVICE=cuda: refused with a one-line reason" bash -c "
-    ! make ravel DEVICE=cuda OUT=$TMP/cuda > $TMP/cuda.txt 2>&1 &&
-    grep -q 'DEVICE=cuda: the tools run on the CPU only so far' $TMP/cuda.txt && [ ! -e $TMP/cuda ]"
+check "make -n ravel DEVICE=cuda: the forward passes of hd-filter and cache-acts on the GPU" bash -c "
+    make -n ravel DEVICE=cuda MODEL=/nonexistent 2>&1 | joined > $TMP/cuda.txt &&
+    [ \$(grep -c 'hd-filter .*--device cuda' $TMP/cuda.txt) = 2 ] &&
+    [ \$(grep -c 'cache-acts .*--device cuda' $TMP/cuda.txt) = 2 ] &&
+    ! grep -q 'hd-train .*--device' $TMP/cuda.txt && ! grep -q 'hd-score .*--device' $TMP/cuda.txt &&
+    ! grep -q -- '--device' $TMP/ravel.txt"
+check "make ravel DEVICE=tpu: refused with a one-line reason" bash -c "
+    ! make ravel DEVICE=tpu OUT=$TMP/tpu > $TMP/tpu.txt 2>&1 &&
+    grep -q 'DEVICE=tpu: expected cpu or cuda' $TMP/tpu.txt && [ ! -e $TMP/tpu ]"
 done_testing

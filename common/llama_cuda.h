@@ -1,0 +1,42 @@
+/* The frozen target's forward pass on the GPU (cache-acts --device cuda):
+ * llama_forward's layer loop with the CUDA twins of its ops
+ * (kernels/cuda), the weight matrices in bf16 on the device and
+ * everything else in fp32, as PyTorch runs a bf16 model: each projection
+ * rounds its input to bf16 and accumulates in fp32
+ * (matmul_forward_bf16w_cuda).  The embedding table and the norms stay fp32.
+ *
+ * The results land in ordinary host LlamaActivations: every residual block
+ * (llama_hidden_state 0..N) and the final norm, as the CPU forward leaves
+ * them, so that the readers of hidden states and llama_forward_logits
+ * (on the host, for the few answer rows) work unchanged.  The layers'
+ * internals stay on the device and are overwritten layer by layer: there
+ * is no backward after this forward.
+ *
+ * Without CUDA in the build (make CUDA=0, no nvcc) every function fails
+ * with a message saying so. */
+#ifndef HD_LLAMA_CUDA_H
+#define HD_LLAMA_CUDA_H
+
+#include "llama_forward.h"
+#include "llama_model.h"
+
+typedef struct LlamaCuda LlamaCuda;
+
+/* Picks the device ($HD_CUDA_DEVICE, else 0) and uploads m's weights:
+ * matrices rounded to bf16 (round to nearest even), the embedding and the
+ * norms in fp32.  NULL with a message (no GPU, out of device memory, a
+ * model whose layers were released). */
+LlamaCuda *llama_cuda_create(const LlamaModel *m);
+void llama_cuda_free(LlamaCuda *g);
+/* "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs)", for provenance. */
+const char *llama_cuda_device(const LlamaCuda *g);
+
+/* llama_forward(m, a, ids, mask, NULL, b, T) on the GPU: positions from
+ * the mask (HyperDAS's rule), every layer, the final norm; a's residual
+ * blocks, final_normed, final_rstd, mask, pos and RoPE tables hold the
+ * results.  -1 with a message on bad input (as the CPU forward checks it)
+ * or a CUDA failure. */
+int llama_cuda_forward(LlamaCuda *g, LlamaActivations *a, const int *ids, const int *mask, int b,
+                       int T);
+
+#endif
