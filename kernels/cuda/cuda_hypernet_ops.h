@@ -1,0 +1,68 @@
+/* The CUDA twins of the hypernetwork's CPU ops (kernels/cpu: adamw,
+ * grad_clip, sparsity_loss, intervention, selection), with the conventions
+ * of cuda_ops.h: same names with a _cuda suffix, same argument order and
+ * meaning, device pointers, 0 or -1 after hd_fail(), asynchronous
+ * execution.  What differs is said at each function.
+ *
+ * Written before a GPU was available to this project's later sessions:
+ * tests/test_cuda_hypernet_ops.c compares each with its CPU twin and is
+ * skipped on a machine without a GPU; bench/NOTES.md says which runs have
+ * happened. */
+#ifndef HD_KERNELS_CUDA_HYPERNET_OPS_H
+#define HD_KERNELS_CUDA_HYPERNET_OPS_H
+
+#include <stddef.h>
+
+#include "cuda/cuda_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "cpu/adamw.h"
+#include "cpu/selection.h"
+
+/* ---- adamw.cu: bit for bit the CPU's (no fused multiply-adds: every
+ * product and sum is rounded as the CPU rounds it).  spans are host
+ * memory. ---- */
+int adamw_update_cuda(float *p, const float *g, float grad_scale, float *m, float *v, size_t n,
+                      float lr, float weight_decay, const AdamWConfig *cfg, long step);
+int adamw_step_cuda(float *params, const float *grads, float grad_scale, float *m, float *v,
+                    const AdamWSpan *spans, int n_spans, const AdamWConfig *cfg, long step);
+
+/* ---- grad_clip.cu: the L2 norm of n device values into *norm (host),
+ * accumulated in double over a fixed tree: the same on every run, equal to
+ * the CPU's up to double rounding.  Synchronises. ---- */
+int grad_norm_cuda(const float *g, size_t n, double *norm);
+
+/* ---- sparsity_loss.cu: bit for bit the CPU's (each row sum in double in
+ * the CPU's order).  The forward writes the loss to *loss (host) and
+ * synchronises. ---- */
+int sparsity_loss_forward_cuda(float *loss, const float *W, int b, int S, int B);
+int sparsity_loss_backward_cuda(float *dW, const float *W, float dloss, int b, int S, int B);
+
+/* ---- intervention.cu: the products as plain per-element loops (the CPU
+ * uses sgemm): fp32 sums in another order, so agreement is to fp32
+ * rounding.  No `work` argument: the temporaries live in the CUDA scratch
+ * buffers.  R_stride as on the CPU: d*k (ReflectSelect, one R per row) or
+ * 0 (one shared R; dR then sums over the rows). ---- */
+int intervention_forward_cuda(float *out, float *diff, float *proj, const float *xb,
+                              const float *Ys, const float *W, const float *R, size_t R_stride,
+                              const float *mask, int b, int S, int B, int d, int k);
+int intervention_backward_cuda(float *dW, float *dR, float *dmask, float *dxb, const float *dout,
+                               const float *diff, const float *proj, const float *xb,
+                               const float *Ys, const float *W, const float *R, size_t R_stride,
+                               const float *mask, int b, int S, int B, int d, int k);
+
+/* ---- selection.cu: one thread per batch row runs the CPU's algorithm
+ * (evaluation only, b rows of (S+1) x B), so the result is identical.
+ * src_pos/base_pos are device memory [b] (read by groundtruth only; NULL
+ * allowed). ---- */
+int selection_forward_cuda(float *out, const float *W, SelectionMode mode, float threshold,
+                           const int *src_pos, const int *base_pos, int b, int S, int B);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,238 @@
+/* Parity of the hypernetwork's CUDA ops (kernels/cuda/cuda_hypernet_ops.h)
+ * with their CPU twins, on the same random inputs.  Without a usable GPU
+ * every test reports itself skipped; built without nvcc, the program holds
+ * one skipped test.
+ *
+ * Tolerances.  AdamW, the sparsity loss and the selection modes compute
+ * exactly the CPU's operations in the CPU's order: bit for bit.  The
+ * gradient norm sums in double in another order: relative 1e-12.  The
+ * intervention's products are per-element fp32 dot products where the CPU
+ * calls sgemm: the usual fp32 tolerance of tests/test_cuda_kernels.c,
+ * |gpu - cpu| <= 1e-5 |cpu| + 1e-5 rms(cpu) (sums of at most d = 48 terms
+ * here, each rounding at 2^-24). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef HD_CUDA
+#include "cpu/adamw.h"
+#include "cpu/grad_clip.h"
+#include "cpu/intervention.h"
+#include "cpu/selection.h"
+#include "cpu/sparsity_loss.h"
+#include "cuda/cuda_hypernet_ops.h"
+#include "error.h"
+
+#include "cuda_test_util.h"
+
+static void adamw_matches_cpu_bitwise(void **state)
+{
+    (void)state;
+    require_gpu();
+    const size_t n = 100003;
+    float *p = random_floats(n, -1, 1), *m = calloc(n, sizeof *m), *v = calloc(n, sizeof *v);
+    float *p_g = device_floats(p, n), *m_g = device_floats(m, n), *v_g = device_floats(v, n);
+    /* two spans with their own lr and decay, and a gap no span covers */
+    AdamWSpan spans[2] = {{0, 60000, 3e-3f, 0.01f}, {60010, n - 60010, 1e-2f, 0.0f}};
+    AdamWConfig cfg = adamw_default_config();
+    for (int step = 1; step <= 3; step++) {
+        float *g = random_floats(n, -2, 2);
+        for (size_t i = 0; i < n; i += 7) g[i] = 0.0f; /* some moments stay 0 */
+        float *g_g = device_floats(g, n);
+        float scale = step == 2 ? 0.37f : 1.0f; /* a clipped step */
+        adamw_step(p, g, scale, m, v, spans, 2, &cfg, step);
+        op_ok(adamw_step_cuda(p_g, g_g, scale, m_g, v_g, spans, 2, &cfg, step));
+        hd_cuda_free(g_g);
+        free(g);
+    }
+    float *gp = download_floats(p_g, n), *gm = download_floats(m_g, n), *gv = download_floats(v_g, n);
+    expect_bitwise("adamw params", gp, p, n * sizeof *p);
+    expect_bitwise("adamw first moments", gm, m, n * sizeof *m);
+    expect_bitwise("adamw second moments", gv, v, n * sizeof *v);
+    hd_cuda_free(p_g), hd_cuda_free(m_g), hd_cuda_free(v_g);
+    free(p), free(m), free(v), free(gp), free(gm), free(gv);
+}
+
+static void grad_norm_matches_cpu(void **state)
+{
+    (void)state;
+    require_gpu();
+    const size_t sizes[] = {1, 255, 257, 1000003};
+    for (size_t c = 0; c < sizeof sizes / sizeof sizes[0]; c++) {
+        const size_t n = sizes[c];
+        float *g = random_floats(n, -3, 3), *g_g = device_floats(g, n);
+        double want = grad_norm(g, n), got = -1, again = -1;
+        op_ok(grad_norm_cuda(g_g, n, &got));
+        op_ok(grad_norm_cuda(g_g, n, &again));
+        print_message("# grad norm of %zu: gpu %.17g cpu %.17g\n", n, got, want);
+        assert_true(fabs(got - want) <= 1e-12 * want);
+        assert_true(got == again); /* the same tree every run */
+        hd_cuda_free(g_g);
+        free(g);
+    }
+}
+
+static void sparsity_loss_matches_cpu_bitwise(void **state)
+{
+    (void)state;
+    require_gpu();
+    const int b = 3, S = 7, B = 9;
+    const size_t n = (size_t)b * (S + 1) * B;
+    /* rows of 9 weights in [0, 0.25]: row sums around 1, some above */
+    float *W = random_floats(n, 0, 0.25f), *dW = grad_init(n);
+    float *W_g = device_floats(W, n), *dW_g = device_floats(dW, n);
+    float want = sparsity_loss_forward(W, b, S, B), got = -1;
+    op_ok(sparsity_loss_forward_cuda(&got, W_g, b, S, B));
+    print_message("# sparsity loss gpu %.9g cpu %.9g\n", got, want);
+    assert_true(want > 0.0f);
+    assert_memory_equal(&got, &want, sizeof got);
+    sparsity_loss_backward(dW, W, 0.7f, b, S, B);
+    op_ok(sparsity_loss_backward_cuda(dW_g, W_g, 0.7f, b, S, B));
+    float *gdW = download_floats(dW_g, n);
+    expect_bitwise("sparsity dW", gdW, dW, n * sizeof *dW);
+    hd_cuda_free(W_g), hd_cuda_free(dW_g);
+    free(W), free(dW), free(gdW);
+}
+
+/* One configuration of the intervention: R per row (stride d*k), shared
+ * (stride 0) or none, with or without MaskSelect's mask. */
+static void check_intervention(const char *what, int per_row, int with_R, int with_mask)
+{
+    const int b = 3, S = 5, B = 7, d = 48, k = 8;
+    const size_t nd = (size_t)b * B * d, nk = (size_t)b * B * k, nW = (size_t)b * (S + 1) * B;
+    const size_t R_stride = per_row ? (size_t)d * k : 0, nR = per_row ? (size_t)b * d * k : (size_t)d * k;
+    float *xb = random_floats(nd, -1, 1), *Ys = random_floats((size_t)b * S * d, -1, 1);
+    float *W = random_floats(nW, 0, 0.3f), *R = with_R ? random_floats(nR, -0.5f, 0.5f) : NULL;
+    float *mask = with_mask ? random_floats((size_t)b * k, 0, 1) : NULL;
+    float *out = calloc(nd, sizeof *out), *diff = calloc(nd, sizeof *diff);
+    float *proj = calloc(nk, sizeof *proj), *work = calloc((size_t)B * (2 * k + d), sizeof *work);
+    intervention_forward(out, diff, proj, xb, Ys, W, R, R_stride, mask, b, S, B, d, k, work);
+
+    float *xb_g = device_floats(xb, nd), *Ys_g = device_floats(Ys, (size_t)b * S * d);
+    float *W_g = device_floats(W, nW), *R_g = with_R ? device_floats(R, nR) : NULL;
+    float *mask_g = with_mask ? device_floats(mask, (size_t)b * k) : NULL;
+    float *out_g = device_floats(out, nd), *diff_g = device_floats(diff, nd);
+    float *proj_g = device_floats(proj, nk);
+    op_ok(intervention_forward_cuda(out_g, diff_g, proj_g, xb_g, Ys_g, W_g, R_g, R_stride, mask_g,
+                                    b, S, B, d, k));
+    char name[96];
+    float *got = download_floats(out_g, nd);
+    snprintf(name, sizeof name, "%s out", what);
+    expect_fp32(name, got, out, nd);
+    free(got);
+    got = download_floats(diff_g, nd);
+    snprintf(name, sizeof name, "%s diff", what);
+    expect_fp32(name, got, diff, nd);
+    free(got);
+    if (with_R) {
+        got = download_floats(proj_g, nk);
+        snprintf(name, sizeof name, "%s proj", what);
+        expect_fp32(name, got, proj, nk);
+        free(got);
+    }
+
+    /* backward from the CPU's forward state on both sides */
+    float *dout = random_floats(nd, -1, 1), *dW = grad_init(nW), *dxb = grad_init(nd);
+    float *dR = with_R ? grad_init(nR) : NULL, *dmask = with_mask ? grad_init((size_t)b * k) : NULL;
+    float *dout_g = device_floats(dout, nd), *dW_g = device_floats(dW, nW);
+    float *dxb_g = device_floats(dxb, nd), *dR_g = with_R ? device_floats(dR, nR) : NULL;
+    float *dmask_g = with_mask ? device_floats(dmask, (size_t)b * k) : NULL;
+    hd_cuda_upload(diff_g, diff, nd * sizeof *diff);
+    hd_cuda_upload(proj_g, proj, nk * sizeof *proj);
+    intervention_backward(dW, dR, dmask, dxb, dout, diff, proj, xb, Ys, W, R, R_stride, mask, b, S,
+                          B, d, k, work);
+    op_ok(intervention_backward_cuda(dW_g, dR_g, dmask_g, dxb_g, dout_g, diff_g, proj_g, xb_g,
+                                     Ys_g, W_g, R_g, R_stride, mask_g, b, S, B, d, k));
+    struct { const char *name; float *dev, *want; size_t n; } grads[] = {
+        {"dW", dW_g, dW, nW}, {"dxb", dxb_g, dxb, nd}, {"dR", dR_g, dR, nR},
+        {"dmask", dmask_g, dmask, (size_t)b * k}};
+    for (size_t i = 0; i < sizeof grads / sizeof grads[0]; i++) {
+        if (!grads[i].dev) continue;
+        got = download_floats(grads[i].dev, grads[i].n);
+        snprintf(name, sizeof name, "%s %s", what, grads[i].name);
+        expect_fp32(name, got, grads[i].want, grads[i].n);
+        free(got);
+    }
+    float *devs[] = {xb_g, Ys_g, W_g, R_g, mask_g, out_g, diff_g, proj_g,
+                     dout_g, dW_g, dxb_g, dR_g, dmask_g};
+    for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++) hd_cuda_free(devs[i]);
+    float *hosts[] = {xb, Ys, W, R, mask, out, diff, proj, work, dout, dW, dxb, dR, dmask};
+    for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) free(hosts[i]);
+}
+
+static void intervention_matches_cpu(void **state)
+{
+    (void)state;
+    require_gpu();
+    check_intervention("reflect (R per row)", 1, 1, 0);
+    check_intervention("das (shared R)", 0, 1, 0);
+    check_intervention("mask (shared R, mask)", 0, 1, 1);
+    check_intervention("none (whole vector)", 0, 0, 0);
+}
+
+static void selection_matches_cpu_bitwise(void **state)
+{
+    (void)state;
+    require_gpu();
+    const int b = 4, S = 6, B = 9;
+    const size_t P = (size_t)(S + 1) * B, n = (size_t)b * P;
+    float *W = random_floats(n, 0, 1);
+    for (int r = 0; r < b; r++) /* columns as distributions, as the head makes them */
+        for (int t = 0; t < B; t++) {
+            double sum = 0;
+            for (int s = 0; s <= S; s++) sum += W[r * P + (size_t)s * B + t];
+            for (int s = 0; s <= S; s++) W[r * P + (size_t)s * B + t] /= (float)sum;
+        }
+    W[P + 2] = W[P + 3]; /* a tie in row 1 */
+    const int src[4] = {2, 5, 0, 9}, base[4] = {8, 0, 4, 1}; /* the last one out of range */
+    float *W_g = device_floats(W, n), *out_g = device_floats(W, n);
+    int *src_g = to_device(src, sizeof src), *base_g = to_device(base, sizeof base);
+    float *want = malloc(n * sizeof *want);
+    for (int mode = SELECT_SOFT; mode <= SELECT_RANDOM; mode++) {
+        selection_forward(want, W, (SelectionMode)mode, 0.1f, src, base, b, S, B);
+        op_ok(selection_forward_cuda(out_g, W_g, (SelectionMode)mode, 0.1f, src_g, base_g, b, S, B));
+        float *got = download_floats(out_g, n);
+        expect_bitwise(selection_mode_name((SelectionMode)mode), got, want, n * sizeof *got);
+        free(got);
+    }
+    hd_cuda_free(W_g), hd_cuda_free(out_g), hd_cuda_free(src_g), hd_cuda_free(base_g);
+    free(W), free(want);
+}
+
+int main(void)
+{
+    cuda_test_start(20261125);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(adamw_matches_cpu_bitwise),
+        cmocka_unit_test(grad_norm_matches_cpu),
+        cmocka_unit_test(sparsity_loss_matches_cpu_bitwise),
+        cmocka_unit_test(intervention_matches_cpu),
+        cmocka_unit_test(selection_matches_cpu_bitwise),
+    };
+    int failed = cmocka_run_group_tests_name("cuda_hypernet_ops", tests, NULL, NULL);
+    cuda_test_end();
+    return failed;
+}
+
+#else /* built without nvcc */
+
+static void cuda_not_built(void **state)
+{
+    (void)state;
+    print_message("# built without CUDA (no nvcc): nothing to compare\n");
+    skip();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(cuda_not_built)};
+    return cmocka_run_group_tests_name("cuda_hypernet_ops", tests, NULL, NULL);
+}
+
+#endif
