@@ -114,17 +114,22 @@ $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+# The two libraries call each other (common/llama_cuda.c runs the CUDA ops,
+# kernels/cuda/householder.cu the CPU twin): one linker group resolves both
+# ways whatever an object pulls in.
+LINK_OBJS = $(filter %.o,$^) -Wl,--start-group $(filter %.a,$^) -Wl,--end-group
+
 $(BIN)/%: $(BUILD)/tools/%.o $(LIBS_ALL)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(LDFLAGS) $(LINK_OBJS) $(LDLIBS) -o $@
 
 $(BIN)/bench/%: $(BUILD)/bench/%.o $(LIBS_ALL)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(LDFLAGS) $(LINK_OBJS) $(LDLIBS) -o $@
 
 $(BIN)/tests/%: $(BUILD)/tests/%.o $(LIBS_ALL)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+	$(CC) $(LDFLAGS) $(LINK_OBJS) $(LDLIBS) -lcmocka -o $@
 
 test: all
 	BIN=$(BIN) bash tests/run.sh

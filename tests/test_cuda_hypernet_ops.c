@@ -3,7 +3,9 @@
  * every test reports itself skipped; built without nvcc, the program holds
  * one skipped test.
  *
- * Tolerances.  AdamW, the sparsity loss and the selection modes compute
+ * Tolerances.  AdamW, the sparsity loss, the selection modes and the
+ * Householder ops (the reflection in explicitly rounded intrinsics, the
+ * orthogonal parametrisation through the host) compute
  * exactly the CPU's operations in the CPU's order: bit for bit.  The
  * gradient norm sums in double in another order: relative 1e-12.  The
  * intervention's products are per-element fp32 dot products where the CPU
@@ -23,6 +25,7 @@
 #ifdef HD_CUDA
 #include "cpu/adamw.h"
 #include "cpu/grad_clip.h"
+#include "cpu/householder.h"
 #include "cpu/intervention.h"
 #include "cpu/selection.h"
 #include "cpu/sparsity_loss.h"
@@ -205,6 +208,63 @@ static void selection_matches_cpu_bitwise(void **state)
     free(W), free(want);
 }
 
+static void householder_matches_cpu_bitwise(void **state)
+{
+    (void)state;
+    require_gpu();
+    const int d = 24, k = 5, b = 3;
+    const size_t n = (size_t)d * k;
+    /* the orthogonal parametrisation: X's strictly lower part random, the
+     * diagonal -1 (its sign), a random fixed base */
+    float *X = random_floats(n, -0.4f, 0.4f), *base = random_floats((size_t)d * d, -1, 1);
+    for (int j = 0; j < k; j++) X[(size_t)j * k + j] = -1.0f;
+    float *R = malloc(n * sizeof *R), *dR = random_floats(n, -1, 1), *dX = grad_init(n);
+    float *X_g = device_floats(X, n), *base_g = device_floats(base, (size_t)d * d);
+    float *R_g = device_floats(dR, n), *dR_g = device_floats(dR, n), *dX_g = device_floats(dX, n);
+    householder_orthogonal_forward(R, X, base, d, k);
+    op_ok(householder_orthogonal_forward_cuda(R_g, X_g, base_g, d, k));
+    float *got = download_floats(R_g, n);
+    expect_bitwise("orthogonal R", got, R, n * sizeof *R);
+    free(got);
+    householder_orthogonal_backward(dX, dR, X, base, d, k);
+    op_ok(householder_orthogonal_backward_cuda(dX_g, dR_g, X_g, base_g, d, k));
+    got = download_floats(dX_g, n);
+    expect_bitwise("orthogonal dX", got, dX, n * sizeof *dX);
+    free(got);
+
+    /* ReflectSelect's reflection of that R, per example */
+    const size_t nb = (size_t)b * d * k;
+    float *u = random_floats((size_t)b * d, -1, 1), *Rp = malloc(nb * sizeof *Rp);
+    float *v = malloc((size_t)b * d * sizeof *v), *unorm = malloc((size_t)b * sizeof *unorm);
+    float *u_g = device_floats(u, (size_t)b * d), *Rp_g = device_floats(Rp, nb);
+    float *v_g = device_floats(u, (size_t)b * d), *unorm_g = device_floats(u, (size_t)b);
+    reflect_forward(Rp, v, unorm, u, R, b, d, k);
+    op_ok(reflect_forward_cuda(Rp_g, v_g, unorm_g, u_g, R_g, b, d, k));
+    struct { const char *name; float *dev, *want; size_t n; } fw[] = {
+        {"reflect R'", Rp_g, Rp, nb}, {"reflect v", v_g, v, (size_t)b * d},
+        {"reflect |u|", unorm_g, unorm, (size_t)b}};
+    for (size_t i = 0; i < sizeof fw / sizeof fw[0]; i++) {
+        got = download_floats(fw[i].dev, fw[i].n);
+        expect_bitwise(fw[i].name, got, fw[i].want, fw[i].n * sizeof *got);
+        free(got);
+    }
+    float *dRp = random_floats(nb, -1, 1), *du = grad_init((size_t)b * d), *dR2 = grad_init(n);
+    float *dRp_g = device_floats(dRp, nb), *du_g = device_floats(du, (size_t)b * d);
+    float *dR2_g = device_floats(dR2, n);
+    reflect_backward(du, dR2, dRp, v, unorm, R, b, d, k);
+    op_ok(reflect_backward_cuda(du_g, dR2_g, dRp_g, v_g, unorm_g, R_g, b, d, k));
+    got = download_floats(du_g, (size_t)b * d);
+    expect_bitwise("reflect du", got, du, (size_t)b * d * sizeof *got);
+    free(got);
+    got = download_floats(dR2_g, n);
+    expect_bitwise("reflect dR", got, dR2, n * sizeof *got);
+    free(got);
+    float *devs[] = {X_g, base_g, R_g, dR_g, dX_g, u_g, Rp_g, v_g, unorm_g, dRp_g, du_g, dR2_g};
+    for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++) hd_cuda_free(devs[i]);
+    float *hosts[] = {X, base, R, dR, dX, u, Rp, v, unorm, dRp, du, dR2};
+    for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) free(hosts[i]);
+}
+
 int main(void)
 {
     cuda_test_start(20261125);
@@ -214,6 +274,7 @@ int main(void)
         cmocka_unit_test(sparsity_loss_matches_cpu_bitwise),
         cmocka_unit_test(intervention_matches_cpu),
         cmocka_unit_test(selection_matches_cpu_bitwise),
+        cmocka_unit_test(householder_matches_cpu_bitwise),
     };
     int failed = cmocka_run_group_tests_name("cuda_hypernet_ops", tests, NULL, NULL);
     cuda_test_end();

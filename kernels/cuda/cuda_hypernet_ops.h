@@ -1,7 +1,7 @@
 /* The CUDA twins of the hypernetwork's CPU ops (kernels/cpu: adamw,
- * grad_clip, sparsity_loss, intervention, selection), with the conventions
- * of cuda_ops.h: same names with a _cuda suffix, same argument order and
- * meaning, device pointers, 0 or -1 after hd_fail(), asynchronous
+ * grad_clip, sparsity_loss, intervention, selection, householder), with the
+ * conventions of cuda_ops.h: same names with a _cuda suffix, same argument
+ * order and meaning, device pointers, 0 or -1 after hd_fail(), asynchronous
  * execution.  What differs is said at each function.
  *
  * Written before a GPU was available to this project's later sessions:
@@ -60,6 +60,18 @@ int intervention_backward_cuda(float *dW, float *dR, float *dmask, float *dxb, c
  * allowed). ---- */
 int selection_forward_cuda(float *out, const float *W, SelectionMode mode, float threshold,
                            const int *src_pos, const int *base_pos, int b, int S, int B);
+
+/* ---- householder.cu: bit for bit the CPU's.  The orthogonal
+ * parametrisation (once per step, a sequential chain of k reflectors in
+ * double) runs on the host between two copies of d*k floats; the per-example
+ * reflection runs on the device. ---- */
+int householder_orthogonal_forward_cuda(float *R, const float *X, const float *base, int d, int k);
+int householder_orthogonal_backward_cuda(float *dX, const float *dR, const float *X,
+                                         const float *base, int d, int k);
+int reflect_forward_cuda(float *Rp, float *v, float *unorm, const float *u, const float *R, int b,
+                         int d, int k);
+int reflect_backward_cuda(float *du, float *dR, const float *dRp, const float *v,
+                          const float *unorm, const float *R, int b, int d, int k);
 
 #ifdef __cplusplus
 }
