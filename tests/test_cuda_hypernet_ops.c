@@ -9,7 +9,8 @@
  * exactly the CPU's operations in the CPU's order: bit for bit.  The
  * gradient norm sums in double in another order: relative 1e-12.  The
  * intervention's products are per-element fp32 dot products where the CPU
- * calls sgemm: the usual fp32 tolerance of tests/test_cuda_kernels.c,
+ * calls sgemm, and cross-attention sums in warp trees and uses CUDA's expf:
+ * the usual fp32 tolerance of tests/test_cuda_kernels.c,
  * |gpu - cpu| <= 1e-5 |cpu| + 1e-5 rms(cpu) (sums of at most d = 48 terms
  * here, each rounding at 2^-24). */
 #include <stdarg.h>
@@ -24,6 +25,7 @@
 
 #ifdef HD_CUDA
 #include "cpu/adamw.h"
+#include "cpu/cross_attention.h"
 #include "cpu/grad_clip.h"
 #include "cpu/householder.h"
 #include "cpu/intervention.h"
@@ -265,6 +267,56 @@ static void householder_matches_cpu_bitwise(void **state)
     for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) free(hosts[i]);
 }
 
+/* Three batch rows: row 0 with a padded query and every fifth key hidden,
+ * row 1 with all its keys hidden (the "no visible key" path: zeros, never
+ * NaN), row 2 like row 0 but every query real. */
+static void cross_attention_matches_cpu(void **state)
+{
+    (void)state;
+    require_gpu();
+    const int b = 3, Tq = 5, Tk = 37, H = 4, Hkv = 2, hd = 16;
+    const size_t nq = (size_t)b * Tq * H * hd, nk = (size_t)b * Tk * Hkv * hd;
+    const size_t na = (size_t)b * H * Tq * Tk;
+    float *q = random_floats(nq, -1, 1), *k = random_floats(nk, -1, 1), *v = random_floats(nk, -1, 1);
+    int qm[3 * 5], km[3 * 37];
+    for (int i = 0; i < b * Tq; i++) qm[i] = i != 3; /* row 0, query 3 padded */
+    for (int j = 0; j < b * Tk; j++) km[j] = j / Tk == 1 ? 0 : (j % 5 != 2); /* row 1: none */
+    float *out = malloc(nq * sizeof *out), *att = malloc(na * sizeof *att);
+    cross_attention_forward(out, att, q, k, v, qm, km, b, Tq, Tk, H, Hkv, hd);
+    float *q_g = device_floats(q, nq), *k_g = device_floats(k, nk), *v_g = device_floats(v, nk);
+    int *qm_g = to_device(qm, sizeof qm), *km_g = to_device(km, sizeof km);
+    float *out_g = device_floats(q, nq), *att_g = device_floats(att, na);
+    op_ok(cross_attention_forward_cuda(out_g, att_g, q_g, k_g, v_g, qm_g, km_g, b, Tq, Tk, H, Hkv,
+                                       hd));
+    float *got = download_floats(out_g, nq);
+    expect_fp32("cross-attention out", got, out, nq);
+    free(got);
+    got = download_floats(att_g, na);
+    expect_fp32("cross-attention att", got, att, na);
+    free(got);
+
+    float *dout = random_floats(nq, -1, 1), *dq = grad_init(nq), *dk = grad_init(nk), *dv = grad_init(nk);
+    float *dout_g = device_floats(dout, nq), *dq_g = device_floats(dq, nq);
+    float *dk_g = device_floats(dk, nk), *dv_g = device_floats(dv, nk);
+    hd_cuda_upload(att_g, att, na * sizeof *att); /* both from the CPU's probabilities */
+    cross_attention_backward(dq, dk, dv, dout, att, q, k, v, b, Tq, Tk, H, Hkv, hd);
+    op_ok(cross_attention_backward_cuda(dq_g, dk_g, dv_g, dout_g, att_g, q_g, k_g, v_g, b, Tq, Tk,
+                                        H, Hkv, hd));
+    struct { const char *name; float *dev, *want; size_t n; } g[] = {
+        {"cross-attention dq", dq_g, dq, nq}, {"cross-attention dk", dk_g, dk, nk},
+        {"cross-attention dv", dv_g, dv, nk}};
+    for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {
+        got = download_floats(g[i].dev, g[i].n);
+        expect_fp32(g[i].name, got, g[i].want, g[i].n);
+        free(got);
+    }
+    float *devs[] = {q_g, k_g, v_g, out_g, att_g, dout_g, dq_g, dk_g, dv_g};
+    for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++) hd_cuda_free(devs[i]);
+    hd_cuda_free(qm_g), hd_cuda_free(km_g);
+    float *hosts[] = {q, k, v, out, att, dout, dq, dk, dv};
+    for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) free(hosts[i]);
+}
+
 int main(void)
 {
     cuda_test_start(20261125);
@@ -275,6 +327,7 @@ int main(void)
         cmocka_unit_test(intervention_matches_cpu),
         cmocka_unit_test(selection_matches_cpu_bitwise),
         cmocka_unit_test(householder_matches_cpu_bitwise),
+        cmocka_unit_test(cross_attention_matches_cpu),
     };
     int failed = cmocka_run_group_tests_name("cuda_hypernet_ops", tests, NULL, NULL);
     cuda_test_end();

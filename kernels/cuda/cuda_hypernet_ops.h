@@ -1,5 +1,6 @@
 /* The CUDA twins of the hypernetwork's CPU ops (kernels/cpu: adamw,
- * grad_clip, sparsity_loss, intervention, selection, householder), with the
+ * grad_clip, sparsity_loss, intervention, selection, householder,
+ * cross_attention), with the
  * conventions of cuda_ops.h: same names with a _cuda suffix, same argument
  * order and meaning, device pointers, 0 or -1 after hd_fail(), asynchronous
  * execution.  What differs is said at each function.
@@ -72,6 +73,15 @@ int reflect_forward_cuda(float *Rp, float *v, float *unorm, const float *u, cons
                          int d, int k);
 int reflect_backward_cuda(float *du, float *dR, const float *dRp, const float *v,
                           const float *unorm, const float *R, int b, int d, int k);
+
+/* ---- cross_attention.cu: fp32 agreement (warp-tree dot products and
+ * CUDA's expf).  The backward's temporaries live in scratch slot 0. ---- */
+int cross_attention_forward_cuda(float *out, float *att, const float *q, const float *k,
+                                 const float *v, const int *q_mask, const int *k_mask, int b,
+                                 int Tq, int Tk, int n_heads, int n_kv_heads, int head_dim);
+int cross_attention_backward_cuda(float *dq, float *dk, float *dv, const float *dout,
+                                  const float *att, const float *q, const float *k, const float *v,
+                                  int b, int Tq, int Tk, int n_heads, int n_kv_heads, int head_dim);
 
 #ifdef __cplusplus
 }
