@@ -9,7 +9,8 @@
  * exactly the CPU's operations in the CPU's order: bit for bit.  The
  * gradient norm sums in double in another order: relative 1e-12.  The
  * intervention's products are per-element fp32 dot products where the CPU
- * calls sgemm, and cross-attention sums in warp trees and uses CUDA's expf:
+ * calls sgemm, cross-attention sums in warp trees and uses CUDA's expf, the
+ * position head uses CUDA's cosf/sinf/expf:
  * the usual fp32 tolerance of tests/test_cuda_kernels.c,
  * |gpu - cpu| <= 1e-5 |cpu| + 1e-5 rms(cpu) (sums of at most d = 48 terms
  * here, each rounding at 2^-24). */
@@ -29,6 +30,7 @@
 #include "cpu/grad_clip.h"
 #include "cpu/householder.h"
 #include "cpu/intervention.h"
+#include "cpu/position_head.h"
 #include "cpu/selection.h"
 #include "cpu/sparsity_loss.h"
 #include "cuda/cuda_hypernet_ops.h"
@@ -317,6 +319,68 @@ static void cross_attention_matches_cpu(void **state)
     for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) free(hosts[i]);
 }
 
+/* Two rows with masked source and base positions (so some pairs are
+ * masked and the pair positions skip them), GQA 4/2 heads, head_dim 8. */
+static void position_head_matches_cpu(void **state)
+{
+    (void)state;
+    require_gpu();
+    const int b = 2, S = 4, B = 6, H = 4, Hkv = 2, hd = 8, kvd = Hkv * hd;
+    const size_t P = (size_t)(S + 1) * B, nW = (size_t)b * P;
+    float *q = random_floats((size_t)b * H * hd, -1, 1), *kb = random_floats((size_t)b * B * kvd, -1, 1);
+    float *ks = random_floats((size_t)b * S * kvd, -1, 1), *kself = random_floats((size_t)b * B * kvd, -1, 1);
+    const int mb[2 * 6] = {1, 1, 0, 1, 1, 1, 0, 0, 1, 1, 1, 1};
+    const int ms[2 * 4] = {1, 0, 1, 1, 1, 1, 1, 0};
+    const float inv_freq[4] = {1.0f, 0.1f, 0.01f, 0.001f};
+    float *W = malloc(nW * sizeof *W), *lg = malloc(nW * sizeof *lg);
+    position_head_forward(W, lg, q, kb, ks, kself, mb, ms, inv_freq, b, S, B, H, Hkv, hd);
+    float *q_g = device_floats(q, (size_t)b * H * hd), *kb_g = device_floats(kb, (size_t)b * B * kvd);
+    float *ks_g = device_floats(ks, (size_t)b * S * kvd), *kself_g = device_floats(kself, (size_t)b * B * kvd);
+    int *mb_g = to_device(mb, sizeof mb), *ms_g = to_device(ms, sizeof ms);
+    float *if_g = device_floats(inv_freq, 4), *W_g = device_floats(W, nW), *lg_g = device_floats(W, nW);
+    op_ok(position_head_forward_cuda(W_g, lg_g, q_g, kb_g, ks_g, kself_g, mb_g, ms_g, if_g, b, S, B,
+                                     H, Hkv, hd));
+    float *got = download_floats(W_g, nW);
+    expect_fp32("position head W", got, W, nW);
+    free(got);
+    got = download_floats(lg_g, nW);
+    int n_masked = 0; /* masked pairs: -inf on both sides, then out of the rms */
+    for (size_t i = 0; i < nW; i++) {
+        assert_int_equal(isinf(got[i]) && got[i] < 0, isinf(lg[i]) && lg[i] < 0);
+        if (isinf(lg[i])) got[i] = lg[i] = 0.0f, n_masked++;
+    }
+    assert_true(n_masked > 0);
+    expect_fp32("position head logits", got, lg, nW);
+    free(got);
+
+    float *dW = random_floats(nW, -1, 1), *dq = grad_init((size_t)b * H * hd);
+    float *dkb = grad_init((size_t)b * B * kvd), *dks = grad_init((size_t)b * S * kvd);
+    float *dkself = grad_init((size_t)b * B * kvd);
+    float *dW_g = device_floats(dW, nW), *dq_g = device_floats(dq, (size_t)b * H * hd);
+    float *dkb_g = device_floats(dkb, (size_t)b * B * kvd), *dks_g = device_floats(dks, (size_t)b * S * kvd);
+    float *dkself_g = device_floats(dkself, (size_t)b * B * kvd);
+    hd_cuda_upload(W_g, W, nW * sizeof *W); /* both from the CPU's weights */
+    position_head_backward(dq, dkb, dks, dkself, dW, W, q, kb, ks, kself, mb, ms, inv_freq, b, S, B,
+                           H, Hkv, hd);
+    op_ok(position_head_backward_cuda(dq_g, dkb_g, dks_g, dkself_g, dW_g, W_g, q_g, kb_g, ks_g,
+                                      kself_g, mb_g, ms_g, if_g, b, S, B, H, Hkv, hd));
+    struct { const char *name; float *dev, *want; size_t n; } g[] = {
+        {"position head dq", dq_g, dq, (size_t)b * H * hd},
+        {"position head dkb", dkb_g, dkb, (size_t)b * B * kvd},
+        {"position head dks", dks_g, dks, (size_t)b * S * kvd},
+        {"position head dkself", dkself_g, dkself, (size_t)b * B * kvd}};
+    for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {
+        got = download_floats(g[i].dev, g[i].n);
+        expect_fp32(g[i].name, got, g[i].want, g[i].n);
+        free(got);
+    }
+    float *devs[] = {q_g, kb_g, ks_g, kself_g, if_g, W_g, lg_g, dW_g, dq_g, dkb_g, dks_g, dkself_g};
+    for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++) hd_cuda_free(devs[i]);
+    hd_cuda_free(mb_g), hd_cuda_free(ms_g);
+    float *hosts[] = {q, kb, ks, kself, W, lg, dW, dq, dkb, dks, dkself};
+    for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) free(hosts[i]);
+}
+
 int main(void)
 {
     cuda_test_start(20261125);
@@ -328,6 +392,7 @@ int main(void)
         cmocka_unit_test(selection_matches_cpu_bitwise),
         cmocka_unit_test(householder_matches_cpu_bitwise),
         cmocka_unit_test(cross_attention_matches_cpu),
+        cmocka_unit_test(position_head_matches_cpu),
     };
     int failed = cmocka_run_group_tests_name("cuda_hypernet_ops", tests, NULL, NULL);
     cuda_test_end();

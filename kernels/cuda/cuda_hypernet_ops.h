@@ -1,6 +1,6 @@
 /* The CUDA twins of the hypernetwork's CPU ops (kernels/cpu: adamw,
  * grad_clip, sparsity_loss, intervention, selection, householder,
- * cross_attention), with the
+ * cross_attention, position_head), with the
  * conventions of cuda_ops.h: same names with a _cuda suffix, same argument
  * order and meaning, device pointers, 0 or -1 after hd_fail(), asynchronous
  * execution.  What differs is said at each function.
@@ -82,6 +82,19 @@ int cross_attention_forward_cuda(float *out, float *att, const float *q, const f
 int cross_attention_backward_cuda(float *dq, float *dk, float *dv, const float *dout,
                                   const float *att, const float *q, const float *k, const float *v,
                                   int b, int Tq, int Tk, int n_heads, int n_kv_heads, int head_dim);
+
+/* ---- position_head.cu: fp32 agreement (CUDA's cosf/sinf/expf, other
+ * summation orders).  logits is required here (the CPU twin allows NULL).
+ * mb, ms, inv_freq are device memory.  Scratch slots 0 and 1. ---- */
+int position_head_forward_cuda(float *W, float *logits, const float *q, const float *kb,
+                               const float *ks, const float *kself, const int *mb, const int *ms,
+                               const float *inv_freq, int b, int S, int B, int n_heads,
+                               int n_kv_heads, int head_dim);
+int position_head_backward_cuda(float *dq, float *dkb, float *dks, float *dkself, const float *dW,
+                                const float *W, const float *q, const float *kb, const float *ks,
+                                const float *kself, const int *mb, const int *ms,
+                                const float *inv_freq, int b, int S, int B, int n_heads,
+                                int n_kv_heads, int head_dim);
 
 #ifdef __cplusplus
 }
