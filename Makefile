@@ -82,14 +82,28 @@ NVCC      ?= $(shell command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvc
 CUDA      ?= $(shell test -x $(NVCC) && echo 1 || echo 0)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 CUDA_SRC  := $(sort $(wildcard kernels/cuda/*.cu))
-CUDA_OBJ  := $(CUDA_SRC:%.cu=$(BUILD)/%.o)
-CUDA_LIB  := $(BUILD)/libhyperdas_cuda.a
+# The CUDA objects depend on nothing an MPI or sanitizer build changes:
+# every build shares build/'s (the MPI build does not compile them again).
+CUDA_BUILD:= build
+CUDA_OBJ  := $(CUDA_SRC:%.cu=$(CUDA_BUILD)/%.o)
+CUDA_LIB  := $(CUDA_BUILD)/libhyperdas_cuda.a
 NVCCFLAGS ?= -O3 -std=c++17 -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
              -Xcompiler -Wall,-Werror -Icommon -Ikernels
 ifeq ($(CUDA),1)
 CPPFLAGS  += -DHD_CUDA=1 -I$(CUDA_HOME)/include
 LIBS_ALL  := $(LIB) $(if $(CUDA_SRC),$(CUDA_LIB))
 LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+# NCCL (the CUDA toolkit's, or Debian's libnccl-dev) for the GPU collectives
+# of an MPI build (common/dist_nccl.c); without it that build refuses to
+# reduce GPU buffers over more than one rank.
+NCCL_SO   := $(firstword $(wildcard $(CUDA_HOME)/lib64/libnccl.so $(CUDA_HOME)/lib/libnccl.so \
+                                   /usr/lib/$(TRIPLET)/libnccl.so))
+ifeq ($(MPI),1)
+ifneq ($(NCCL_SO),)
+CPPFLAGS  += -DHD_NCCL=1
+LDLIBS    += -L$(dir $(NCCL_SO)) -Wl,-rpath,$(dir $(NCCL_SO)) -lnccl
+endif
+endif
 else
 LIBS_ALL  := $(LIB)
 endif
@@ -98,7 +112,7 @@ endif
 all: $(TOOL_BINS) $(TEST_BINS) $(BENCH_BINS)
 bench: $(BENCH_BINS)
 
-$(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu
+$(CUDA_BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -MMD -MP -c $< -o $@
 

@@ -44,6 +44,23 @@ void dist_allreduce_sum_f32(float *buf, size_t n);
 void dist_allreduce_sum_f64(double *buf, size_t n);
 void dist_allreduce_sum_i64(int64_t *buf, size_t n);
 void dist_allreduce_max_i64(int64_t *buf, size_t n);
+/* ---- the CUDA path's collectives (common/dist_nccl.c): NCCL over the
+ * same group, in builds with MPI, CUDA and NCCL (make MPI=1 with the CUDA
+ * toolkit; dist_nccl_compiled() says so).  A group of one needs none of it
+ * in any build: its calls do nothing. ---- */
+int dist_nccl_compiled(void);
+/* Picks this rank's GPU (its rank on its node, modulo the node's devices)
+ * and builds the communicator: rank 0 makes the NCCL unique id and MPI
+ * broadcasts it.  Collective: every rank calls it.  -1 with a message. */
+int dist_nccl_init(void);
+/* The device dist_nccl_init picked, -1 before (or without NCCL). */
+int dist_nccl_device(void);
+/* In place on device memory: buf[i] = sum over the ranks of buf[i];
+ * queued on the default stream after the work before it, and waited for.
+ * Initialises on first use. */
+int dist_allreduce_sum_f32_device(float *buf, size_t n);
+void dist_nccl_finalize(void);
+
 /* Every rank waits until all have arrived. */
 void dist_barrier(void);
 

@@ -107,7 +107,7 @@ static void usage(void)
         "  -o, --output FILE       log records to FILE (atomically)\n"
         "  -z, --gzip              gzip the log\n"
         "  -h, --help              this text\n"
-        "      --version           version, and the features of this build (mpi)\n"
+        "      --version           version, and the features of this build (mpi, nccl)\n"
         "Data parallel (a build with mpi): mpirun -np N hd-train -o LOG ... splits every\n"
         "batch over N processes (rank r: examples r, r+N, ...) with the same result as\n"
         "one process; rank 0 reads the input and writes the log and the checkpoints\n"
@@ -350,7 +350,8 @@ int main(int argc, char **argv)
         case 'h': usage(); return 0;
         case OPT_VERSION:
             hd_cli_print_version();
-            printf("features:%s\n", dist_compiled() ? " mpi" : "");
+            printf("features:%s%s\n", dist_compiled() ? " mpi" : "",
+                   dist_nccl_compiled() ? " nccl" : "");
             return 0;
         default: hd_usage_error("unknown option");
         }
