@@ -207,7 +207,7 @@ void acts_cache_pack_header(const ActsCache *c, msgpack_packer *pk)
     mp_pack_str(pk, dtype_name(c->dtype));
     /* the GPU's states differ from the CPU's by bf16 rounding: say which */
     char device[300];
-    snprintf(device, sizeof device, "%s%s", c->gpu ? "cuda: " : "cpu", llama_cuda_device(c->gpu));
+    llama_cuda_describe(c->gpu, device, sizeof device);
     mp_pack_str(pk, "device");
     mp_pack_str(pk, device);
 }

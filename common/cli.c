@@ -113,3 +113,10 @@ void hd_set_threads(int n)
     omp_set_num_threads(n);
     openblas_set_num_threads(n);
 }
+
+int hd_cli_parse_device(const char *value)
+{
+    if (strcmp(value, "cpu") && strcmp(value, "cuda"))
+        hd_usage_error("--device: expected cpu or cuda, got '%s'", value);
+    return strcmp(value, "cuda") == 0;
+}

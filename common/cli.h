@@ -19,6 +19,8 @@ void hd_cli_print_version(void);
 /* Parses a non-negative integer option value or exits with a usage error. */
 long long hd_cli_parse_count(const char *option, const char *value);
 double hd_cli_parse_double(const char *option, const char *value);
+/* --device: "cpu" -> 0, "cuda" -> 1; anything else is a usage error. */
+int hd_cli_parse_device(const char *value);
 
 /* A progress line on stderr, redrawn at most a few times a second and only
  * when stderr is a terminal.  `total` may be 0 when unknown. */

@@ -10,6 +10,11 @@
 #include "error.h"
 #include "llama_load.h"
 
+void llama_cuda_describe(const LlamaCuda *g, char *out, size_t size)
+{
+    snprintf(out, size, "%s%s", g ? "cuda: " : "cpu", llama_cuda_device(g));
+}
+
 #ifdef HD_CUDA
 
 #include "cpu/rope.h"

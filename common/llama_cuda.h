@@ -17,6 +17,8 @@
 #ifndef HD_LLAMA_CUDA_H
 #define HD_LLAMA_CUDA_H
 
+#include <stddef.h>
+
 #include "llama_forward.h"
 #include "llama_model.h"
 
@@ -30,6 +32,9 @@ LlamaCuda *llama_cuda_create(const LlamaModel *m);
 void llama_cuda_free(LlamaCuda *g);
 /* "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs)", for provenance. */
 const char *llama_cuda_device(const LlamaCuda *g);
+/* What ran a forward, for a header's "device": "cpu" when g is NULL, else
+ * "cuda: " and the device's name. */
+void llama_cuda_describe(const LlamaCuda *g, char *out, size_t size);
 
 /* llama_forward(m, a, ids, mask, NULL, b, T) on the GPU: positions from
  * the mask (HyperDAS's rule), every layer, the final norm; a's residual

@@ -101,11 +101,7 @@ int main(int argc, char **argv)
             if (record_shard_parse(optarg, &shard) < 0) hd_usage_error("%s", hd_last_error());
             sharded = 1;
             break;
-        case OPT_DEVICE:
-            if (strcmp(optarg, "cpu") && strcmp(optarg, "cuda"))
-                hd_usage_error("--device: expected cpu or cuda, got '%s'", optarg);
-            use_cuda = strcmp(optarg, "cuda") == 0;
-            break;
+        case OPT_DEVICE: use_cuda = hd_cli_parse_device(optarg); break;
         case 't': hd_set_threads((int)hd_cli_parse_count("--threads", optarg)); break;
         case 'o': output = optarg; break;
         case 'z': gzip = 1; break;

@@ -217,11 +217,7 @@ int main(int argc, char **argv)
         case OPT_STATS: stats = 1; break;
         case OPT_MAX_LEN: max_len = (int)hd_cli_parse_count("--max-len", optarg); break;
         case OPT_NO_BOS: use_bos = 0; break;
-        case OPT_DEVICE:
-            if (strcmp(optarg, "cpu") && strcmp(optarg, "cuda"))
-                hd_usage_error("--device: expected cpu or cuda, got '%s'", optarg);
-            use_cuda = strcmp(optarg, "cuda") == 0;
-            break;
+        case OPT_DEVICE: use_cuda = hd_cli_parse_device(optarg); break;
         case 't': hd_set_threads((int)hd_cli_parse_count("--threads", optarg)); break;
         case 'o': output = optarg; break;
         case 'z': gzip = 1; break;
@@ -250,8 +246,7 @@ int main(int argc, char **argv)
                       TARGET_MODEL_INFO_PAIRS + 3);
     target_model_pack_info(pk, &f.target);
     char device[300]; /* near ties of the answer check can go either way in bf16 */
-    snprintf(device, sizeof device, "%s%s", use_cuda ? "cuda: " : "cpu",
-             llama_cuda_device(f.runner.gpu));
+    llama_cuda_describe(f.runner.gpu, device, sizeof device);
     mp_pack_str(pk, "device");
     mp_pack_str(pk, device);
     mp_pack_str(pk, "filter");
