@@ -253,6 +253,7 @@ int llama_forward_range(const LlamaModel *m, LlamaActivations *a, const int *ids
                                mask[i], i / T, i % T);
     if (from == 0) {
         if (!ids) return hd_fail("llama forward: no token ids for a run from layer 0");
+        if (llama_model_check_embedding(m)) return -1;
         for (size_t i = 0; i < N; i++)
             if (ids[i] < 0 || ids[i] >= D.V)
                 return hd_fail("llama forward: token id %d at row %zu, token %zu outside the "

@@ -127,7 +127,7 @@ int llama_kv_step(const LlamaModel *m, LlamaKVCache *c, const int *ids, const in
             return hd_fail("llama kv cache: mask value %d at row %d (expected 0 or 1)", mask[i],
                            i / Tq);
     }
-    if (llama_model_check_layers(m, 0, cfg->n_layers)) return -1;
+    if (llama_model_check_embedding(m) || llama_model_check_layers(m, 0, cfg->n_layers)) return -1;
     c->b = b;
     for (int r = 0; r < b; r++)
         for (int i = 0; i < Tq; i++) {

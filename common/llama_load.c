@@ -57,21 +57,41 @@ int llama_model_alloc(LlamaModel *m, const LlamaConfig *cfg)
     return 0;
 }
 
+/* Drops the whole pages inside [lo, hi) of the parameter buffer.  It is
+ * private anonymous memory (calloc), so this is safe: the pages would read
+ * back as zeros.  A failure only means the memory stays resident; nothing
+ * reads it either way. */
+static void release_range(const void *lo_p, const void *hi_p)
+{
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)lo_p + page - 1) & ~(page - 1), hi = (uintptr_t)hi_p & ~(page - 1);
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 void llama_model_release_layers(LlamaModel *m, int from, int to)
 {
     if (!m->params || from < 0 || to > m->cfg.n_layers || from >= to) return;
     const size_t d = (size_t)m->cfg.hidden_size, ffn = (size_t)m->cfg.intermediate_size;
     /* the layers lie back to back in the one buffer (llama_model_alloc) */
-    uintptr_t lo = (uintptr_t)m->layers[from].attn_norm;
-    uintptr_t hi = (uintptr_t)(m->layers[to - 1].w_down + d * ffn);
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    lo = (lo + page - 1) & ~(page - 1); /* whole pages inside the range only */
-    hi &= ~(page - 1);
-    /* The buffer is private anonymous memory (calloc), so dropping its pages
-     * is safe: they would read back as zeros.  A failure only means the
-     * memory stays resident; nothing reads it either way. */
-    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    release_range(m->layers[from].attn_norm, m->layers[to - 1].w_down + d * ffn);
     memset(&m->layers[from], 0, (size_t)(to - from) * sizeof *m->layers);
+}
+
+int llama_model_release_embedding(LlamaModel *m)
+{
+    if (!m->params || !m->tok_embed || m->tok_embed == m->lm_head) return 0;
+    release_range(m->tok_embed, m->tok_embed + (size_t)m->cfg.vocab_size * m->cfg.hidden_size);
+    m->tok_embed = NULL;
+    return 1;
+}
+
+int llama_model_check_embedding(const LlamaModel *m)
+{
+    if (!m->tok_embed)
+        return hd_fail("%s: the token embedding was released (this tool keeps only the layers "
+                       "it runs)",
+                       m->cfg.model_id);
+    return 0;
 }
 
 int llama_model_check_layers(const LlamaModel *m, int from, int to)

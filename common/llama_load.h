@@ -46,8 +46,15 @@ void llama_model_free(LlamaModel *m);
  * (llama_model_check_layers), never a silent use of zeros. */
 void llama_model_release_layers(LlamaModel *m, int from, int to);
 
+/* The same for the token embedding when the model has a separate LM head
+ * (untied, as Llama-3-8B: 2 GB in fp32); a tied embedding is the LM head and
+ * stays.  Returns 1 when released.  Running layer 0 is then an error. */
+int llama_model_release_embedding(LlamaModel *m);
+
 /* 0 when layers [from, to) all have their weights, else -1 with a message
- * naming the first released one. */
+ * naming the first released one; llama_model_check_embedding likewise for
+ * the token embedding (a forward from token ids needs it). */
+int llama_model_check_embedding(const LlamaModel *m);
 int llama_model_check_layers(const LlamaModel *m, int from, int to);
 
 int llama_load_hf(LlamaModel *m, const char *dir);

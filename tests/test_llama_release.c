@@ -60,6 +60,44 @@ static void kept_layers_compute_the_same(void **state)
     llama_model_free(&m);
 }
 
+/* An untied embedding goes too (the LM head stays); a tied one is the LM
+ * head and stays.  A forward from token ids then fails, one from a
+ * residual and the logits still work. */
+static void untied_embedding_is_released(void **state)
+{
+    (void)state;
+    LlamaModel m;
+    tiny_model(&m);
+    make_batch();
+    const LlamaConfig *c = &m.cfg;
+    const int L = c->n_layers;
+    assert_true(m.tok_embed != m.lm_head);
+    LlamaActivations *before = llama_acts_create(c, B, T, L), *after = llama_acts_create(c, B, T, L);
+    assert_int_equal(llama_forward(&m, before, batch_ids, batch_mask, NULL, B, T), 0);
+    assert_int_equal(llama_model_release_embedding(&m), 1);
+    assert_null(m.tok_embed);
+    assert_int_equal(llama_model_release_embedding(&m), 0); /* once */
+    assert_int_equal(llama_forward(&m, after, batch_ids, batch_mask, NULL, B, T), -1);
+    assert_non_null(strstr(hd_last_error(), "token embedding was released"));
+    assert_int_equal(llama_forward_range(&m, after, NULL, llama_residual(before, 1), batch_mask,
+                                         NULL, B, T, 1, L),
+                     0);
+    const size_t bytes = (size_t)B * T * c->hidden_size * sizeof(float);
+    assert_memory_equal(llama_hidden_state(after, L), llama_hidden_state(before, L), bytes);
+    int rows[1] = {T - 1};
+    assert_int_equal(llama_forward_logits(&m, after, rows, 1), 0);
+    llama_acts_free(before);
+    llama_acts_free(after);
+    llama_model_free(&m);
+
+    LlamaConfig tied = tiny_config();
+    tied.tie_word_embeddings = 1;
+    assert_int_equal(llama_model_alloc(&m, &tied), 0);
+    assert_int_equal(llama_model_release_embedding(&m), 0);
+    assert_non_null(m.tok_embed);
+    llama_model_free(&m);
+}
+
 /* Resident pages of [p, p + bytes) (whole pages inside it). */
 static size_t resident_pages(const void *p, size_t bytes)
 {
@@ -101,6 +139,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(kept_layers_compute_the_same),
+        cmocka_unit_test(untied_embedding_is_released),
         cmocka_unit_test(released_pages_leave_memory),
     };
     return cmocka_run_group_tests_name("llama_release", tests, NULL, NULL);

@@ -446,8 +446,10 @@ int main(int argc, char **argv)
     }
     /* From here on only the target's layers [L, N) run (the hypernetwork has
      * copied what it starts from, --from-pairs has cached its activations):
-     * the others' memory goes back (half of SmolLM2's layers at L = 15). */
+     * the others' memory goes back (half of SmolLM2's layers at L = 15),
+     * and so does an untied embedding (Llama-3-8B's: 2 GB). */
     llama_model_release_layers(&run.target.model, 0, run.hn->cfg.intervention_layer);
+    if (run.hn->cfg.intervention_layer > 0) llama_model_release_embedding(&run.target.model);
     dist_barrier();
     if (rank > 0) {
         train = acts_set_open_spool(spool);
