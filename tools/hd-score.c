@@ -19,6 +19,7 @@
 #include "hn_session.h"
 #include "hypernet.h"
 #include "llama_generate.h"
+#include "llama_load.h"
 #include "msgpack_util.h"
 #include "record_input.h"
 #include "record_shard.h"
@@ -379,6 +380,13 @@ static int run_scoring(Options *o, char **files, int n_files)
     sc.s.hn = hypernet_create(&cfg, tc);
     TrainState st;
     if (!sc.s.hn || checkpoint_load(step, sc.s.hn, NULL, NULL, &st) < 0) hd_die("%s", hd_last_error());
+    /* The teacher-forced rule runs only the target's layers [L, N) (the
+     * hypernetwork's weights come from the checkpoint): the rest of the
+     * target goes back, as in hd-train.  Greedy generation runs every layer. */
+    if (!o->generate) {
+        llama_model_release_layers(&sc.s.target.model, 0, cfg.intervention_layer);
+        if (cfg.intervention_layer > 0) llama_model_release_embedding(&sc.s.target.model);
+    }
     sc.method = hn_method_name(cfg.method);
     parse_modes(&sc, o->modes ? o->modes : cfg.method == HN_METHOD_DAS ? "groundtruth" : "soft");
     const char *mode_names[MAX_MODES];
