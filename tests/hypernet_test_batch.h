@@ -190,6 +190,22 @@ static inline int x_free(const HnParam *p, size_t i)
     return i / k > i % k;
 }
 
+/* The tiny HyperDAS hypernetwork several tests share, with its target and
+ * batch: tiny_target, Lh = 2, L = 1, k = 4, sub-FFN width 12, a sharp head
+ * (std 0.3: some source rows' weights sum above 1, so the sparsity term and
+ * its gradient are not zero), and tiny_batch encoded at L. */
+static inline Hypernet *tiny_hypernet(LlamaModel *m, Batch *x)
+{
+    tiny_target(m);
+    HypernetConfig cfg = hypernet_default_config(&m->cfg);
+    cfg.n_layers = 2, cfg.intervention_layer = 1, cfg.das_dim = 4, cfg.sub_ffn = 12;
+    Hypernet *hn = hypernet_create(&cfg, &m->cfg);
+    if (!hn) fail_msg("%s", hd_last_error());
+    assert_int_equal(hypernet_init(hn, m, 0, 0.3f, 5), 0);
+    tiny_batch(x, m, cfg.intervention_layer);
+    return hn;
+}
+
 /* A DAS-method hypernetwork on the tiny target (intervention layer L, k
  * directions) whose X is moved off its initial -I in its free part (below
  * the diagonal, whose sign int() truncates), so that R is not just Q0's

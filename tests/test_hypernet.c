@@ -177,13 +177,8 @@ static void rows_are_independent(void **state)
 {
     (void)state;
     LlamaModel m;
-    tiny_target(&m);
-    HypernetConfig cfg = hypernet_default_config(&m.cfg);
-    cfg.n_layers = 2, cfg.intervention_layer = 1, cfg.das_dim = 4, cfg.sub_ffn = 12;
-    Hypernet *hn = hypernet_create(&cfg, &m.cfg);
-    assert_int_equal(hypernet_init(hn, &m, 0, 0.3f, 5), 0);
     Batch x;
-    tiny_batch(&x, &m, cfg.intervention_layer);
+    Hypernet *hn = tiny_hypernet(&m, &x);
     HnActs *a = hn_acts_create(hn, 3, 5, 7, 6);
     HnOptions opt = hn_default_options();
     HnLoss l3, l1;

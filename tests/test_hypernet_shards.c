@@ -89,15 +89,8 @@ static void shares_add_up_to_the_batch(void **state)
 {
     (void)state;
     LlamaModel m;
-    tiny_target(&m);
-    HypernetConfig cfg = hypernet_default_config(&m.cfg);
-    cfg.n_layers = 2, cfg.intervention_layer = 1, cfg.das_dim = 4, cfg.sub_ffn = 12;
-    Hypernet *hn = hypernet_create(&cfg, &m.cfg);
-    /* a sharp head (std 0.3): some source rows' weights sum above 1, so the
-     * sparsity term and its gradient are not zero */
-    assert_int_equal(hypernet_init(hn, &m, 0, 0.3f, 5), 0);
     Batch x;
-    tiny_batch(&x, &m, cfg.intervention_layer);
+    Hypernet *hn = tiny_hypernet(&m, &x);
     HnActs *a = hn_acts_create(hn, 3, 5, 7, 6);
     HnOptions opt = hn_default_options();
     opt.sparsity_weight = 0.7f;
@@ -173,13 +166,8 @@ static void zero_grad_clears_what_was_written(void **state)
 {
     (void)state;
     LlamaModel m;
-    tiny_target(&m);
-    HypernetConfig cfg = hypernet_default_config(&m.cfg);
-    cfg.n_layers = 2, cfg.intervention_layer = 1, cfg.das_dim = 4, cfg.sub_ffn = 12;
-    Hypernet *hn = hypernet_create(&cfg, &m.cfg);
-    assert_int_equal(hypernet_init(hn, &m, 0, 0.3f, 5), 0);
     Batch x;
-    tiny_batch(&x, &m, cfg.intervention_layer);
+    Hypernet *hn = tiny_hypernet(&m, &x);
     HnActs *a = hn_acts_create(hn, 3, 5, 7, 6);
     HnOptions opt = hn_default_options();
     const int one_row[1] = {1};
@@ -236,13 +224,8 @@ static void recomputed_target_layers_give_the_same_gradients(void **state)
 {
     (void)state;
     LlamaModel m;
-    tiny_target(&m);
-    HypernetConfig cfg = hypernet_default_config(&m.cfg);
-    cfg.n_layers = 2, cfg.intervention_layer = 1, cfg.das_dim = 4, cfg.sub_ffn = 12;
-    Hypernet *hn = hypernet_create(&cfg, &m.cfg);
-    assert_int_equal(hypernet_init(hn, &m, 0, 0.3f, 5), 0);
     Batch x;
-    tiny_batch(&x, &m, cfg.intervention_layer);
+    Hypernet *hn = tiny_hypernet(&m, &x);
     HnOptions opt = hn_default_options();
     opt.sparsity_weight = 0.7f;
     HnActs *acts[2] = {hn_acts_create(hn, 3, 5, 7, 6), hn_acts_create_recomputing(hn, 3, 5, 7, 6)};
