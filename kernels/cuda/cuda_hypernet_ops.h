@@ -55,8 +55,8 @@ int intervention_backward_cuda(float *dW, float *dR, float *dmask, float *dxb, c
                                const float *Ys, const float *W, const float *R, size_t R_stride,
                                const float *mask, int b, int S, int B, int d, int k);
 
-/* ---- selection.cu: one thread per batch row runs the CPU's algorithm
- * (evaluation only, b rows of (S+1) x B), so the result is identical.
+/* ---- selection.cu: one thread per batch row runs the CPU's own per-row
+ * code (kernels/cpu/selection_row.h), so the result is identical.
  * src_pos/base_pos are device memory [b] (read by groundtruth only; NULL
  * allowed). ---- */
 int selection_forward_cuda(float *out, const float *W, SelectionMode mode, float threshold,
