@@ -215,27 +215,11 @@ static int layer_forward(LlamaCuda *g, int l, float *x_out, const float *x_in, i
 int llama_cuda_forward(LlamaCuda *g, LlamaActivations *a, const int *ids, const int *mask, int b,
                        int T)
 {
-    if (!g || !a) return hd_fail("llama cuda forward: no model or no activations");
+    if (!g) return hd_fail("llama cuda forward: no model");
     const LlamaConfig *c = &g->cfg;
-    if (a->cfg.hidden_size != c->hidden_size || a->cfg.n_layers != c->n_layers ||
-        a->cfg.vocab_size != c->vocab_size || a->cfg.n_heads != c->n_heads ||
-        a->cfg.n_kv_heads != c->n_kv_heads || a->cfg.head_dim != c->head_dim ||
-        a->cfg.intermediate_size != c->intermediate_size)
-        return hd_fail("llama cuda forward: activations were sized for another model configuration");
-    if (b < 1 || T < 1 || b > a->max_b || T > a->max_T)
-        return hd_fail("llama cuda forward: batch %d x %d outside the capacity %d x %d", b, T,
-                       a->max_b, a->max_T);
+    if (llama_check_batch(c, a, mask, b, T) || llama_check_ids(ids, b, T, c->vocab_size))
+        return -1;
     const int N = b * T, d = c->hidden_size, L = c->n_layers, half = c->head_dim / 2;
-    for (int i = 0; i < N; i++) {
-        if (mask && mask[i] != 0 && mask[i] != 1)
-            return hd_fail("llama forward: attention mask value %d at row %d, token %d "
-                           "(expected 0 or 1)",
-                           mask[i], i / T, i % T);
-        if (ids[i] < 0 || ids[i] >= c->vocab_size)
-            return hd_fail("llama forward: token id %d at row %d, token %d outside the "
-                           "vocabulary of %d",
-                           ids[i], i / T, i % T, c->vocab_size);
-    }
     if (ensure_activations(g, b, T)) return -1;
 
     /* host side, as llama_forward_range leaves it */

@@ -220,6 +220,35 @@ static int check_model(const LlamaModel *m, const LlamaActivations *a)
     return 0;
 }
 
+int llama_check_batch(const LlamaConfig *cfg, const LlamaActivations *a, const int *mask, int b,
+                      int T)
+{
+    if (!a) return hd_fail("llama forward: no activations");
+    if (!same_shapes(cfg, &a->cfg))
+        return hd_fail("llama forward: activations were sized for another model configuration");
+    if (b < 1 || T < 1 || b > a->max_b || T > a->max_T)
+        return hd_fail("llama forward: batch %d x %d outside the capacity %d x %d", b, T,
+                       a->max_b, a->max_T);
+    const size_t N = (size_t)b * T;
+    for (size_t i = 0; mask && i < N; i++)
+        if (mask[i] != 0 && mask[i] != 1)
+            return hd_fail("llama forward: attention mask value %d at row %zu, token %zu "
+                           "(expected 0 or 1)",
+                           mask[i], i / T, i % T);
+    return 0;
+}
+
+int llama_check_ids(const int *ids, int b, int T, int V)
+{
+    const size_t N = (size_t)b * T;
+    for (size_t i = 0; i < N; i++)
+        if (ids[i] < 0 || ids[i] >= V)
+            return hd_fail("llama forward: token id %d at row %zu, token %zu outside the "
+                           "vocabulary of %d",
+                           ids[i], i / T, i % T, V);
+    return 0;
+}
+
 void llama_positions_from_mask(int *pos, const int *mask, int b, int T)
 {
     for (int r = 0; r < b; r++) {
@@ -236,29 +265,16 @@ int llama_forward_range(const LlamaModel *m, LlamaActivations *a, const int *ids
                         const float *resid_in, const int *mask, const int *pos, int b, int T,
                         int from, int to)
 {
-    if (check_model(m, a)) return -1;
+    if (!m) return hd_fail("llama forward: no model");
+    if (llama_check_batch(&m->cfg, a, mask, b, T)) return -1;
     const Dims D = dims_of(&m->cfg);
-    if (b < 1 || T < 1 || b > a->max_b || T > a->max_T)
-        return hd_fail("llama forward: batch %d x %d outside the capacity %d x %d", b, T,
-                       a->max_b, a->max_T);
     if (from < 0 || to > D.L || from > to)
         return hd_fail("llama forward: bad layer range [%d, %d) of %d layers", from, to, D.L);
     if (llama_model_check_layers(m, from, to)) return -1;
     const size_t N = (size_t)b * T;
-    if (mask)
-        for (size_t i = 0; i < N; i++)
-            if (mask[i] != 0 && mask[i] != 1)
-                return hd_fail("llama forward: attention mask value %d at row %zu, token %zu "
-                               "(expected 0 or 1)",
-                               mask[i], i / T, i % T);
     if (from == 0) {
         if (!ids) return hd_fail("llama forward: no token ids for a run from layer 0");
-        if (llama_model_check_embedding(m)) return -1;
-        for (size_t i = 0; i < N; i++)
-            if (ids[i] < 0 || ids[i] >= D.V)
-                return hd_fail("llama forward: token id %d at row %zu, token %zu outside the "
-                               "vocabulary of %d",
-                               ids[i], i / T, i % T, D.V);
+        if (llama_model_check_embedding(m) || llama_check_ids(ids, b, T, D.V)) return -1;
     }
 
     /* A new batch invalidates every stored layer; a run of [from, to)

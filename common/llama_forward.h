@@ -126,6 +126,14 @@ int llama_forward(const LlamaModel *m, LlamaActivations *a, const int *ids, cons
 int llama_forward_logits(const LlamaModel *m, LlamaActivations *a, const int *rows, int n_rows);
 
 /* [b*T, d] views; l in [0, n_layers], NULL when out of range. */
+/* The checks of a batch before a forward (llama_forward_range, and
+ * llama_cuda_forward on the GPU): activations sized for cfg, b x T within
+ * their capacity, mask values 0 or 1 (mask may be NULL); token ids inside
+ * the vocabulary of V.  -1 with a message naming the row and token. */
+int llama_check_batch(const LlamaConfig *cfg, const LlamaActivations *a, const int *mask, int b,
+                      int T);
+int llama_check_ids(const int *ids, int b, int T, int V);
+
 /* HyperDAS's rule for positions when none are given: (number of real tokens
  * up to here) - 1 on real tokens, -1 on pads. */
 void llama_positions_from_mask(int *pos, const int *mask, int b, int T);
