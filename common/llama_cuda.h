@@ -1,9 +1,11 @@
-/* The frozen target's forward pass on the GPU (cache-acts --device cuda):
- * llama_forward's layer loop with the CUDA twins of its ops
- * (kernels/cuda), the weight matrices in bf16 on the device and
- * everything else in fp32, as PyTorch runs a bf16 model: each projection
- * rounds its input to bf16 and accumulates in fp32
- * (matmul_forward_bf16w_cuda).  The embedding table and the norms stay fp32.
+/* The frozen target on the GPU: the weight matrices (and the LM head) in
+ * bf16 on the device and everything else in fp32, as PyTorch runs a bf16
+ * model: each projection rounds its input to bf16 and accumulates in fp32
+ * (matmul_forward_bf16w_cuda).  The embedding table and the norms stay
+ * fp32.  The forward and backward are llama_forward.c's own, through the
+ * CUDA row of the op table (compute.h), on llama_cuda_view().
+ *
+ * llama_cuda_forward serves cache-acts --device cuda.
  *
  * The results land in ordinary host LlamaActivations: every residual block
  * (llama_hidden_state 0..N) and the final norm, as the CPU forward leaves
@@ -30,6 +32,10 @@ typedef struct LlamaCuda LlamaCuda;
  * model whose layers were released). */
 LlamaCuda *llama_cuda_create(const LlamaModel *m);
 void llama_cuda_free(LlamaCuda *g);
+/* The model as the llama_view_* functions and hypernet_forward_view take
+ * it; with activations from llama_acts_create_on(compute_cuda(), ...).
+ * Valid while g lives. */
+LlamaView llama_cuda_view(const LlamaCuda *g);
 /* "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs)", for provenance. */
 const char *llama_cuda_device(const LlamaCuda *g);
 /* What ran a forward, for a header's "device": "cpu" when g is NULL, else

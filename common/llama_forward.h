@@ -39,6 +39,8 @@
 
 #include "llama_model.h"
 
+typedef struct Compute Compute; /* compute.h */
+
 /* One decoder layer's internals for N = b*T rows. */
 typedef struct {
     float *rstd1;     /* [N] of the attention RMSNorm */
@@ -70,14 +72,42 @@ typedef struct {
     int start, cap;
 } LlamaKV;
 
+/* A decoder layer's weights as a backend (compute.h) keeps them: the norms
+ * fp32; the matrices whatever that backend's frozen_matmul reads (fp32 on
+ * the CPU, bf16 bits on the GPU). */
+typedef struct {
+    const float *attn_norm, *ffn_norm;
+    const void *wq, *wk, *wv, *wo, *w_gate, *w_up, *w_down;
+} LlamaLayerView;
+
+/* The frozen model as one backend holds it.  On the CPU it is the
+ * LlamaModel itself (llama_view_cpu); the GPU's comes from llama_cuda.h.
+ * Every function below that takes a LlamaModel runs on the CPU through
+ * llama_view_cpu; the llama_view_* ones run wherever the view lives. */
+typedef struct {
+    const Compute *K;
+    LlamaConfig cfg;
+    const float *tok_embed;        /* [V, d] fp32 */
+    const float *final_norm;       /* [d] */
+    const void *lm_head;           /* [V, d] as frozen_matmul reads it */
+    const LlamaModel *host;        /* CPU: layer l is host->layers[l] */
+    const LlamaLayerView *layers;  /* otherwise: [n_layers] */
+} LlamaView;
+
+LlamaView llama_view_cpu(const LlamaModel *m);
+
 typedef struct {
     LlamaConfig cfg;
+    const Compute *K;       /* where the activation buffers live */
     int max_b, max_T, keep_from;
     int b, T;               /* shape of the current batch */
-    int *mask;              /* [b*T] 1 = real token */
-    int *pos;               /* [b*T] position ids */
-    float *inv_freq;        /* [hd/2] */
+    int *mask;              /* [b*T] 1 = real token (host) */
+    int *pos;               /* [b*T] position ids (host) */
+    float *inv_freq;        /* [hd/2] (host) */
     float *rope_cos, *rope_sin; /* [b*T, hd/2] */
+    /* K's copies of host values (on the CPU the same memory) */
+    int *mask_k, *ids_k;    /* [b*T] */
+    float *cos_host, *sin_host; /* [b*T, hd/2] computed here, uploaded to rope_cos/sin */
     float *residual;        /* (n_layers+1) blocks of [max_b*max_T, d] */
     float *final_normed;    /* [b*T, d] final RMSNorm output = HF hs[n_layers] */
     float *final_rstd;      /* [b*T] */
@@ -89,17 +119,24 @@ typedef struct {
     /* logits of the last llama_forward_logits call */
     float *logits;          /* [n_logit_rows, vocab] */
     float *logit_in;        /* [n_logit_rows, d] gathered final-norm rows */
-    int *logit_rows;        /* flat row indices r*T + t */
+    int *logit_rows;        /* flat row indices r*T + t (host) */
     int n_logit_rows, logit_cap;
     /* backward scratch, allocated on first use */
     float *grad_mem;
-    float *mem;             /* the one activation buffer all pointers above live in */
+    float *mem;             /* the one activation buffer (K's memory) the arrays live in */
 } LlamaActivations;
 
 /* Room for batches up to max_b x max_T; layers >= keep_from keep their
  * internals for a backward (keep_from = n_layers: forward only).  NULL with a
  * message on bad sizes. */
 LlamaActivations *llama_acts_create(const LlamaConfig *cfg, int max_b, int max_T, int keep_from);
+/* The same in K's memory: every float array (residual, layers, final norm,
+ * logits, RoPE tables, the backward's scratch) lives there; mask, pos,
+ * inv_freq, layer_done and logit_rows stay on the host.  A forward on a
+ * device leaves its results there: llama_residual() and the others are
+ * then device pointers. */
+LlamaActivations *llama_acts_create_on(const Compute *K, const LlamaConfig *cfg, int max_b,
+                                       int max_T, int keep_from);
 void llama_acts_free(LlamaActivations *a);
 
 /* Runs layers [from, to).
@@ -115,6 +152,13 @@ int llama_forward_range(const LlamaModel *m, LlamaActivations *a, const int *ids
                         const float *resid_in, const int *mask, const int *pos, int b, int T,
                         int from, int to);
 
+/* The same on any backend: v->K must be a->K, ids/resid_in/mask/pos are
+ * host memory except resid_in on a device (v->K's memory).  On a device
+ * the residual entering `from` is not checked for non-finite values. */
+int llama_view_forward_range(const LlamaView *v, LlamaActivations *a, const int *ids,
+                             const float *resid_in, const int *mask, const int *pos, int b,
+                             int T, int from, int to);
+
 /* Whole model: llama_forward_range(m, a, ids, NULL, mask, pos, b, T, 0, n_layers). */
 int llama_forward(const LlamaModel *m, LlamaActivations *a, const int *ids, const int *mask,
                   const int *pos, int b, int T);
@@ -124,6 +168,8 @@ int llama_forward(const LlamaModel *m, LlamaActivations *a, const int *ids, cons
  * forward that reached n_layers.  The vocabulary projection dominates the
  * cost of small models, so ask only for the rows you need. */
 int llama_forward_logits(const LlamaModel *m, LlamaActivations *a, const int *rows, int n_rows);
+int llama_view_forward_logits(const LlamaView *v, LlamaActivations *a, const int *rows,
+                              int n_rows);
 
 /* [b*T, d] views; l in [0, n_layers], NULL when out of range. */
 /* The checks of a batch before a forward (llama_forward_range, and
@@ -148,6 +194,15 @@ void llama_layer_forward(const LlamaModel *m, int layer, float *x_out, const flo
                          LlamaLayerActs *s, const LlamaLayerScratch *scratch,
                          const float *rope_cos, const float *rope_sin, const int *mask,
                          const LlamaKV *kv, int b, int Tq);
+/* The same with a layer's weights as backend K keeps them; every pointer in
+ * K's memory.  On the GPU, check K->status() afterwards. */
+void llama_layer_forward_on(const Compute *K, const LlamaConfig *c, const LlamaLayerView *w,
+                            float *x_out, const float *x_in, LlamaLayerActs *s,
+                            const LlamaLayerScratch *scratch, const float *rope_cos,
+                            const float *rope_sin, const int *mask, const LlamaKV *kv, int b,
+                            int Tq);
+/* Layer l of a view. */
+LlamaLayerView llama_view_layer(const LlamaView *v, int l);
 
 /* ---- backward (activations; weights frozen unless grads are given) ----
  * All gradient buffers are [b*T, width] and ADDED to (zero them first). */
@@ -168,5 +223,14 @@ int llama_backward_final_norm(const LlamaModel *m, LlamaActivations *a, const fl
  * gradients (a NULL member skips that tensor). */
 int llama_backward_range(const LlamaModel *m, LlamaActivations *a, float *dresid, int from,
                          int to, const LlamaLayerWeights *grads);
+
+/* The three on any backend (buffers in v->K's memory).  Weight gradients
+ * need fp32 weights: grads must be NULL on a device. */
+int llama_view_backward_logits(const LlamaView *v, LlamaActivations *a, const float *dlogits,
+                               float *dnormed);
+int llama_view_backward_final_norm(const LlamaView *v, LlamaActivations *a,
+                                   const float *dnormed, float *dresid);
+int llama_view_backward_range(const LlamaView *v, LlamaActivations *a, float *dresid, int from,
+                              int to, const LlamaLayerWeights *grads);
 
 #endif

@@ -56,3 +56,19 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dou
         }
     }
 }
+
+void matmul_forward_strided(float *out, const float *inp, const float *weight, int ldw, int N,
+                            int C, int OC)
+{
+    if (N <= 0 || OC <= 0 || C <= 0) return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, ldw,
+                0.0f, out, OC);
+}
+
+void matmul_backward_strided(float *dweight, const float *dout, const float *inp, int ldw, int N,
+                             int C, int OC)
+{
+    if (N <= 0 || OC <= 0 || C <= 0) return;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f,
+                dweight, ldw);
+}

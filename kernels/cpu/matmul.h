@@ -21,4 +21,14 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
 void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                      const float *inp, const float *weight, int N, int C, int OC);
 
+/* The same product with a weight whose rows are ldw >= C floats apart: a
+ * column block [OC, C] of a wider matrix (the hypernetwork's q_combine
+ * [d, 2d] takes concat(base, source) as two halves).  No bias; the
+ * backward is the weight's gradient only, dweight[o, c] (stride ldw) +=
+ * sum_n dout[n, o] inp[n, c].  N <= 3 rows still go through sgemm. */
+void matmul_forward_strided(float *out, const float *inp, const float *weight, int ldw, int N,
+                            int C, int OC);
+void matmul_backward_strided(float *dweight, const float *dout, const float *inp, int ldw, int N,
+                             int C, int OC);
+
 #endif

@@ -1,6 +1,6 @@
 /* The CUDA twins of the hypernetwork's CPU ops (kernels/cpu: adamw,
  * grad_clip, sparsity_loss, intervention, selection, householder,
- * cross_attention, position_head), with the
+ * cross_attention, position_head, sigmoid), with the
  * conventions of cuda_ops.h: same names with a _cuda suffix, same argument
  * order and meaning, device pointers, 0 or -1 after hd_fail(), asynchronous
  * execution.  What differs is said at each function.
@@ -95,6 +95,11 @@ int position_head_backward_cuda(float *dq, float *dkb, float *dks, float *dkself
                                 const float *kself, const int *mb, const int *ms,
                                 const float *inv_freq, int b, int S, int B, int n_heads,
                                 int n_kv_heads, int head_dim);
+
+/* ---- sigmoid.cu: MaskSelect's tempered logistic, CUDA's expf ---- */
+int sigmoid_forward_cuda(float *out, const float *in, float temperature, size_t n);
+int sigmoid_backward_cuda(float *din, const float *dout, const float *out, float temperature,
+                          size_t n);
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,11 @@ int matmul_forward_cuda(float *out, const float *inp, const float *weight, const
                         int N, int C, int OC);
 int matmul_backward_cuda(float *dinp, float *dweight, float *dbias, const float *dout,
                          const float *inp, const float *weight, int N, int C, int OC);
+/* A weight whose rows are ldw floats apart (kernels/cpu/matmul.h) */
+int matmul_forward_strided_cuda(float *out, const float *inp, const float *weight, int ldw, int N,
+                                int C, int OC);
+int matmul_backward_strided_cuda(float *dweight, const float *dout, const float *inp, int ldw,
+                                 int N, int C, int OC);
 
 /* The frozen target model's projections: weight [OC, C] in bf16 (raw bits),
  * activations fp32.  The activations (dout in the backward) are rounded to

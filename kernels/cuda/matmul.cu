@@ -140,3 +140,34 @@ extern "C" int matmul_backward_bf16w_cuda(float *dinp, const float *dout, const 
                                         CUDA_R_32F, C, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                            who);
 }
+
+extern "C" int matmul_forward_strided_cuda(float *out, const float *inp, const float *weight,
+                                           int ldw, int N, int C, int OC)
+{
+    const char *who = "matmul_forward_strided_cuda";
+    if (check_shape(who, N, C, OC)) return -1;
+    if (ldw < C) return hd_fail("%s: row stride %d below the width %d", who, ldw, C);
+    if (N == 0 || OC == 0 || C == 0) return 0;
+    cublasHandle_t h = hd_cublas();
+    if (!h) return -1;
+    const float one = 1.0f, zero = 0.0f;
+    return hd_cublas_check(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, OC, N, C, &one, weight, ldw,
+                                       inp, C, &zero, out, OC),
+                           who);
+}
+
+extern "C" int matmul_backward_strided_cuda(float *dweight, const float *dout, const float *inp,
+                                            int ldw, int N, int C, int OC)
+{
+    const char *who = "matmul_backward_strided_cuda";
+    if (check_shape(who, N, C, OC)) return -1;
+    if (ldw < C) return hd_fail("%s: row stride %d below the width %d", who, ldw, C);
+    if (N == 0 || OC == 0 || C == 0) return 0;
+    cublasHandle_t h = hd_cublas();
+    if (!h) return -1;
+    const float one = 1.0f;
+    /* dW^T (C x OC, leading dimension ldw) += inp^T (C x N) dout (N x OC) */
+    return hd_cublas_check(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, C, OC, N, &one, inp, C, dout,
+                                       OC, &one, dweight, ldw),
+                           who);
+}
