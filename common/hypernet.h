@@ -255,6 +255,32 @@ HnActs *hn_acts_create(const Hypernet *hn, int max_b, int max_E, int max_B, int 
 HnActs *hn_acts_create_recomputing(const Hypernet *hn, int max_b, int max_E, int max_B, int max_S);
 void hn_acts_free(HnActs *a);
 
+/* ---- the step on another backend (compute.h) ----
+ * hn_acts_create_on(compute_cuda(), ...) puts every activation AND a copy
+ * of the parameters and their gradients on the GPU (recompute_target as
+ * hn_acts_create_recomputing).  The step is then
+ *   hn_acts_zero_grad(a, hn);
+ *   hypernet_forward_view(hn, a, &gpu_target_view, &batch, &opt, &loss);
+ *   hypernet_backward_view(hn, a, &gpu_target_view);
+ *   K->grad_norm(&norm, hn_acts_grads(a), hn->n_params);
+ *   K->adamw_step(hn_acts_params(a), hn_acts_grads(a), ..., m, v on the device ...);
+ * with hn's host buffers touched only by hn_acts_download_params (before a
+ * checkpoint) and hn_acts_upload_params (after loading one).  On the CPU
+ * these are the host buffers themselves and the copies do nothing.
+ * hypernet_forward/backward(target) are the _view ones with
+ * llama_view_cpu(target). */
+typedef struct Compute Compute;
+HnActs *hn_acts_create_on(const Compute *K, const Hypernet *hn, int max_b, int max_E, int max_B,
+                          int max_S, int recompute_target);
+const Compute *hn_acts_compute(const HnActs *a);
+float *hn_acts_params(const HnActs *a);
+float *hn_acts_grads(const HnActs *a);
+int hn_acts_upload_params(HnActs *a, const Hypernet *hn);
+int hn_acts_download_params(const HnActs *a, Hypernet *hn);
+int hn_acts_download_grads(const HnActs *a, Hypernet *hn);
+/* hypernet_zero_grad on the CPU; the whole gradient copy on a device. */
+int hn_acts_zero_grad(HnActs *a, Hypernet *hn);
+
 /* The whole forward: G, head, selection, subspace, intervention, target
  * layers [L, Lt), logits at the label positions, loss.  -1 with a message
  * on bad input (ids, masks, shapes, non-finite states).
@@ -273,7 +299,13 @@ int hypernet_forward(Hypernet *hn, HnActs *a, const LlamaModel *target, const Hn
 /* grads += dL_total/dparams for the last forward. */
 int hypernet_backward(Hypernet *hn, HnActs *a, const LlamaModel *target);
 
-/* Views into the last forward's results (valid until the next forward). */
+/* The same on a's backend, with the target as that backend holds it. */
+int hypernet_forward_view(Hypernet *hn, HnActs *a, const LlamaView *target, const HnBatch *batch,
+                          const HnOptions *opt, HnLoss *loss);
+int hypernet_backward_view(Hypernet *hn, HnActs *a, const LlamaView *target);
+
+/* Views into the last forward's results (valid until the next forward),
+ * in the memory of the activations' backend (device pointers on a GPU). */
 typedef struct {
     const float *hg;         /* [b, E, d] G's final-norm output */
     const float *W;          /* [b, S+1, B] soft selection */

@@ -120,6 +120,8 @@ static void carve_all(HnActs *a, const Hypernet *hn, Carver *c)
     a->proj = take(c, bB * k);
     a->new_hidden = take(c, bB * d);
     a->work = take(c, B * (2 * k + d));
+    a->src_pos = take_int(c, b);
+    a->base_pos = take_int(c, b);
     a->label_rows = take_int(c, bB);
     a->label_ids = take_int(c, bB);
     a->label_w = take(c, bB);
@@ -161,9 +163,183 @@ static void carve_all(HnActs *a, const Hypernet *hn, Carver *c)
     a->dup = take(c, bE * F);
 }
 
-static HnActs *create(const Hypernet *hn, int max_b, int max_E, int max_B, int max_S,
-                      int recompute_target)
+/* The host inputs of a device step (HnHostInputs), in the sizes carve_all
+ * gives HnActs' copies. */
+static void carve_host_inputs(HnHostInputs *h, const HnActs *a, const Hypernet *hn, Carver *c)
 {
+    const LlamaConfig *t = &hn->target;
+    const size_t d = t->hidden_size, half = t->head_dim / 2;
+    const size_t b = a->max_b, E = a->max_E, B = a->max_B, S = a->max_S;
+    const size_t bE = b * E, bB = b * B, bS = b * S;
+    size_t caps[2] = {a->max_Ns, a->max_Nb};
+    HnKeys *keys[2] = {&h->keys_src, &h->keys_base};
+    h->ids = take_int(c, bE);
+    h->imask = take_int(c, bE);
+    h->ipos = take_int(c, bE);
+    h->cos_e = take(c, bE * half);
+    h->sin_e = take(c, bE * half);
+    h->base_intv = take_int(c, bB);
+    h->src_intv = take_int(c, bS);
+    h->base_attn = take_int(c, bB);
+    for (int i = 0; i < 2; i++) {
+        keys[i]->states = take(c, b * caps[i] * d);
+        keys[i]->mask = take_int(c, b * caps[i]);
+        keys[i]->pos = take_int(c, b * caps[i]);
+        keys[i]->cos = take(c, b * caps[i] * half);
+        keys[i]->sin = take(c, b * caps[i] * half);
+    }
+    h->yb = take(c, bB * d);
+    h->ysn = take(c, bS * d);
+    h->xb = take(c, bB * d);
+    h->ys = take(c, bS * d);
+    h->qpos = take_int(c, b);
+    h->cos_q = take(c, b * half);
+    h->sin_q = take(c, b * half);
+    h->W = take(c, b * (S + 1) * B);
+    h->src_pos = take_int(c, b);
+    h->base_pos = take_int(c, b);
+    h->label_rows = take_int(c, bB);
+    h->label_ids = take_int(c, bB);
+    h->label_w = take(c, bB);
+    h->ce = take(c, bB);
+}
+
+/* On the CPU the host inputs are HnActs' own arrays. */
+static void alias_host_inputs(HnActs *a)
+{
+    HnHostInputs *h = &a->host;
+    h->ids = a->ids, h->imask = a->imask, h->ipos = a->ipos;
+    h->cos_e = a->cos_e, h->sin_e = a->sin_e;
+    h->base_intv = a->base_intv, h->src_intv = a->src_intv, h->base_attn = a->base_attn;
+    h->keys_src = a->keys_src, h->keys_base = a->keys_base;
+    h->yb = a->yb, h->ysn = a->ysn, h->xb = a->xb, h->ys = a->ys;
+    h->qpos = a->qpos, h->cos_q = a->cos_q, h->sin_q = a->sin_q;
+    h->W = a->W;
+    h->src_pos = a->src_pos, h->base_pos = a->base_pos;
+    h->label_rows = a->label_rows, h->label_ids = a->label_ids;
+    h->label_w = a->label_w, h->ce = a->ce;
+}
+
+static float *rebase(const float *p, const float *from, float *to)
+{
+    return p ? to + (p - from) : NULL;
+}
+
+static void rebase_attn(HnAttnWeights *dst, const HnAttnWeights *src, const float *from, float *to)
+{
+    dst->norm = rebase(src->norm, from, to);
+    dst->wq = rebase(src->wq, from, to);
+    dst->wk = rebase(src->wk, from, to);
+    dst->wv = rebase(src->wv, from, to);
+    dst->wo = rebase(src->wo, from, to);
+}
+
+/* dst: the views of src (into the buffer `from`) moved to the buffer `to`
+ * of the same layout; dst->layers must hold n_layers entries. */
+static void rebase_weights(HnWeights *dst, const HnWeights *src, const float *from, float *to,
+                           int n_layers)
+{
+    HnLayerWeights *layers = dst->layers;
+    dst->tok_embed = rebase(src->tok_embed, from, to);
+    for (int l = 0; l < n_layers; l++) {
+        const HnLayerWeights *s = &src->layers[l];
+        HnLayerWeights *o = &layers[l];
+        rebase_attn(&o->self_attn, &s->self_attn, from, to);
+        rebase_attn(&o->src_cross, &s->src_cross, from, to);
+        rebase_attn(&o->base_cross, &s->base_cross, from, to);
+        o->post_norm = rebase(s->post_norm, from, to);
+        o->w_gate = rebase(s->w_gate, from, to);
+        o->w_up = rebase(s->w_up, from, to);
+        o->w_down = rebase(s->w_down, from, to);
+    }
+    dst->final_norm = rebase(src->final_norm, from, to);
+    dst->head_wq = rebase(src->head_wq, from, to);
+    dst->head_wk = rebase(src->head_wk, from, to);
+    dst->head_combine = rebase(src->head_combine, from, to);
+    dst->sub_norm = rebase(src->sub_norm, from, to);
+    dst->sub_gate = rebase(src->sub_gate, from, to);
+    dst->sub_up = rebase(src->sub_up, from, to);
+    dst->sub_down = rebase(src->sub_down, from, to);
+    dst->rot_x = rebase(src->rot_x, from, to);
+}
+
+void hn_acts_sync_replica(HnActs *a, const Hypernet *hn)
+{
+    if (a->K->on_device) return;
+    a->rep.params = hn->params;
+    a->rep.grads = hn->grads;
+    a->rep.w = hn->w;
+    a->rep.g = hn->g;
+    a->rep.rot_base = hn->rot_base;
+    a->rep.inv_freq = hn->inv_freq;
+}
+
+/* A device's copy of the parameters, zero gradients, Q0 and the RoPE
+ * frequencies. */
+static int create_replica(HnActs *a, const Hypernet *hn)
+{
+    const Compute *K = a->K;
+    HnReplica *r = &a->rep;
+    const size_t bytes = hn->n_params * sizeof(float);
+    const int Lh = hn->cfg.n_layers, d = hn->target.hidden_size, half = hn->target.head_dim / 2;
+    r->params = K->alloc(bytes);
+    r->grads = K->alloc(bytes);
+    r->inv_freq = K->alloc((size_t)half * sizeof(float));
+    r->rot_base = hn->rot_base ? K->alloc((size_t)d * d * sizeof(float)) : NULL;
+    r->w.layers = hd_calloc(Lh > 0 ? Lh : 1, sizeof(HnLayerWeights));
+    r->g.layers = hd_calloc(Lh > 0 ? Lh : 1, sizeof(HnLayerWeights));
+    if (!r->params || !r->grads || !r->inv_freq || (hn->rot_base && !r->rot_base)) return -1;
+    rebase_weights(&r->w, &hn->w, hn->params, r->params, Lh);
+    rebase_weights(&r->g, &hn->g, hn->grads, r->grads, Lh);
+    K->upload(r->params, hn->params, bytes);
+    K->upload(r->inv_freq, hn->inv_freq, (size_t)half * sizeof(float));
+    if (r->rot_base) K->upload(r->rot_base, hn->rot_base, (size_t)d * d * sizeof(float));
+    return K->status();
+}
+
+int hn_acts_upload_params(HnActs *a, const Hypernet *hn)
+{
+    if (!a->K->on_device) return 0;
+    a->K->upload(a->rep.params, hn->params, hn->n_params * sizeof(float));
+    return a->K->status();
+}
+
+int hn_acts_download_params(const HnActs *a, Hypernet *hn)
+{
+    if (!a->K->on_device) return 0;
+    a->K->download(hn->params, a->rep.params, hn->n_params * sizeof(float));
+    return a->K->status();
+}
+
+int hn_acts_download_grads(const HnActs *a, Hypernet *hn)
+{
+    if (!a->K->on_device) return 0;
+    a->K->download(hn->grads, a->rep.grads, hn->n_params * sizeof(float));
+    return a->K->status();
+}
+
+const Compute *hn_acts_compute(const HnActs *a)
+{
+    return a->K;
+}
+
+float *hn_acts_params(const HnActs *a)
+{
+    return a->rep.params;
+}
+
+float *hn_acts_grads(const HnActs *a)
+{
+    return a->rep.grads;
+}
+
+static HnActs *create(const Compute *K, const Hypernet *hn, int max_b, int max_E, int max_B,
+                      int max_S, int recompute_target)
+{
+    if (!K) {
+        hd_fail("hypernet activations: no backend");
+        return NULL;
+    }
     if (!hn) {
         hd_fail("hypernet activations: no hypernetwork");
         return NULL;
@@ -174,6 +350,7 @@ static HnActs *create(const Hypernet *hn, int max_b, int max_E, int max_B, int m
         return NULL;
     }
     HnActs *a = hd_calloc(1, sizeof *a);
+    a->K = K;
     const int nl = hn->target.n_layers + 1;
     a->max_b = max_b;
     a->max_E = max_E;
@@ -186,18 +363,37 @@ static HnActs *create(const Hypernet *hn, int max_b, int max_E, int max_B, int m
     a->layers = hd_calloc((size_t)hn->cfg.n_layers, sizeof *a->layers);
     Carver count = {NULL, 0};
     carve_all(a, hn, &count);
-    a->mem = malloc(count.used * sizeof(float));
+    /* malloc, not K->alloc's calloc, on the CPU: pages never touched (the
+     * capacity beyond this batch) stay unmapped either way, and malloc is
+     * what the memory measurements in bench/NOTES.md were taken with */
+    a->mem = K->on_device ? K->alloc(count.used * sizeof(float))
+                          : malloc(count.used * sizeof(float));
     if (!a->mem) {
-        hd_fail("hypernet activations: cannot allocate %.1f MiB for b=%d E=%d B=%d S=%d",
-                count.used * 4.0 / 1048576.0, max_b, max_E, max_B, max_S);
+        hd_fail("hypernet activations: cannot allocate %.1f MiB (%s) for b=%d E=%d B=%d S=%d",
+                count.used * 4.0 / 1048576.0, K->name, max_b, max_E, max_B, max_S);
         hn_acts_free(a);
         return NULL;
     }
     Carver real = {a->mem, 0};
     carve_all(a, hn, &real);
+    if (K->on_device) {
+        Carver host_count = {NULL, 0};
+        carve_host_inputs(&a->host, a, hn, &host_count);
+        a->host_mem = hd_malloc(host_count.used * sizeof(float));
+        Carver host_real = {a->host_mem, 0};
+        carve_host_inputs(&a->host, a, hn, &host_real);
+        if (create_replica(a, hn)) {
+            hd_fail_prefix("hypernet activations: ");
+            hn_acts_free(a);
+            return NULL;
+        }
+    } else {
+        alias_host_inputs(a);
+        hn_acts_sync_replica(a, hn);
+    }
     /* keep_from = Lt: no target layer keeps its internals */
     int keep_from = recompute_target ? hn->target.n_layers : hn->cfg.intervention_layer;
-    a->target = llama_acts_create(&hn->target, max_b, max_B, keep_from);
+    a->target = llama_acts_create_on(K, &hn->target, max_b, max_B, keep_from);
     if (!a->target) {
         hn_acts_free(a);
         return NULL;
@@ -207,20 +403,38 @@ static HnActs *create(const Hypernet *hn, int max_b, int max_E, int max_B, int m
 
 HnActs *hn_acts_create(const Hypernet *hn, int max_b, int max_E, int max_B, int max_S)
 {
-    return create(hn, max_b, max_E, max_B, max_S, 0);
+    return create(compute_cpu(), hn, max_b, max_E, max_B, max_S, 0);
 }
 
 HnActs *hn_acts_create_recomputing(const Hypernet *hn, int max_b, int max_E, int max_B, int max_S)
 {
-    return create(hn, max_b, max_E, max_B, max_S, 1);
+    return create(compute_cpu(), hn, max_b, max_E, max_B, max_S, 1);
+}
+
+HnActs *hn_acts_create_on(const Compute *K, const Hypernet *hn, int max_b, int max_E, int max_B,
+                          int max_S, int recompute_target)
+{
+    return create(K, hn, max_b, max_E, max_B, max_S, recompute_target);
 }
 
 void hn_acts_free(HnActs *a)
 {
     if (!a) return;
+    const Compute *K = a->K;
     llama_acts_free(a->target);
     free(a->layers);
-    free(a->mem);
+    if (K->on_device) {
+        K->release(a->mem);
+        K->release(a->rep.params);
+        K->release(a->rep.grads);
+        K->release(a->rep.inv_freq);
+        K->release(a->rep.rot_base);
+        free(a->rep.w.layers);
+        free(a->rep.g.layers);
+        free(a->host_mem);
+    } else {
+        free(a->mem);
+    }
     free(a);
 }
 
@@ -250,4 +464,14 @@ void hypernet_view(const HnActs *a, HnView *v)
         v->dnew_hidden = a->dnew;
         v->dR = a->dR;
     }
+}
+
+int hn_acts_zero_grad(HnActs *a, Hypernet *hn)
+{
+    if (!a->K->on_device) {
+        hypernet_zero_grad(hn);
+        return 0;
+    }
+    a->K->zero(a->rep.grads, hn->n_params * sizeof(float));
+    return a->K->status();
 }

@@ -1,23 +1,11 @@
 /* The forward of one HyperDAS step (spec 1.2 steps 2-9): target states ->
  * G -> head -> selection -> subspace -> intervention at hs[L] -> frozen
  * target layers [L, Lt) -> logits at the label positions -> loss. */
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
-#include "cpu/attention.h"
-#include "cpu/cross_attention.h"
-#include "cpu/embedding.h"
-#include "cpu/householder.h"
-#include "cpu/intervention.h"
-#include "cpu/matmul.h"
-#include "cpu/position_head.h"
-#include "cpu/residual.h"
-#include "cpu/rmsnorm.h"
+#include "compute.h"
 #include "cpu/rope.h"
-#include "cpu/softmax_xent.h"
-#include "cpu/sparsity_loss.h"
-#include "cpu/swiglu.h"
 #include "error.h"
 #include "hypernet_internal.h"
 
@@ -159,104 +147,108 @@ static int gather_layer(float *rows, const float *states, size_t n, int l, const
 static void self_block_forward(const Hypernet *hn, HnActs *a, const HnAttnWeights *w,
                                HnLayerActs *s, const float *x_in, float *x_out)
 {
+    const Compute *K = a->K;
     const HnDims D = hn_dims(hn);
     const int b = a->b, E = a->E, N = b * E;
-    rmsnorm_forward(a->normed, s->rstd_self, x_in, w->norm, N, D.d, hn->target.rms_norm_eps);
-    matmul_forward(s->q, a->normed, w->wq, NULL, N, D.d, D.qd);
-    matmul_forward(s->k, a->normed, w->wk, NULL, N, D.d, D.kvd);
-    matmul_forward(s->v, a->normed, w->wv, NULL, N, D.d, D.kvd);
-    rope_forward(s->q, a->cos_e, a->sin_e, N, D.H, D.hd);
-    rope_forward(s->k, a->cos_e, a->sin_e, N, D.Hkv, D.hd);
-    attention_forward(s->ao, s->att, s->q, s->k, s->v, a->imask, b, E, E, E, D.H, D.Hkv, D.hd);
-    matmul_forward(a->branch, s->ao, w->wo, NULL, N, D.qd, D.d);
-    residual_forward(x_out, x_in, a->branch, (size_t)N * D.d);
+    K->rmsnorm_forward(a->normed, s->rstd_self, x_in, w->norm, N, D.d, hn->target.rms_norm_eps);
+    K->matmul_forward(s->q, a->normed, w->wq, NULL, N, D.d, D.qd);
+    K->matmul_forward(s->k, a->normed, w->wk, NULL, N, D.d, D.kvd);
+    K->matmul_forward(s->v, a->normed, w->wv, NULL, N, D.d, D.kvd);
+    K->rope_forward(s->q, a->cos_e, a->sin_e, N, D.H, D.hd);
+    K->rope_forward(s->k, a->cos_e, a->sin_e, N, D.Hkv, D.hd);
+    K->attention_forward(s->ao, s->att, s->q, s->k, s->v, a->imask, b, E, E, E, D.H, D.Hkv, D.hd);
+    K->matmul_forward(a->branch, s->ao, w->wo, NULL, N, D.qd, D.d);
+    K->residual_forward(x_out, x_in, a->branch, (size_t)N * D.d);
 }
 
 static void cross_block_forward(const Hypernet *hn, HnActs *a, const HnAttnWeights *w,
-                                HnCrossActs *s, const HnKeys *K, const float *x_in, float *x_out)
+                                HnCrossActs *s, const HnKeys *keys, const float *x_in,
+                                float *x_out)
 {
+    const Compute *K = a->K;
     const HnDims D = hn_dims(hn);
-    const int b = a->b, E = a->E, N = b * E, NK = b * K->N;
-    rmsnorm_forward(a->normed, s->rstd, x_in, w->norm, N, D.d, hn->target.rms_norm_eps);
-    matmul_forward(s->q, a->normed, w->wq, NULL, N, D.d, D.qd);
-    rope_forward(s->q, a->cos_e, a->sin_e, N, D.H, D.hd);
+    const int b = a->b, E = a->E, N = b * E, NK = b * keys->N;
+    K->rmsnorm_forward(a->normed, s->rstd, x_in, w->norm, N, D.d, hn->target.rms_norm_eps);
+    K->matmul_forward(s->q, a->normed, w->wq, NULL, N, D.d, D.qd);
+    K->rope_forward(s->q, a->cos_e, a->sin_e, N, D.H, D.hd);
     /* K/V of the target states: no norm on them (spec 3.4) */
-    matmul_forward(s->kp, K->states, w->wk, NULL, NK, D.d, D.kvd);
-    matmul_forward(s->vp, K->states, w->wv, NULL, NK, D.d, D.kvd);
-    rope_forward(s->kp, K->cos, K->sin, NK, D.Hkv, D.hd);
-    cross_attention_forward(s->ao, s->att, s->q, s->kp, s->vp, a->imask, K->mask, b, E, K->N,
-                            D.H, D.Hkv, D.hd);
-    matmul_forward(a->branch, s->ao, w->wo, NULL, N, D.qd, D.d);
-    residual_forward(x_out, x_in, a->branch, (size_t)N * D.d);
+    K->matmul_forward(s->kp, keys->states, w->wk, NULL, NK, D.d, D.kvd);
+    K->matmul_forward(s->vp, keys->states, w->wv, NULL, NK, D.d, D.kvd);
+    K->rope_forward(s->kp, keys->cos, keys->sin, NK, D.Hkv, D.hd);
+    K->cross_attention_forward(s->ao, s->att, s->q, s->kp, s->vp, a->imask, keys->mask, b, E,
+                               keys->N, D.H, D.Hkv, D.hd);
+    K->matmul_forward(a->branch, s->ao, w->wo, NULL, N, D.qd, D.d);
+    K->residual_forward(x_out, x_in, a->branch, (size_t)N * D.d);
 }
 
 static void mlp_forward(const Hypernet *hn, HnActs *a, const HnLayerWeights *w, HnLayerActs *s,
                         const float *x_in, float *x_out)
 {
+    const Compute *K = a->K;
     const HnDims D = hn_dims(hn);
     const int N = a->b * a->E;
-    rmsnorm_forward(a->normed, s->rstd_post, x_in, w->post_norm, N, D.d, hn->target.rms_norm_eps);
-    matmul_forward(s->gate, a->normed, w->w_gate, NULL, N, D.d, D.F);
-    matmul_forward(s->up, a->normed, w->w_up, NULL, N, D.d, D.F);
-    swiglu_forward(a->act, s->gate, s->up, (size_t)N * D.F);
-    matmul_forward(a->branch, a->act, w->w_down, NULL, N, D.F, D.d);
-    residual_forward(x_out, x_in, a->branch, (size_t)N * D.d);
+    K->rmsnorm_forward(a->normed, s->rstd_post, x_in, w->post_norm, N, D.d,
+                       hn->target.rms_norm_eps);
+    K->matmul_forward(s->gate, a->normed, w->w_gate, NULL, N, D.d, D.F);
+    K->matmul_forward(s->up, a->normed, w->w_up, NULL, N, D.d, D.F);
+    K->swiglu_forward(a->act, s->gate, s->up, (size_t)N * D.F);
+    K->matmul_forward(a->branch, a->act, w->w_down, NULL, N, D.F, D.d);
+    K->residual_forward(x_out, x_in, a->branch, (size_t)N * D.d);
 }
 
 static void g_forward(const Hypernet *hn, HnActs *a)
 {
+    const Compute *K = a->K;
+    const HnWeights *W = &a->rep.w;
     const HnDims D = hn_dims(hn);
     const size_t Nd = (size_t)a->b * a->E * D.d;
-    embedding_forward(a->hres, a->ids, hn->w.tok_embed, a->b * a->E, D.V, D.d);
+    K->embedding_forward(a->hres, a->ids, W->tok_embed, a->b * a->E, D.V, D.d);
     for (int l = 0; l < D.Lh; l++) {
-        const HnLayerWeights *w = &hn->w.layers[l];
+        const HnLayerWeights *w = &W->layers[l];
         HnLayerActs *s = &a->layers[l];
         const float *x_in = a->hres + (size_t)l * Nd;
         self_block_forward(hn, a, &w->self_attn, s, x_in, s->x1);
         if (hn->cfg.ablate_source_attention)
-            memcpy(s->x2, s->x1, Nd * sizeof(float));
+            K->copy(s->x2, s->x1, Nd * sizeof(float));
         else
             cross_block_forward(hn, a, &w->src_cross, &s->src, &a->keys_src, s->x1, s->x2);
         if (hn->cfg.ablate_base_attention)
-            memcpy(s->x3, s->x2, Nd * sizeof(float));
+            K->copy(s->x3, s->x2, Nd * sizeof(float));
         else
             cross_block_forward(hn, a, &w->base_cross, &s->base, &a->keys_base, s->x2, s->x3);
         mlp_forward(hn, a, w, s, s->x3, a->hres + (size_t)(l + 1) * Nd);
     }
-    rmsnorm_forward(a->hg, a->final_rstd, a->hres + (size_t)D.Lh * Nd, hn->w.final_norm,
-                    a->b * a->E, D.d, hn->target.rms_norm_eps);
+    K->rmsnorm_forward(a->hg, a->final_rstd, a->hres + (size_t)D.Lh * Nd, W->final_norm,
+                       a->b * a->E, D.d, hn->target.rms_norm_eps);
 }
 
 /* ---- head ---- */
 
-/* out[n, d] = in[n, d] @ Wc[:, half]^T for one half (0 = base, 1 = source) of
- * q_combine [d, 2d]: the concat(base, source) input split in two. */
-static void combine_half(float *out, const float *in, const float *Wc, int n, int d, int half)
-{
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, d, d, 1.0f, in, d,
-                Wc + (size_t)half * d, 2 * d, 0.0f, out, d);
-}
-
 static void head_forward(const Hypernet *hn, HnActs *a)
 {
+    const Compute *K = a->K;
+    HnHostInputs *h = &a->host;
     const HnDims D = hn_dims(hn);
     const int b = a->b, B = a->B, S = a->S;
-    const HnWeights *w = &hn->w;
+    const HnWeights *w = &a->rep.w;
     for (int r = 0; r < b; r++) {
-        memcpy(a->hg_last + (size_t)r * D.d, a->hg + ((size_t)r * a->E + a->E - 1) * D.d,
-               (size_t)D.d * sizeof(float));
-        a->qpos[r] = a->ipos[(size_t)r * a->E + a->E - 1]; /* cumsum(m)*m at E-1 */
+        K->copy(a->hg_last + (size_t)r * D.d, a->hg + ((size_t)r * a->E + a->E - 1) * D.d,
+                (size_t)D.d * sizeof(float));
+        h->qpos[r] = h->ipos[(size_t)r * a->E + a->E - 1]; /* cumsum(m)*m at E-1 */
     }
-    matmul_forward(a->hq, a->hg_last, w->head_wq, NULL, b, D.d, D.qd);
-    rope_angles(a->cos_q, a->sin_q, a->qpos, hn->inv_freq, b, D.half);
-    rope_forward(a->hq, a->cos_q, a->sin_q, b, D.H, D.hd);
-    combine_half(a->pb, a->yb, w->head_combine, b * B, D.d, 0);
-    combine_half(a->ps, a->ysn, w->head_combine, b * S, D.d, 1);
-    matmul_forward(a->kb, a->pb, w->head_wk, NULL, b * B, D.d, D.kvd);
-    matmul_forward(a->ks, a->ps, w->head_wk, NULL, b * S, D.d, D.kvd);
-    matmul_forward(a->kself, a->yb, w->head_wk, NULL, b * B, D.d, D.kvd);
-    position_head_forward(a->W, a->head_logits, a->hq, a->kb, a->ks, a->kself, a->base_intv,
-                          a->src_intv, hn->inv_freq, b, S, B, D.H, D.Hkv, D.hd);
+    K->matmul_forward(a->hq, a->hg_last, w->head_wq, NULL, b, D.d, D.qd);
+    rope_angles(h->cos_q, h->sin_q, h->qpos, hn->inv_freq, b, D.half);
+    K->upload(a->cos_q, h->cos_q, (size_t)b * D.half * sizeof(float));
+    K->upload(a->sin_q, h->sin_q, (size_t)b * D.half * sizeof(float));
+    K->rope_forward(a->hq, a->cos_q, a->sin_q, b, D.H, D.hd);
+    /* q_combine [d, 2d] takes concat(base, source): its two column halves */
+    K->matmul_forward_strided(a->pb, a->yb, w->head_combine, 2 * D.d, b * B, D.d, D.d);
+    K->matmul_forward_strided(a->ps, a->ysn, w->head_combine + D.d, 2 * D.d, b * S, D.d, D.d);
+    K->matmul_forward(a->kb, a->pb, w->head_wk, NULL, b * B, D.d, D.kvd);
+    K->matmul_forward(a->ks, a->ps, w->head_wk, NULL, b * S, D.d, D.kvd);
+    K->matmul_forward(a->kself, a->yb, w->head_wk, NULL, b * B, D.d, D.kvd);
+    K->position_head_forward(a->W, a->head_logits, a->hq, a->kb, a->ks, a->kself, a->base_intv,
+                             a->src_intv, a->rep.inv_freq, b, S, B, D.H, D.Hkv, D.hd);
 }
 
 /* ---- subspace ---- */
@@ -265,29 +257,31 @@ static void head_forward(const Hypernet *hn, HnActs *a)
  * ReflectSelect (out width d) and MaskSelect (out width k). */
 static void sub_mlp_forward(const Hypernet *hn, HnActs *a, int out_width)
 {
+    const Compute *K = a->K;
     const HnDims D = hn_dims(hn);
-    const HnWeights *w = &hn->w;
+    const HnWeights *w = &a->rep.w;
     const int b = a->b;
-    rmsnorm_forward(a->sub_normed, a->sub_rstd, a->hg_last, w->sub_norm, b, D.d,
-                    hn->cfg.sub_rms_eps);
-    matmul_forward(a->sub_gate, a->sub_normed, w->sub_gate, NULL, b, D.d, D.SF);
-    matmul_forward(a->sub_up, a->sub_normed, w->sub_up, NULL, b, D.d, D.SF);
-    swiglu_forward(a->sub_act, a->sub_gate, a->sub_up, (size_t)b * D.SF);
-    matmul_forward(a->u, a->sub_act, w->sub_down, NULL, b, D.SF, out_width);
+    K->rmsnorm_forward(a->sub_normed, a->sub_rstd, a->hg_last, w->sub_norm, b, D.d,
+                       hn->cfg.sub_rms_eps);
+    K->matmul_forward(a->sub_gate, a->sub_normed, w->sub_gate, NULL, b, D.d, D.SF);
+    K->matmul_forward(a->sub_up, a->sub_normed, w->sub_up, NULL, b, D.d, D.SF);
+    K->swiglu_forward(a->sub_act, a->sub_gate, a->sub_up, (size_t)b * D.SF);
+    K->matmul_forward(a->u, a->sub_act, w->sub_down, NULL, b, D.SF, out_width);
 }
 
 static void subspace_forward(const Hypernet *hn, HnActs *a)
 {
+    const Compute *K = a->K;
     const HnDims D = hn_dims(hn);
     if (hn->cfg.subspace == HN_SUBSPACE_NONE) return;
-    hypernet_rotation(hn, a->R);
+    /* R from X and Q0: hypernet_rotation where the parameters are */
+    K->householder_orthogonal_forward(a->R, a->rep.w.rot_x, a->rep.rot_base, D.d, D.k);
     if (hn->cfg.subspace == HN_SUBSPACE_REFLECT) {
         sub_mlp_forward(hn, a, D.d);
-        reflect_forward(a->Rp, a->v, a->unorm, a->u, a->R, a->b, D.d, D.k);
+        K->reflect_forward(a->Rp, a->v, a->unorm, a->u, a->R, a->b, D.d, D.k);
     } else if (hn->cfg.subspace == HN_SUBSPACE_MASK) {
         sub_mlp_forward(hn, a, D.k);
-        for (size_t i = 0; i < (size_t)a->b * D.k; i++)
-            a->mask[i] = 1.0f / (1.0f + expf(-a->u[i] / a->mask_temperature));
+        K->sigmoid_forward(a->mask, a->u, a->mask_temperature, (size_t)a->b * D.k);
     }
 }
 
@@ -329,17 +323,111 @@ static void uniform_visible(float *W, const int *src_intv, const int *base_intv,
     }
 }
 
+/* ---- the inputs, prepared on the host ---- */
+
+static void upload_keys(const Compute *K, HnKeys *dst, const HnKeys *src, int b, const HnDims *D)
+{
+    const size_t n = (size_t)b * src->N;
+    dst->N = src->N;
+    K->upload(dst->states, src->states, n * D->d * sizeof(float));
+    K->upload(dst->mask, src->mask, n * sizeof(int));
+    K->upload(dst->pos, src->pos, n * sizeof(int));
+    K->upload(dst->cos, src->cos, n * D->half * sizeof(float));
+    K->upload(dst->sin, src->sin, n * D->half * sizeof(float));
+}
+
+/* Checks x and writes everything the ops read, other than parameters, into
+ * a->host, then into a's arrays. */
+static int prepare_inputs(const Hypernet *hn, HnActs *a, const HnBatch *x, int has_g)
+{
+    const Compute *K = a->K;
+    HnHostInputs *h = &a->host;
+    const HnDims D = hn_dims(hn);
+    const int b = x->b, E = x->E, B = x->B, S = x->S;
+    const size_t bE = (size_t)b * E, bB = (size_t)b * B, bS = (size_t)b * S;
+    memcpy(h->ids, x->instr_ids, bE * sizeof(int));
+    memcpy(h->imask, x->instr_mask, bE * sizeof(int));
+    for (int r = 0; r < b; r++) { /* G's positions: cumsum(mask), pads 0 (spec 2.4) */
+        int c = 0;
+        for (int t = 0; t < E; t++) {
+            c += h->imask[(size_t)r * E + t];
+            h->ipos[(size_t)r * E + t] = c;
+        }
+    }
+    rope_angles(h->cos_e, h->sin_e, h->ipos, hn->inv_freq, (int)bE, D.half);
+    memcpy(h->base_intv, x->base_intv_mask, bB * sizeof(int));
+    memcpy(h->src_intv, x->src_intv_mask, bS * sizeof(int));
+    memcpy(h->base_attn, x->base_attn_mask, bB * sizeof(int));
+    if (has_g &&
+        (pack_keys(&h->keys_src, x->src_states, h->src_intv, b, S, &D, hn->inv_freq, "source") ||
+         pack_keys(&h->keys_base, x->base_states, h->base_intv, b, B, &D, hn->inv_freq, "base")))
+        return -1;
+    if (gather_layer(h->yb, x->base_states, bB, D.L, &D, 1, "base") ||
+        gather_layer(h->ysn, x->src_states, bS, D.L, &D, 1, "source") ||
+        gather_layer(h->xb, x->base_states, bB, D.L, &D, 0, "base"))
+        return -1;
+    if (x->src_ys)
+        memcpy(h->ys, x->src_ys, bS * D.d * sizeof(float));
+    else
+        gather_layer(h->ys, x->src_states, bS, D.L, &D, 0, "source");
+    /* a weight of exactly 0 times a non-finite pad state would still be NaN */
+    for (size_t i = 0; i < bS * D.d; i++)
+        if (!isfinite(h->ys[i]))
+            return hd_fail("hypernet: source hidden state for mixing (layer %d) is not finite at "
+                           "row %zu, position %zu",
+                           D.L, i / D.d / S, i / D.d % S);
+    if (x->src_entity_pos && x->base_entity_pos) {
+        memcpy(h->src_pos, x->src_entity_pos, (size_t)b * sizeof(int));
+        memcpy(h->base_pos, x->base_entity_pos, (size_t)b * sizeof(int));
+    }
+
+    const size_t fi = sizeof(int), ff = sizeof(float);
+    K->upload(a->ids, h->ids, bE * fi);
+    K->upload(a->imask, h->imask, bE * fi);
+    K->upload(a->ipos, h->ipos, bE * fi);
+    K->upload(a->cos_e, h->cos_e, bE * D.half * ff);
+    K->upload(a->sin_e, h->sin_e, bE * D.half * ff);
+    K->upload(a->base_intv, h->base_intv, bB * fi);
+    K->upload(a->src_intv, h->src_intv, bS * fi);
+    K->upload(a->base_attn, h->base_attn, bB * fi);
+    if (has_g) {
+        upload_keys(K, &a->keys_src, &h->keys_src, b, &D);
+        upload_keys(K, &a->keys_base, &h->keys_base, b, &D);
+    }
+    K->upload(a->yb, h->yb, bB * D.d * ff);
+    K->upload(a->ysn, h->ysn, bS * D.d * ff);
+    K->upload(a->xb, h->xb, bB * D.d * ff);
+    K->upload(a->ys, h->ys, bS * D.d * ff);
+    K->upload(a->src_pos, h->src_pos, (size_t)b * fi);
+    K->upload(a->base_pos, h->base_pos, (size_t)b * fi);
+    return 0;
+}
+
 /* ---- the whole step ---- */
 
 int hypernet_forward(Hypernet *hn, HnActs *a, const LlamaModel *target, const HnBatch *x,
                      const HnOptions *opt, HnLoss *loss)
+{
+    if (!target) return hd_fail("hypernet forward: missing argument");
+    LlamaView tv = llama_view_cpu(target);
+    return hypernet_forward_view(hn, a, &tv, x, opt, loss);
+}
+
+int hypernet_forward_view(Hypernet *hn, HnActs *a, const LlamaView *target, const HnBatch *x,
+                          const HnOptions *opt, HnLoss *loss)
 {
     if (!hn || !a || !target || !x || !opt) return hd_fail("hypernet forward: missing argument");
     const HnDims D = hn_dims(hn);
     if (target->cfg.hidden_size != D.d || target->cfg.n_layers != D.Lt ||
         target->cfg.vocab_size != D.V)
         return hd_fail("hypernet forward: the target model does not match the hypernetwork's");
+    if (target->K != a->K)
+        return hd_fail("hypernet forward: the target is on %s, the activations on %s",
+                       target->K->name, a->K->name);
+    const Compute *K = a->K;
+    HnHostInputs *h = &a->host;
     a->have_forward = a->have_backward = 0;
+    hn_acts_sync_replica(a, hn);
     if (check_batch(hn, a, x)) return -1;
     if (hn->cfg.subspace == HN_SUBSPACE_MASK && !(opt->mask_temperature > 0.0f))
         return hd_fail("hypernet forward: MaskSelect temperature %g is not positive",
@@ -359,40 +447,8 @@ int hypernet_forward(Hypernet *hn, HnActs *a, const LlamaModel *target, const Hn
     a->mask_temperature = opt->mask_temperature;
     a->soft = opt->mode == SELECT_SOFT;
 
-    /* inputs and positions */
-    const size_t bE = (size_t)b * E, bB = (size_t)b * B, bS = (size_t)b * S;
-    memcpy(a->ids, x->instr_ids, bE * sizeof(int));
-    memcpy(a->imask, x->instr_mask, bE * sizeof(int));
-    for (int r = 0; r < b; r++) { /* G's positions: cumsum(mask), pads 0 (spec 2.4) */
-        int c = 0;
-        for (int t = 0; t < E; t++) {
-            c += a->imask[(size_t)r * E + t];
-            a->ipos[(size_t)r * E + t] = c;
-        }
-    }
-    rope_angles(a->cos_e, a->sin_e, a->ipos, hn->inv_freq, (int)bE, D.half);
-    memcpy(a->base_intv, x->base_intv_mask, bB * sizeof(int));
-    memcpy(a->src_intv, x->src_intv_mask, bS * sizeof(int));
-    memcpy(a->base_attn, x->base_attn_mask, bB * sizeof(int));
     const int has_g = hn->cfg.method == HN_METHOD_HYPERDAS;
-    if (has_g &&
-        (pack_keys(&a->keys_src, x->src_states, a->src_intv, b, S, &D, hn->inv_freq, "source") ||
-         pack_keys(&a->keys_base, x->base_states, a->base_intv, b, B, &D, hn->inv_freq, "base")))
-        return -1;
-    if (gather_layer(a->yb, x->base_states, bB, D.L, &D, 1, "base") ||
-        gather_layer(a->ysn, x->src_states, bS, D.L, &D, 1, "source") ||
-        gather_layer(a->xb, x->base_states, bB, D.L, &D, 0, "base"))
-        return -1;
-    if (x->src_ys)
-        memcpy(a->ys, x->src_ys, bS * D.d * sizeof(float));
-    else
-        gather_layer(a->ys, x->src_states, bS, D.L, &D, 0, "source");
-    /* a weight of exactly 0 times a non-finite pad state would still be NaN */
-    for (size_t i = 0; i < bS * D.d; i++)
-        if (!isfinite(a->ys[i]))
-            return hd_fail("hypernet: source hidden state for mixing (layer %d) is not finite at "
-                           "row %zu, position %zu",
-                           D.L, i / D.d / S, i / D.d % S);
+    if (prepare_inputs(hn, a, x, has_g)) return -1;
 
     /* G, head, selection, subspace.  DAS: fixed positions, so "soft" (the
      * training mode) means the entity tokens; W is only the visibility
@@ -402,24 +458,27 @@ int hypernet_forward(Hypernet *hn, HnActs *a, const LlamaModel *target, const Hn
         g_forward(hn, a);
         head_forward(hn, a);
     } else {
-        uniform_visible(a->W, a->src_intv, a->base_intv, b, S, B);
+        uniform_visible(h->W, h->src_intv, h->base_intv, b, S, B);
+        K->upload(a->W, h->W, (size_t)b * (S + 1) * B * sizeof(float));
         if (mode == SELECT_SOFT) mode = SELECT_GROUNDTRUTH;
         a->soft = 0;
     }
-    if (mode == SELECT_GROUNDTRUTH && (!x->src_entity_pos || !x->base_entity_pos))
+    const int have_pos = x->src_entity_pos && x->base_entity_pos;
+    if (mode == SELECT_GROUNDTRUTH && !have_pos)
         return hd_fail("hypernet forward: the groundtruth selection needs entity positions");
-    selection_forward(a->W_used, a->W, mode, opt->bidding_threshold, x->src_entity_pos,
-                      x->base_entity_pos, b, S, B);
+    K->selection_forward(a->W_used, a->W, mode, opt->bidding_threshold,
+                         have_pos ? a->src_pos : NULL, have_pos ? a->base_pos : NULL, b, S, B);
     subspace_forward(hn, a);
 
     /* intervention and the frozen target layers [L, Lt) */
     size_t stride;
     const float *R = intervention_R(hn, a, &stride);
-    intervention_forward(a->new_hidden, a->diff, a->proj, a->xb, a->ys, a->W_used, R, stride,
-                         hn->cfg.subspace == HN_SUBSPACE_MASK ? a->mask : NULL, b, S, B, D.d,
-                         D.k, a->work);
-    if (llama_forward_range(target, a->target, NULL, a->new_hidden, x->base_attn_mask, NULL, b, B,
-                            D.L, D.Lt))
+    K->intervention_forward(a->new_hidden, a->diff, a->proj, a->xb, a->ys, a->W_used, R, stride,
+                            hn->cfg.subspace == HN_SUBSPACE_MASK ? a->mask : NULL, b, S, B, D.d,
+                            D.k, a->work);
+    if (K->status()) return hd_fail_prefix("hypernet forward: ");
+    if (llama_view_forward_range(target, a->target, NULL, a->new_hidden, x->base_attn_mask, NULL,
+                                 b, B, D.L, D.Lt))
         return hd_fail_prefix("hypernet forward: ");
 
     /* loss: the logit at position t predicts the label at t+1 (spec 2.3) */
@@ -428,19 +487,25 @@ int hypernet_forward(Hypernet *hn, HnActs *a, const LlamaModel *target, const Hn
         for (int t = 0; t + 1 < B; t++) {
             int lab = x->labels[(size_t)r * B + t + 1];
             if (lab == IGNORE_LABEL) continue;
-            a->label_rows[n] = r * B + t;
-            a->label_ids[n] = lab;
-            a->label_w[n] = x->is_causal[r] ? opt->causal_weight : opt->iso_weight;
+            h->label_rows[n] = r * B + t;
+            h->label_ids[n] = lab;
+            h->label_w[n] = x->is_causal[r] ? opt->causal_weight : opt->iso_weight;
             n++;
         }
     a->n_labels = n;
-    for (int i = 0; i < n; i++) a->label_w[i] /= (float)n_norm;
-    if (llama_forward_logits(target, a->target, a->label_rows, n))
+    for (int i = 0; i < n; i++) h->label_w[i] /= (float)n_norm;
+    K->upload(a->label_rows, h->label_rows, (size_t)n * sizeof(int));
+    K->upload(a->label_ids, h->label_ids, (size_t)n * sizeof(int));
+    K->upload(a->label_w, h->label_w, (size_t)n * sizeof(float));
+    if (llama_view_forward_logits(target, a->target, h->label_rows, n))
         return hd_fail_prefix("hypernet forward: ");
-    softmax_xent_forward(a->ce, a->probs, a->target->logits, a->label_ids, n, D.V);
+    K->softmax_xent_forward(a->ce, a->probs, a->target->logits, a->label_ids, n, D.V);
+    K->download(h->ce, a->ce, (size_t)n * sizeof(float));
+    float sp = 0.0f; /* mean over b */
+    if (has_g) K->sparsity_loss_forward(&sp, a->W, b, S, B);
+    if (K->status()) return hd_fail_prefix("hypernet forward: ");
     double pred = 0.0;
-    for (int i = 0; i < n; i++) pred += (double)a->label_w[i] * a->ce[i];
-    float sp = has_g ? sparsity_loss_forward(a->W, b, S, B) : 0.0f; /* mean over b */
+    for (int i = 0; i < n; i++) pred += (double)h->label_w[i] * h->ce[i];
     if (b_norm != b) sp = (float)((double)sp * b / b_norm);
     loss->pred = (float)pred;
     loss->sparsity = sp;

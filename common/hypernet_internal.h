@@ -3,6 +3,7 @@
 #ifndef HD_HYPERNET_INTERNAL_H
 #define HD_HYPERNET_INTERNAL_H
 
+#include "compute.h"
 #include "hypernet.h"
 
 /* One cross-attention block's internals.  Keys/values are the packed
@@ -46,7 +47,40 @@ typedef struct {
     float *cos, *sin;/* [b*N, hd/2] */
 } HnKeys;
 
+/* The inputs of a step as hypernet_forward prepares them on the host (the
+ * checks, positions, RoPE tables, packed keys, gathered states, labels).
+ * On the CPU these are HnActs' own arrays; on a device, host arrays that
+ * are uploaded to HnActs' before the first op. */
+typedef struct {
+    int *ids, *imask, *ipos;          /* [bE] */
+    float *cos_e, *sin_e;             /* [bE, hd/2] */
+    int *base_intv, *src_intv, *base_attn; /* [bB], [bS], [bB] */
+    HnKeys keys_src, keys_base;
+    float *yb, *ysn, *xb, *ys;        /* [bB, d], [bS, d], [bB, d], [bS, d] */
+    int *qpos;                        /* [b] */
+    float *cos_q, *sin_q;             /* [b, hd/2] */
+    float *W;                         /* [b, S+1, B] the DAS method's fixed pattern */
+    int *src_pos, *base_pos;          /* [b] entity positions (groundtruth selection) */
+    int *label_rows, *label_ids;      /* [bB] */
+    float *label_w;                   /* [bB] */
+    float *ce;                        /* [bB] downloaded for the loss */
+} HnHostInputs;
+
+/* The trainable parameters where the step runs: on the CPU the
+ * hypernetwork's own buffers; on a device, copies (hn_acts_upload_params,
+ * hn_acts_download_params) with views laid out as hn->w / hn->g. */
+typedef struct {
+    float *params, *grads; /* [n_params] */
+    HnWeights w, g;
+    float *rot_base;       /* [d, d] das.rotate.Q0 (NULL without a subspace) */
+    float *inv_freq;       /* [hd/2] */
+} HnReplica;
+
 struct HnActs {
+    const Compute *K;  /* where every array below lives (compute.h) */
+    HnHostInputs host; /* the inputs as prepared on the host */
+    HnReplica rep;     /* the parameters the step reads and writes */
+    float *host_mem;   /* the host inputs' buffer (a device only) */
     int max_b, max_E, max_B, max_S, max_Nb, max_Ns;
     int b, E, B, S;
     int soft;               /* the last forward used the soft W (gradient to the head) */
@@ -87,6 +121,7 @@ struct HnActs {
     float *work;        /* intervention scratch: B*(2k + d) */
     /* loss */
     int n_labels;
+    int *src_pos, *base_pos; /* [b] */
     int *label_rows, *label_ids; /* [bB] */
     float *label_w;     /* [bB] per-token weight / n_labels */
     float *ce;          /* [bB] */
@@ -107,6 +142,11 @@ struct HnActs {
     float *dact, *dgate, *dup; /* [bE, F] */
     float *mem;
 };
+
+/* On the CPU: points a's replica at hn's own buffers (done at every
+ * forward and backward, so that a may serve any hypernetwork of its
+ * shapes); a device's replica is left alone. */
+void hn_acts_sync_replica(HnActs *a, const Hypernet *hn);
 
 /* The shapes every stage needs, from the hypernetwork's configuration. */
 typedef struct {

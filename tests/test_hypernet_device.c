@@ -1,0 +1,302 @@
+/* One whole training step (forward, backward, gradient norm, AdamW) of the
+ * hypernetwork on a backend other than the plain CPU (compute.h), against
+ * the CPU step on the tiny target of hypernet_test_batch.h.
+ *
+ * cpu-staged (runs everywhere): the CPU ops behind the device code path
+ * -- separate activation and parameter buffers, inputs prepared on the
+ * host and uploaded, the loss and the parameters downloaded.  Same ops,
+ * same order, so every number must be BIT FOR BIT the plain CPU's: any
+ * missing, short or misplaced copy shows.  Run for HyperDAS with
+ * ReflectSelect, with MaskSelect, with a cross block ablated, and for the
+ * DAS method, so that every branch of the step moves its data.
+ *
+ * cuda (a GPU only; skipped elsewhere): the same step on the GPU, the
+ * target's matrices and LM head in bf16 there.  Both sides use the same
+ * weights (the CPU model's matrices are rounded to bf16 first), so what
+ * differs is the GPU's rounding of each frozen projection's input to bf16
+ * (2^-9 relative), fp32 summation orders and CUDA's expf.  Tolerances: the
+ * loss within 1e-2 relative; each parameter tensor's gradient rel rms
+ * <= 5e-2 (two target layers and the LM head each add ~2e-3 forward and
+ * backward; the head's softmax and the reflection amplify it; a tensor
+ * whose CPU gradient is 0 must be 0 within 1e-6); after AdamW (lr 1e-3)
+ * every parameter within 1e-3 absolute of the CPU's (one step moves a
+ * parameter by at most lr; a sign flip of a tiny gradient moves it 2 lr). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <math.h>
+
+#include "compute.h"
+#include "float16.h"
+#include "hypernet_test_batch.h"
+#include "llama_cuda.h"
+#ifdef HD_CUDA
+#include "cuda/cuda_common.h"
+#endif
+
+typedef struct {
+    float loss;
+    double norm;
+    float *grads, *params; /* host copies, [n_params] */
+} StepResult;
+
+/* The variants of the step the staged test covers. */
+typedef enum { V_REFLECT, V_MASK, V_ABLATE_SOURCE, V_DAS } Variant;
+
+static Hypernet *variant_hypernet(LlamaModel *m, Batch *x, Variant v)
+{
+    if (v == V_DAS) {
+        tiny_target(m);
+        Hypernet *hn = das_test_hypernet(m, 1, 4);
+        tiny_batch(x, m, 1);
+        return hn;
+    }
+    tiny_target(m);
+    HypernetConfig cfg = hypernet_default_config(&m->cfg);
+    cfg.n_layers = 2, cfg.intervention_layer = 1, cfg.das_dim = 4, cfg.sub_ffn = 12;
+    if (v == V_MASK) cfg.subspace = HN_SUBSPACE_MASK;
+    if (v == V_ABLATE_SOURCE) cfg.ablate_source_attention = 1;
+    Hypernet *hn = hypernet_create(&cfg, &m->cfg);
+    if (!hn) fail_msg("%s", hd_last_error());
+    assert_int_equal(hypernet_init(hn, m, 0, 0.3f, 5), 0);
+    tiny_batch(x, m, cfg.intervention_layer);
+    return hn;
+}
+
+/* One step of hn on backend K with the target as K holds it; hn's host
+ * parameters are restored afterwards, the result kept in r. */
+static void run_step(Hypernet *hn, const Compute *K, const LlamaView *target, const Batch *x,
+                     HnOptions opt, StepResult *r)
+{
+    const size_t n = hn->n_params, bytes = n * sizeof(float);
+    float *keep = malloc(bytes);
+    memcpy(keep, hn->params, bytes);
+    HnActs *a = hn_acts_create_on(K, hn, x->b, x->E, x->B, x->S, 0);
+    if (!a) fail_msg("%s", hd_last_error());
+    if (hn_acts_zero_grad(a, hn)) fail_msg("%s", hd_last_error());
+    HnLoss loss;
+    if (hypernet_forward_view(hn, a, target, &x->batch, &opt, &loss))
+        fail_msg("forward on %s: %s", K->name, hd_last_error());
+    if (hypernet_backward_view(hn, a, target))
+        fail_msg("backward on %s: %s", K->name, hd_last_error());
+    r->loss = loss.total;
+    K->grad_norm(&r->norm, hn_acts_grads(a), n);
+    const int n_info = hypernet_param_count(hn);
+    AdamWSpan *spans = calloc((size_t)n_info, sizeof *spans);
+    const float lr[HN_N_GROUPS] = {1e-3f, 1e-3f, 1e-3f, 0}, wd[HN_N_GROUPS] = {0.01f, 0, 0.01f, 0};
+    int n_spans = hypernet_adamw_spans(hn, lr, wd, spans);
+    AdamWConfig acfg = adamw_default_config();
+    float *m = K->alloc(bytes), *v = K->alloc(bytes);
+    K->adamw_step(hn_acts_params(a), hn_acts_grads(a), 1.0f, m, v, spans, n_spans, &acfg, 1);
+    if (K->status()) fail_msg("optimiser on %s: %s", K->name, hd_last_error());
+    r->grads = malloc(bytes);
+    r->params = malloc(bytes);
+    if (hn_acts_download_grads(a, hn) || hn_acts_download_params(a, hn))
+        fail_msg("%s", hd_last_error());
+    memcpy(r->grads, hn->grads, bytes);
+    memcpy(r->params, hn->params, bytes);
+    memcpy(hn->params, keep, bytes);
+    K->release(m);
+    K->release(v);
+    free(spans);
+    free(keep);
+    hn_acts_free(a);
+}
+
+static void result_free(StepResult *r)
+{
+    free(r->grads);
+    free(r->params);
+}
+
+static HnOptions step_options(void)
+{
+    HnOptions opt = hn_default_options();
+    opt.sparsity_weight = 0.25f; /* the sparsity term and its gradient take part */
+    opt.mask_temperature = 0.5f;
+    return opt;
+}
+
+static void staged_variant(Variant variant)
+{
+    LlamaModel m;
+    Batch x;
+    Hypernet *hn = variant_hypernet(&m, &x, variant);
+    HnOptions opt = step_options();
+    LlamaView cpu_target = llama_view_cpu(&m);
+    LlamaView staged_target = cpu_target; /* "device" memory is host memory here */
+    staged_target.K = compute_cpu_staged();
+    StepResult want, got;
+    run_step(hn, compute_cpu(), &cpu_target, &x, opt, &want);
+    run_step(hn, compute_cpu_staged(), &staged_target, &x, opt, &got);
+    assert_true(want.loss > 0.0f);
+    assert_memory_equal(&got.loss, &want.loss, sizeof want.loss);
+    assert_memory_equal(&got.norm, &want.norm, sizeof want.norm);
+    assert_memory_equal(got.grads, want.grads, hn->n_params * sizeof(float));
+    assert_memory_equal(got.params, want.params, hn->n_params * sizeof(float));
+    result_free(&want);
+    result_free(&got);
+    hypernet_free(hn);
+    batch_free(&x);
+    llama_model_free(&m);
+}
+
+static void staged_reflect_is_the_cpu_bit_for_bit(void **state)
+{
+    (void)state;
+    staged_variant(V_REFLECT);
+}
+
+static void staged_maskselect_is_the_cpu_bit_for_bit(void **state)
+{
+    (void)state;
+    staged_variant(V_MASK);
+}
+
+static void staged_ablated_source_is_the_cpu_bit_for_bit(void **state)
+{
+    (void)state;
+    staged_variant(V_ABLATE_SOURCE);
+}
+
+static void staged_das_is_the_cpu_bit_for_bit(void **state)
+{
+    (void)state;
+    staged_variant(V_DAS);
+}
+
+/* A staged forward with a non-finite source state fails with the same
+ * message as the CPU's and leaves no half-done state behind. */
+static void staged_bad_input_fails_clearly(void **state)
+{
+    (void)state;
+    LlamaModel m;
+    Batch x;
+    Hypernet *hn = tiny_hypernet(&m, &x);
+    LlamaView target = llama_view_cpu(&m);
+    target.K = compute_cpu_staged();
+    HnActs *a = hn_acts_create_on(target.K, hn, x.b, x.E, x.B, x.S, 0);
+    assert_non_null(a);
+    x.src_ys[3] = NAN;
+    HnOptions opt = step_options();
+    HnLoss loss;
+    assert_int_equal(hypernet_forward_view(hn, a, &target, &x.batch, &opt, &loss), -1);
+    assert_non_null(strstr(hd_last_error(), "not finite"));
+    assert_int_equal(hypernet_backward_view(hn, a, &target), -1);
+    /* the activations belong to the staged backend: the plain CPU target is refused */
+    LlamaView cpu = llama_view_cpu(&m);
+    x.src_ys[3] = 0.0f;
+    assert_int_equal(hypernet_forward_view(hn, a, &cpu, &x.batch, &opt, &loss), -1);
+    assert_non_null(strstr(hd_last_error(), "cpu-staged"));
+    hn_acts_free(a);
+    hypernet_free(hn);
+    batch_free(&x);
+    llama_model_free(&m);
+}
+
+/* ---- the GPU ---- */
+
+static int g_gpu;
+
+/* The target's matrices and LM head rounded to bf16, as the GPU keeps them. */
+static void round_target_to_bf16(LlamaModel *m)
+{
+    const LlamaConfig *c = &m->cfg;
+    size_t d = c->hidden_size, q = (size_t)c->n_heads * c->head_dim;
+    size_t kv = (size_t)c->n_kv_heads * c->head_dim, F = c->intermediate_size;
+    for (int l = 0; l < c->n_layers; l++) {
+        LlamaLayerWeights *w = &m->layers[l];
+        struct { float *p; size_t n; } mats[] = {{w->wq, q * d},     {w->wk, kv * d},
+                                                 {w->wv, kv * d},    {w->wo, d * q},
+                                                 {w->w_gate, F * d}, {w->w_up, F * d},
+                                                 {w->w_down, d * F}};
+        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
+            for (size_t j = 0; j < mats[i].n; j++)
+                mats[i].p[j] = bf16_to_f32(f32_to_bf16(mats[i].p[j]));
+    }
+    if (m->lm_head != m->tok_embed)
+        for (size_t j = 0; j < (size_t)c->vocab_size * d; j++)
+            m->lm_head[j] = bf16_to_f32(f32_to_bf16(m->lm_head[j]));
+}
+
+static double rel_rms(const float *got, const float *want, size_t n, double *want_rms)
+{
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double e = (double)got[i] - want[i];
+        num += e * e;
+        den += (double)want[i] * want[i];
+    }
+    *want_rms = sqrt(den / (double)n);
+    return den > 0.0 ? sqrt(num / den) : sqrt(num / (double)n);
+}
+
+static void cuda_step_matches_the_cpu(void **state)
+{
+    (void)state;
+    if (!g_gpu) skip();
+    LlamaModel m;
+    Batch x;
+    Hypernet *hn = tiny_hypernet(&m, &x);
+    round_target_to_bf16(&m);
+    /* the batch's states were computed before the rounding: both sides read the same ones */
+    HnOptions opt = step_options();
+    LlamaCuda *g = llama_cuda_create(&m);
+    if (!g) fail_msg("%s", hd_last_error());
+    LlamaView cpu_target = llama_view_cpu(&m), gpu_target = llama_cuda_view(g);
+    StepResult want, got;
+    run_step(hn, compute_cpu(), &cpu_target, &x, opt, &want);
+    run_step(hn, gpu_target.K, &gpu_target, &x, opt, &got);
+    printf("loss cpu %.7g gpu %.7g; grad norm cpu %.7g gpu %.7g\n", want.loss, got.loss,
+           want.norm, got.norm);
+    assert_true(fabs(got.loss - want.loss) <= 1e-2 * fabs(want.loss));
+    for (int i = 0; i < hypernet_param_count(hn); i++) {
+        const HnParam *p = hypernet_param(hn, i);
+        if (p->group == HN_GROUP_BUFFER) continue;
+        double scale, e = rel_rms(got.grads + p->offset, want.grads + p->offset, p->numel, &scale);
+        if (e > 5e-2 || (scale == 0.0 && e > 1e-6))
+            fail_msg("gradient of %s: rel rms %.3g (cpu rms %.3g)", p->name, e, scale);
+    }
+    double worst = 0.0;
+    for (size_t i = 0; i < hn->n_params; i++)
+        worst = fmax(worst, fabs((double)got.params[i] - want.params[i]));
+    printf("after AdamW: max |gpu - cpu| %.3g\n", worst);
+    assert_true(worst <= 1e-3);
+    result_free(&want);
+    result_free(&got);
+    llama_cuda_free(g);
+    hypernet_free(hn);
+    batch_free(&x);
+    llama_model_free(&m);
+}
+
+/* Without a GPU (or without CUDA in the build) asking for one is one clear
+ * error, never a crash. */
+static void no_gpu_is_a_clear_error(void **state)
+{
+    (void)state;
+    if (g_gpu) skip();
+    assert_null(compute_cuda());
+    assert_true(strlen(hd_last_error()) > 10);
+    assert_null(compute_by_name("tpu"));
+    assert_non_null(strstr(hd_last_error(), "tpu"));
+}
+
+int main(void)
+{
+#ifdef HD_CUDA
+    g_gpu = hd_cuda_available();
+#endif
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(staged_reflect_is_the_cpu_bit_for_bit),
+        cmocka_unit_test(staged_maskselect_is_the_cpu_bit_for_bit),
+        cmocka_unit_test(staged_ablated_source_is_the_cpu_bit_for_bit),
+        cmocka_unit_test(staged_das_is_the_cpu_bit_for_bit),
+        cmocka_unit_test(staged_bad_input_fails_clearly),
+        cmocka_unit_test(cuda_step_matches_the_cpu),
+        cmocka_unit_test(no_gpu_is_a_clear_error),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
