@@ -358,7 +358,10 @@ static const Compute cuda = {
 
 const Compute *compute_cuda(void)
 {
-    if (!hd_cuda_available() || hd_cuda_init(-1)) return NULL;
+    if (!hd_cuda_available()) return NULL;
+    /* the first use picks the device; later ones keep whichever was picked
+     * (dist_nccl_init chooses one per rank) */
+    if (!*hd_cuda_device_name() && hd_cuda_init(-1)) return NULL;
     return &cuda;
 }
 

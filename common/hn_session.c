@@ -3,7 +3,34 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "compute.h"
 #include "error.h"
+#include "llama_cuda.h"
+
+int hn_session_use_cuda(HnSession *s)
+{
+    s->gpu = llama_cuda_create(&s->target.model);
+    if (!s->gpu) return -1;
+    s->K = compute_cuda();
+    s->view = llama_cuda_view(s->gpu);
+    return 0;
+}
+
+void hn_session_use_staged(HnSession *s)
+{
+    s->K = compute_cpu_staged();
+    s->view = llama_view_cpu(&s->target.model);
+    s->view.K = s->K;
+}
+
+const LlamaView *hn_session_target(HnSession *s)
+{
+    if (!s->K) {
+        s->K = compute_cpu();
+        s->view = llama_view_cpu(&s->target.model);
+    }
+    return &s->view;
+}
 
 static int ensure_acts(HnSession *s, const HnBatch *h)
 {
@@ -15,10 +42,12 @@ static int ensure_acts(HnSession *s, const HnBatch *h)
     s->cap_E = h->E + 8 > s->cap_E ? h->E + 8 : s->cap_E;
     s->cap_B = h->B + 8 > s->cap_B ? h->B + 8 : s->cap_B;
     s->cap_S = h->S + 8 > s->cap_S ? h->S + 8 : s->cap_S;
+    /* a device's parameters may have moved on since they were uploaded */
+    if (s->acts && hn_acts_download_params(s->acts, s->hn)) return -1;
     hn_acts_free(s->acts);
-    s->acts = s->recompute_target
-                  ? hn_acts_create_recomputing(s->hn, s->cap_b, s->cap_E, s->cap_B, s->cap_S)
-                  : hn_acts_create(s->hn, s->cap_b, s->cap_E, s->cap_B, s->cap_S);
+    const LlamaView *target = hn_session_target(s);
+    s->acts = hn_acts_create_on(target->K, s->hn, s->cap_b, s->cap_E, s->cap_B, s->cap_S,
+                                s->recompute_target);
     return s->acts ? 0 : -1;
 }
 
@@ -33,6 +62,7 @@ void hn_session_free(HnSession *s)
 {
     train_batch_free(&s->tb);
     hn_acts_free(s->acts);
+    llama_cuda_free(s->gpu);
     hypernet_free(s->hn);
     target_model_free(&s->target);
     memset(s, 0, sizeof *s);

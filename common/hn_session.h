@@ -13,6 +13,8 @@
 #include "target_model.h"
 #include "train_batch.h"
 
+typedef struct LlamaCuda LlamaCuda;
+
 typedef struct {
     Hypernet *hn;
     HnActs *acts;
@@ -20,10 +22,31 @@ typedef struct {
     int recompute_target;   /* hn_acts_create_recomputing: less memory, 10-25% slower */
     TargetModel target;
     TrainBatch tb;
+    /* where the step runs (hn_session_use_cuda): the CPU unless set */
+    const Compute *K;
+    LlamaCuda *gpu;         /* the target on the GPU */
+    LlamaView view;         /* the target as K holds it */
 } HnSession;
 
+/* Runs the session's steps on the GPU: uploads the target (all its layers:
+ * call before llama_model_release_layers) and puts the activations and a
+ * copy of the hypernetwork's parameters there from the next fill on.  -1
+ * with a message (no GPU, a build without CUDA). */
+int hn_session_use_cuda(HnSession *s);
+
+/* For tests: the device code path (copies of the parameters, inputs
+ * uploaded, moments and checkpoints downloaded) on the CPU's ops and
+ * memory (compute_cpu_staged); results bit for bit the CPU's. */
+void hn_session_use_staged(HnSession *s);
+
+/* The target as the session's backend holds it (the CPU's when
+ * hn_session_use_cuda was not called). */
+const LlamaView *hn_session_target(HnSession *s);
+
 /* Fills the session's batch from recs[0..n) and makes sure the activation
- * buffers hold it.  -1 with a message (bad_index: the failing record). */
+ * buffers hold it (on a device, growing them carries the device's
+ * parameters over through the host copy).  -1 with a message (bad_index:
+ * the failing record). */
 int hn_session_fill(HnSession *s, const msgpack_object *const *recs, int n, int *bad_index);
 
 /* Frees everything the session holds (the struct itself is the caller's). */

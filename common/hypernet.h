@@ -305,7 +305,8 @@ int hypernet_forward_view(Hypernet *hn, HnActs *a, const LlamaView *target, cons
 int hypernet_backward_view(Hypernet *hn, HnActs *a, const LlamaView *target);
 
 /* Views into the last forward's results (valid until the next forward),
- * in the memory of the activations' backend (device pointers on a GPU). */
+ * in the memory of the activations' backend (device pointers on a GPU),
+ * except label_rows, label_ids and ce, which are host copies everywhere. */
 typedef struct {
     const float *hg;         /* [b, E, d] G's final-norm output */
     const float *W;          /* [b, S+1, B] soft selection */
@@ -331,5 +332,9 @@ typedef struct {
 } HnView;
 
 void hypernet_view(const HnActs *a, HnView *v);
+/* hypernet_view for readers on the host: on the CPU the same; on a device
+ * the logits are downloaded (into a buffer a owns) and every other array
+ * but label_rows, label_ids and ce is NULL.  -1 with a message. */
+int hypernet_view_download(HnActs *a, HnView *v);
 
 #endif

@@ -299,21 +299,21 @@ static int create_replica(HnActs *a, const Hypernet *hn)
 
 int hn_acts_upload_params(HnActs *a, const Hypernet *hn)
 {
-    if (!a->K->on_device) return 0;
+    if (!a || !a->K->on_device) return 0;
     a->K->upload(a->rep.params, hn->params, hn->n_params * sizeof(float));
     return a->K->status();
 }
 
 int hn_acts_download_params(const HnActs *a, Hypernet *hn)
 {
-    if (!a->K->on_device) return 0;
+    if (!a || !a->K->on_device) return 0;
     a->K->download(hn->params, a->rep.params, hn->n_params * sizeof(float));
     return a->K->status();
 }
 
 int hn_acts_download_grads(const HnActs *a, Hypernet *hn)
 {
-    if (!a->K->on_device) return 0;
+    if (!a || !a->K->on_device) return 0;
     a->K->download(hn->grads, a->rep.grads, hn->n_params * sizeof(float));
     return a->K->status();
 }
@@ -432,6 +432,7 @@ void hn_acts_free(HnActs *a)
         free(a->rep.w.layers);
         free(a->rep.g.layers);
         free(a->host_mem);
+        free(a->host_logits);
     } else {
         free(a->mem);
     }
@@ -454,9 +455,9 @@ void hypernet_view(const HnActs *a, HnView *v)
     v->ysrc_minus_xb = a->diff;
     v->new_hidden = a->new_hidden;
     v->logits = a->target->logits;
-    v->label_rows = a->label_rows;
-    v->label_ids = a->label_ids;
-    v->ce = a->ce;
+    v->label_rows = a->host.label_rows; /* host memory on every backend */
+    v->label_ids = a->host.label_ids;
+    v->ce = a->host.ce;
     v->n_label_tokens = a->n_labels;
     if (a->have_backward) {
         v->dW = a->dW;
@@ -474,4 +475,26 @@ int hn_acts_zero_grad(HnActs *a, Hypernet *hn)
     }
     a->K->zero(a->rep.grads, hn->n_params * sizeof(float));
     return a->K->status();
+}
+
+int hypernet_view_download(HnActs *a, HnView *v)
+{
+    hypernet_view(a, v);
+    if (!a || !a->have_forward || !a->K->on_device) return 0;
+    const size_t n = (size_t)a->n_labels * a->target->cfg.vocab_size;
+    if (n > a->host_logits_cap) {
+        free(a->host_logits);
+        a->host_logits = hd_malloc(n * sizeof(float));
+        a->host_logits_cap = n;
+    }
+    a->K->download(a->host_logits, a->target->logits, n * sizeof(float));
+    if (a->K->status()) return hd_fail_prefix("hypernet view: ");
+    HnView host = {0};
+    host.logits = a->host_logits;
+    host.label_rows = v->label_rows;
+    host.label_ids = v->label_ids;
+    host.ce = v->ce;
+    host.n_label_tokens = v->n_label_tokens;
+    *v = host;
+    return 0;
 }

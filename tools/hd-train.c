@@ -34,6 +34,7 @@
 #include "records.h"
 #include "rng.h"
 #include "target_model.h"
+#include "train_moments.h"
 #include "train_options.h"
 
 #include <errno.h>
@@ -101,6 +102,9 @@ static void usage(void)
         "      --save-every N      checkpoint every N steps (default 2000, and at the end)\n"
         "      --keep N            checkpoints kept (default 2)\n"
         "  -t, --threads N         CPU threads\n"
+        "      --device D          cpu (default) or cuda: the step on the GPU (target\n"
+        "                          matrices in bf16 there, the hypernetwork in fp32);\n"
+        "                          cpu-staged: the GPU's code path on the CPU (tests)\n"
         "      --recompute-target  keep only the input of each frozen target layer\n"
         "                          [L, N) and rerun it in the backward: same results,\n"
         "                          less memory (~170 MiB on SmolLM2), 10-25%% slower\n"
@@ -166,10 +170,10 @@ static void evaluate(HnSession *r, ActsSet *val, const TrainOptions *o, long ste
             for (int i = 0; i < k; i++) idx[i] = start + (size_t)i;
             load_batch(r, val, idx, k, o->val, 0);
             HnLoss loss;
-            if (hypernet_forward(r->hn, r->acts, &r->target.model, &r->tb.hb, &opt, &loss) < 0)
-                hd_die("%s: %s", o->val, hd_last_error());
             HnView v;
-            hypernet_view(r->acts, &v);
+            if (hypernet_forward_view(r->hn, r->acts, &r->view, &r->tb.hb, &opt, &loss) < 0 ||
+                hypernet_view_download(r->acts, &v) < 0)
+                hd_die("%s: %s", o->val, hd_last_error());
             int *correct = hd_malloc((size_t)k * sizeof *correct);
             hn_eval_judge(&v, r->target.model.cfg.vocab_size, k, r->tb.hb.B, (int)o->eval_tokens, correct);
             eval_counts_add(&c, correct, r->tb.is_causal, k);
@@ -276,10 +280,11 @@ int main(int argc, char **argv)
                  .sp_start = 0.15, .sp_end = 1.5, .sp_warmup = 0.5, .sparsity = 1, .head_std = 0.02,
                  .seed = 42, .layer = -1, .hyper_layers = -1,
                  .das_dim = -1, .sub_ffn = -1};
+    int use_cuda = 0, use_staged = 0;
     enum { OPT_RESUME = 256, OPT_METHOD, OPT_PAIRS, OPT_VAL, OPT_LAYER, OPT_HL, OPT_DAS, OPT_SUB, OPT_SUBFFN, OPT_SCRATCH,
            OPT_HEADSTD, OPT_EPOCHS, OPT_MAXSTEPS, OPT_LR, OPT_LRROT, OPT_LRMASK, OPT_WD, OPT_CLIP,
            OPT_WARMUP, OPT_SCHED, OPT_CW, OPT_IW, OPT_SP, OPT_NOSP, OPT_SEED, OPT_EVERY, OPT_MODES,
-           OPT_ETOK, OPT_EMAX, OPT_SAVE, OPT_KEEP, OPT_RECOMPUTE, OPT_VERSION };
+           OPT_ETOK, OPT_EMAX, OPT_SAVE, OPT_KEEP, OPT_RECOMPUTE, OPT_VERSION, OPT_DEVICE };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'}, {"checkpoint", required_argument, 0, 'c'},
         {"method", required_argument, 0, OPT_METHOD}, {"resume", required_argument, 0, OPT_RESUME}, {"val", required_argument, 0, OPT_VAL},
@@ -300,6 +305,7 @@ int main(int argc, char **argv)
         {"save-every", required_argument, 0, OPT_SAVE}, {"keep", required_argument, 0, OPT_KEEP},
         {"threads", required_argument, 0, 't'}, {"output", required_argument, 0, 'o'},
         {"recompute-target", no_argument, 0, OPT_RECOMPUTE},
+        {"device", required_argument, 0, OPT_DEVICE},
         {"gzip", no_argument, 0, 'z'}, {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, OPT_VERSION}, {0, 0, 0, 0}};
     int c;
@@ -312,6 +318,12 @@ int main(int argc, char **argv)
         case OPT_VAL: o.val = optarg; break;
         case OPT_PAIRS: o.from_pairs = 1; break;
         case OPT_RECOMPUTE: o.recompute_target = 1; break;
+        case OPT_DEVICE: /* cpu-staged: the tests' way to run the device path on a CPU */
+            if (strcmp(optarg, "cpu-staged") == 0)
+                use_staged = 1;
+            else
+                use_cuda = hd_cli_parse_device(optarg);
+            break;
         case OPT_LAYER: o.layer = hd_cli_parse_count("--layer", optarg); break;
         case OPT_HL: o.hyper_layers = hd_cli_parse_count("--hyper-layers", optarg); break;
         case OPT_DAS: o.das_dim = hd_cli_parse_count("--das-dim", optarg); break;
@@ -357,6 +369,9 @@ int main(int argc, char **argv)
         }
     }
     if (o.batch < 1) hd_usage_error("--batch must be at least 1");
+    if (use_cuda && o.batch < world)
+        hd_usage_error("--device cuda: --batch %ld must give each of the %d processes an example",
+                       o.batch, world);
     /* Open MPI's mpirun hands rank 0 a terminal as stdout (a pty, which
      * would also mangle binary records): say how to get the log */
     if (world > 1 && rank == 0 && !o.output && isatty(STDOUT_FILENO))
@@ -375,6 +390,12 @@ int main(int argc, char **argv)
     HnSession run = {.recompute_target = o.recompute_target};
     const char *path = target_model_resolve(o.model);
     if (!path || target_model_load(&run.target, path, 1) < 0) hd_die("%s", hd_last_error());
+    /* the GPU: one per rank (NCCL picks it), the whole target uploaded
+     * before its layers below L are released on the host */
+    if (use_cuda && ((world > 1 && dist_nccl_init() < 0) || hn_session_use_cuda(&run) < 0))
+        hd_die("--device cuda: %s", hd_last_error());
+    if (use_staged) hn_session_use_staged(&run);
+    const Compute *K = hn_session_target(&run)->K;
     const LlamaConfig *tc = &run.target.model.cfg;
 
     /* configuration: the checkpoint's when resuming, else defaults + options */
@@ -491,6 +512,8 @@ int main(int argc, char **argv)
         if (record_writer_end_record(log) < 0) hd_die("%s", hd_last_error());
     }
 
+    TrainMoments mom;
+    if (train_moments_init(&mom, K, adam_m, adam_v, np) < 0) hd_die("%s", hd_last_error());
     float group_lr[HN_N_GROUPS], group_wd[HN_N_GROUPS] = {(float)o.wd, 0, (float)o.wd, 0};
     AdamWSpan *spans = hd_malloc((size_t)hypernet_param_count(run.hn) * sizeof *spans);
     AdamWConfig acfg = adamw_default_config();
@@ -530,15 +553,21 @@ int main(int argc, char **argv)
             opt.global_label_tokens = (int)n_tok;
             opt.global_examples = b;
         }
-        hypernet_zero_grad(run.hn);
+        /* where the step runs (the GPU's copies: their place changes when
+         * the activations grow) */
+        if (run.acts ? hn_acts_zero_grad(run.acts, run.hn) < 0 : (hypernet_zero_grad(run.hn), 0))
+            hd_die("step %ld: %s", st.step + 1, hd_last_error());
         if (share > 0) {
-            if (hypernet_forward(run.hn, run.acts, &run.target.model, &run.tb.hb, &opt, &loss) < 0)
-                hd_die("step %ld: %s", st.step + 1, hd_last_error());
-            if (hypernet_backward(run.hn, run.acts, &run.target.model) < 0)
+            if (hypernet_forward_view(run.hn, run.acts, &run.view, &run.tb.hb, &opt, &loss) < 0 ||
+                hypernet_backward_view(run.hn, run.acts, &run.view) < 0)
                 hd_die("step %ld: %s", st.step + 1, hd_last_error());
         }
+        float *params = run.acts ? hn_acts_params(run.acts) : run.hn->params;
+        float *grads = run.acts ? hn_acts_grads(run.acts) : run.hn->grads;
         if (world > 1) { /* sum the ranks' terms: every rank then holds the same */
-            dist_allreduce_sum_f32(run.hn->grads, np);
+            if (K->on_device && dist_allreduce_sum_f32_device(grads, np) < 0)
+                hd_die("step %ld: %s", st.step + 1, hd_last_error());
+            if (!K->on_device) dist_allreduce_sum_f32(grads, np);
             hypernet_grads_written(run.hn);
             double parts[2] = {loss.pred, loss.sparsity};
             dist_allreduce_sum_f64(parts, 2);
@@ -551,7 +580,9 @@ int main(int argc, char **argv)
             hd_die("step %ld: the loss is %f; stopping (the last good checkpoint is %s/latest)",
                    st.step + 1, loss.total, o.ckpt);
         /* --clip 0: no clipping (the DAS baseline's default) */
-        double gnorm = grad_norm(run.hn->grads, np);
+        double gnorm = 0.0;
+        K->grad_norm(&gnorm, grads, np);
+        if (K->status() < 0) hd_die("step %ld: %s", st.step + 1, hd_last_error());
         if (!isfinite(gnorm))
             hd_die("step %ld: the gradient norm is %f; stopping (the last good checkpoint is %s/latest)",
                    st.step + 1, gnorm, o.ckpt);
@@ -563,8 +594,8 @@ int main(int argc, char **argv)
         double lr = group_lr[run.hn->cfg.method == HN_METHOD_DAS ? HN_GROUP_ROTATE : HN_GROUP_MAIN];
         int n_spans = hypernet_adamw_spans(run.hn, group_lr, group_wd, spans);
         float clip_scale = o.clip > 0 ? grad_clip_coef(gnorm, o.clip) : 1.0f;
-        adamw_step(run.hn->params, run.hn->grads, clip_scale, adam_m, adam_v, spans, n_spans, &acfg,
-                   st.step + 1);
+        K->adamw_step(params, grads, clip_scale, mom.m, mom.v, spans, n_spans, &acfg, st.step + 1);
+        if (K->status() < 0) hd_die("step %ld: %s", st.step + 1, hd_last_error());
         st.step++;
         st.cursor += b;
         if (log) { /* rank 0 always has a share, padded as the whole batch */
@@ -578,7 +609,8 @@ int main(int argc, char **argv)
         if (val && o.eval_every > 0 && st.step % o.eval_every == 0 && st.step < total)
             evaluate(&run, val, &o, st.step, log);
         if (rank == 0 && ((o.save_every > 0 && st.step % o.save_every == 0) || st.step == total))
-            if (checkpoint_save(o.ckpt, run.hn, adam_m, adam_v, &st, cfg_json, (int)o.keep) < 0)
+            if (train_moments_to_host(&mom) < 0 || hn_acts_download_params(run.acts, run.hn) < 0 ||
+                checkpoint_save(o.ckpt, run.hn, adam_m, adam_v, &st, cfg_json, (int)o.keep) < 0)
                 hd_die("%s", hd_last_error());
     }
     progress_end(&prog);
@@ -589,6 +621,7 @@ int main(int argc, char **argv)
     free(perm);
     free(spans);
     free(cfg_json);
+    train_moments_free(&mom);
     free(adam_m);
     free(adam_v);
     free(resume_step);

@@ -42,6 +42,27 @@ check "killed with SIGKILL, resumed: the same weights as an uninterrupted run" b
     $BIN/hd-train --resume $TMP/killed --max-steps 12 --save-every 2 > /dev/null &&
     cmp $TMP/full/latest/model.safetensors $TMP/killed/latest/model.safetensors &&
     cmp $TMP/full/latest/optimizer.safetensors $TMP/killed/latest/optimizer.safetensors"
+# The GPU's code path (parameter and moment copies, uploads, downloads
+# before checkpoints, activations regrown with the parameters carried over)
+# run on the CPU's ops: every number must be the CPU run's.
+check "--device cpu-staged: the CPU run's losses, evals, checkpoints; resumes the same" bash -c "
+    $BIN/hd-train -c $TMP/cpu12 $SMALL --max-steps 12 --save-every 6 --val $TMP/val.msgpack \
+        --eval-every 6 $TMP/acts.msgpack > $TMP/cpu12.log &&
+    $BIN/hd-train -c $TMP/stg12 --device cpu-staged $SMALL --max-steps 12 --save-every 6 \
+        --val $TMP/val.msgpack --eval-every 6 $TMP/acts.msgpack > $TMP/stg12.log &&
+    cmp $TMP/cpu12/latest/model.safetensors $TMP/stg12/latest/model.safetensors &&
+    cmp $TMP/cpu12/latest/optimizer.safetensors $TMP/stg12/latest/optimizer.safetensors &&
+    for f in cpu12 stg12; do
+        $BIN/hd-cat --where t=step $TMP/\$f.log | grep -o '\"loss\":[^,]*\|\"grad_norm\":[^,]*' > $TMP/\$f.steps
+        $BIN/hd-cat --where t=eval $TMP/\$f.log | grep -o '\"cause\":[^,]*\|\"loss\":[^,]*' > $TMP/\$f.evals
+    done &&
+    [ \$(wc -l < $TMP/cpu12.steps) = 24 ] && cmp $TMP/cpu12.steps $TMP/stg12.steps &&
+    [ \$(wc -l < $TMP/cpu12.evals) = 8 ] && cmp $TMP/cpu12.evals $TMP/stg12.evals &&
+    cp -r $TMP/stg12 $TMP/stg6 && rm -r $TMP/stg6/step-00000012 &&
+    ln -sfn step-00000006 $TMP/stg6/latest &&
+    $BIN/hd-train --resume $TMP/stg6 --device cpu-staged --max-steps 12 --save-every 6 > /dev/null &&
+    cmp $TMP/cpu12/latest/model.safetensors $TMP/stg6/latest/model.safetensors &&
+    cmp $TMP/cpu12/latest/optimizer.safetensors $TMP/stg6/latest/optimizer.safetensors"
 check "NaN in cached activations: one line naming the record, no checkpoint" bash -c "
     $BIN/hd-cat --full $TMP/four.msgpack |
         sed '3s/\"base_hidden\":{\"dtype\":\"bf16\",\"shape\":\\[\\([0-9,]*\\)\\],\"data\":\\[[^,]*/\"base_hidden\":{\"dtype\":\"bf16\",\"shape\":[\\1],\"data\":[\"NaN\"/' |

@@ -84,8 +84,15 @@ else
         [ ! -e $TMP/gpu.acts ] &&
         $BIN/hd-filter --device cuda -o $TMP/gpu.pairs $TMP/pairs.msgpack 2> $TMP/err; [ \$? = 1 ] &&
         [ \$(wc -l < $TMP/err) = 1 ] && [ ! -e $TMP/gpu.pairs ]"
+    check "hd-train --device cuda without a GPU: one line, exit 1, no log, no checkpoint" bash -c "
+        $BIN/cache-acts -o $TMP/for-gpu.acts $TMP/pairs.msgpack &&
+        $BIN/hd-train --device cuda -c $TMP/gpu.ckpt -o $TMP/gpu.log $TMP/for-gpu.acts 2> $TMP/err
+        [ \$? = 1 ] && [ \$(wc -l < $TMP/err) = 1 ] &&
+        grep -q '^hd-train: --device cuda: .*CUDA' $TMP/err &&
+        [ ! -e $TMP/gpu.log ] && [ ! -e $TMP/gpu.ckpt ]"
 fi
 check "--device other than cpu or cuda: a usage error" bash -c "
     $BIN/cache-acts --device gpu $TMP/pairs.msgpack > /dev/null 2>&1; [ \$? = 2 ] &&
-    $BIN/hd-filter --device tpu $TMP/pairs.msgpack > /dev/null 2>&1; [ \$? = 2 ]"
+    $BIN/hd-filter --device tpu $TMP/pairs.msgpack > /dev/null 2>&1; [ \$? = 2 ] &&
+    $BIN/hd-train --device gpu -c $TMP/x.ckpt - < /dev/null > /dev/null 2>&1; [ \$? = 2 ]"
 done_testing
