@@ -32,6 +32,14 @@ const LlamaView *hn_session_target(HnSession *s)
     return &s->view;
 }
 
+void hn_session_describe_device(const HnSession *s, char *out, size_t size)
+{
+    if (s->gpu)
+        llama_cuda_describe(s->gpu, out, size);
+    else
+        snprintf(out, size, "%s", s->K ? s->K->name : "cpu");
+}
+
 static int ensure_acts(HnSession *s, const HnBatch *h)
 {
     if (s->acts && h->b <= s->cap_b && h->E <= s->cap_E && h->B <= s->cap_B && h->S <= s->cap_S)

@@ -39,6 +39,9 @@ int hn_session_use_cuda(HnSession *s);
  * memory (compute_cpu_staged); results bit for bit the CPU's. */
 void hn_session_use_staged(HnSession *s);
 
+/* For a header's "device": "cpu", "cpu-staged", or "cuda: " and the GPU's name. */
+void hn_session_describe_device(const HnSession *s, char *out, size_t size);
+
 /* The target as the session's backend holds it (the CPU's when
  * hn_session_use_cuda was not called). */
 const LlamaView *hn_session_target(HnSession *s);

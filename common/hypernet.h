@@ -333,8 +333,8 @@ typedef struct {
 
 void hypernet_view(const HnActs *a, HnView *v);
 /* hypernet_view for readers on the host: on the CPU the same; on a device
- * the logits are downloaded (into a buffer a owns) and every other array
- * but label_rows, label_ids and ce is NULL.  -1 with a message. */
+ * logits and W_used are downloaded (into a buffer a owns) and every other
+ * array but label_rows, label_ids and ce is NULL.  -1 with a message. */
 int hypernet_view_download(HnActs *a, HnView *v);
 
 #endif

@@ -432,7 +432,7 @@ void hn_acts_free(HnActs *a)
         free(a->rep.w.layers);
         free(a->rep.g.layers);
         free(a->host_mem);
-        free(a->host_logits);
+        free(a->host_view);
     } else {
         free(a->mem);
     }
@@ -481,16 +481,19 @@ int hypernet_view_download(HnActs *a, HnView *v)
 {
     hypernet_view(a, v);
     if (!a || !a->have_forward || !a->K->on_device) return 0;
-    const size_t n = (size_t)a->n_labels * a->target->cfg.vocab_size;
-    if (n > a->host_logits_cap) {
-        free(a->host_logits);
-        a->host_logits = hd_malloc(n * sizeof(float));
-        a->host_logits_cap = n;
+    const size_t n_logits = (size_t)a->n_labels * a->target->cfg.vocab_size;
+    const size_t n_w = (size_t)a->b * (a->S + 1) * a->B;
+    if (n_logits + n_w > a->host_view_cap) {
+        free(a->host_view);
+        a->host_view = hd_malloc((n_logits + n_w) * sizeof(float));
+        a->host_view_cap = n_logits + n_w;
     }
-    a->K->download(a->host_logits, a->target->logits, n * sizeof(float));
-    if (a->K->status()) return hd_fail_prefix("hypernet view: ");
     HnView host = {0};
-    host.logits = a->host_logits;
+    host.logits = a->host_view;
+    host.W_used = a->host_view + n_logits;
+    a->K->download(a->host_view, a->target->logits, n_logits * sizeof(float));
+    a->K->download(a->host_view + n_logits, a->W_used, n_w * sizeof(float));
+    if (a->K->status()) return hd_fail_prefix("hypernet view: ");
     host.label_rows = v->label_rows;
     host.label_ids = v->label_ids;
     host.ce = v->ce;

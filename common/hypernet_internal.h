@@ -81,8 +81,8 @@ struct HnActs {
     HnHostInputs host; /* the inputs as prepared on the host */
     HnReplica rep;     /* the parameters the step reads and writes */
     float *host_mem;   /* the host inputs' buffer (a device only) */
-    float *host_logits; /* hypernet_view_download's copy (a device only) */
-    size_t host_logits_cap;
+    float *host_view;  /* hypernet_view_download's copies (a device only) */
+    size_t host_view_cap;
     int max_b, max_E, max_B, max_S, max_Nb, max_Ns;
     int b, E, B, S;
     int soft;               /* the last forward used the soft W (gradient to the head) */

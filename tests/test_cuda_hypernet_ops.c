@@ -10,7 +10,8 @@
  * gradient norm sums in double in another order: relative 1e-12.  The
  * intervention's products are per-element fp32 dot products where the CPU
  * calls sgemm, cross-attention sums in warp trees and uses CUDA's expf, the
- * position head uses CUDA's cosf/sinf/expf:
+ * position head uses CUDA's cosf/sinf/expf, the strided matmul is cuBLAS
+ * against OpenBLAS (sums of 40 terms), the tempered sigmoid uses CUDA's expf:
  * the usual fp32 tolerance of tests/test_cuda_kernels.c,
  * |gpu - cpu| <= 1e-5 |cpu| + 1e-5 rms(cpu) (sums of at most d = 48 terms
  * here, each rounding at 2^-24). */
@@ -30,10 +31,13 @@
 #include "cpu/grad_clip.h"
 #include "cpu/householder.h"
 #include "cpu/intervention.h"
+#include "cpu/matmul.h"
 #include "cpu/position_head.h"
 #include "cpu/selection.h"
+#include "cpu/sigmoid.h"
 #include "cpu/sparsity_loss.h"
 #include "cuda/cuda_hypernet_ops.h"
+#include "cuda/cuda_ops.h"
 #include "error.h"
 
 #include "cuda_test_util.h"
@@ -381,6 +385,57 @@ static void position_head_matches_cpu(void **state)
     for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) free(hosts[i]);
 }
 
+/* q_combine's halves: a [d, 2d] weight read as two [d, d] blocks */
+static void strided_matmul_matches_cpu(void **state)
+{
+    (void)state;
+    require_gpu();
+    const int N = 13, C = 40, OC = 40, ldw = 2 * C;
+    float *in = random_floats((size_t)N * C, -1, 1), *W = random_floats((size_t)OC * ldw, -1, 1);
+    float *dout = random_floats((size_t)N * OC, -1, 1), *dW = grad_init((size_t)OC * ldw);
+    float *in_g = device_floats(in, (size_t)N * C), *W_g = device_floats(W, (size_t)OC * ldw);
+    float *dout_g = device_floats(dout, (size_t)N * OC), *dW_g = device_floats(dW, (size_t)OC * ldw);
+    float *out = hd_malloc((size_t)N * OC * sizeof *out);
+    float *out_g = device_floats(out, (size_t)N * OC);
+    for (int half = 0; half < 2; half++) {
+        matmul_forward_strided(out, in, W + half * C, ldw, N, C, OC);
+        op_ok(matmul_forward_strided_cuda(out_g, in_g, W_g + half * C, ldw, N, C, OC));
+        float *got = download_floats(out_g, (size_t)N * OC);
+        expect_fp32(half ? "strided out (source half)" : "strided out (base half)", got, out,
+                    (size_t)N * OC);
+        free(got);
+        matmul_backward_strided(dW + half * C, dout, in, ldw, N, C, OC);
+        op_ok(matmul_backward_strided_cuda(dW_g + half * C, dout_g, in_g, ldw, N, C, OC));
+    }
+    float *gdW = download_floats(dW_g, (size_t)OC * ldw);
+    expect_fp32("strided dW (both halves)", gdW, dW, (size_t)OC * ldw);
+    hd_cuda_free(in_g), hd_cuda_free(W_g), hd_cuda_free(dout_g), hd_cuda_free(dW_g);
+    hd_cuda_free(out_g);
+    free(in), free(W), free(dout), free(dW), free(out), free(gdW);
+}
+
+static void sigmoid_matches_cpu(void **state)
+{
+    (void)state;
+    require_gpu();
+    const size_t n = 1000;
+    const float tau = 0.37f;
+    float *u = random_floats(n, -6, 6), *dm = random_floats(n, -1, 1), *du = grad_init(n);
+    float *m = hd_malloc(n * sizeof *m);
+    float *u_g = device_floats(u, n), *dm_g = device_floats(dm, n), *du_g = device_floats(du, n);
+    float *m_g = device_floats(u, n);
+    sigmoid_forward(m, u, tau, n);
+    op_ok(sigmoid_forward_cuda(m_g, u_g, tau, n));
+    float *gm = download_floats(m_g, n);
+    expect_fp32("sigmoid", gm, m, n);
+    sigmoid_backward(du, dm, m, tau, n);
+    op_ok(sigmoid_backward_cuda(du_g, dm_g, m_g, tau, n));
+    float *gdu = download_floats(du_g, n);
+    expect_fp32("sigmoid du", gdu, du, n);
+    hd_cuda_free(u_g), hd_cuda_free(dm_g), hd_cuda_free(du_g), hd_cuda_free(m_g);
+    free(u), free(dm), free(du), free(m), free(gm), free(gdu);
+}
+
 int main(void)
 {
     cuda_test_start(20261125);
@@ -393,6 +448,8 @@ int main(void)
         cmocka_unit_test(householder_matches_cpu_bitwise),
         cmocka_unit_test(cross_attention_matches_cpu),
         cmocka_unit_test(position_head_matches_cpu),
+        cmocka_unit_test(strided_matmul_matches_cpu),
+        cmocka_unit_test(sigmoid_matches_cpu),
     };
     int failed = cmocka_run_group_tests_name("cuda_hypernet_ops", tests, NULL, NULL);
     cuda_test_end();

@@ -43,6 +43,7 @@
 typedef struct {
     const char *model, *ckpt, *output, *modes, *rule;
     int gzip, table, summarize, generate, sharded;
+    int device; /* 0 cpu, 1 cuda, 2 cpu-staged (tests) */
     long batch, eval_tokens;
     RecordShard shard;
 } Options;
@@ -83,6 +84,9 @@ static void usage(void)
         "      --table           print the summary as an aligned table on stdout; the\n"
         "                        records then go only to -o FILE, if given\n"
         "  -t, --threads N       CPU threads\n"
+        "      --device D        cpu (default) or cuda: the teacher-forced forward on\n"
+        "                        the GPU (target matrices in bf16 there); cpu-staged:\n"
+        "                        the GPU's code path on the CPU (tests)\n"
         "  -o, --output FILE     records to FILE (atomically) instead of stdout\n"
         "  -z, --gzip            gzip the records\n"
         "  -h, --help            this text\n"
@@ -278,10 +282,11 @@ static void score_batch(Scorer *sc, const msgpack_object *const *recs, int k, co
         HnOptions opt = hn_default_options();
         opt.mode = sc->modes[m];
         HnLoss loss;
-        if (hypernet_forward(sc->s.hn, sc->s.acts, &sc->s.target.model, h, &opt, &loss) < 0)
-            hd_die("%s: %s", where, hd_last_error());
         HnView v;
-        hypernet_view(sc->s.acts, &v);
+        if (hypernet_forward_view(sc->s.hn, sc->s.acts, hn_session_target(&sc->s), h, &opt,
+                                  &loss) < 0 ||
+            hypernet_view_download(sc->s.acts, &v) < 0)
+            hd_die("%s: %s", where, hd_last_error());
         if (sc->o->generate) {
             judge_generated(sc, &v, k, correct, pred, first, count);
         } else {
@@ -383,6 +388,8 @@ static int run_scoring(Options *o, char **files, int n_files)
     /* The teacher-forced rule runs only the target's layers [L, N) (the
      * hypernetwork's weights come from the checkpoint): the rest of the
      * target goes back, as in hd-train.  Greedy generation runs every layer. */
+    if (o->device == 1 && hn_session_use_cuda(&sc.s) < 0) hd_die("--device cuda: %s", hd_last_error());
+    if (o->device == 2) hn_session_use_staged(&sc.s);
     if (!o->generate) {
         llama_model_release_layers(&sc.s.target.model, 0, cfg.intervention_layer);
         if (cfg.intervention_layer > 0) llama_model_release_embedding(&sc.s.target.model);
@@ -403,8 +410,11 @@ static int run_scoring(Options *o, char **files, int n_files)
         if (!sc.out) hd_die("%s", hd_last_error());
         msgpack_packer *pk = record_writer_packer(sc.out);
         header_pack_begin(pk, "scores", record_input_headers(in), record_input_n_headers(in),
-                          TARGET_MODEL_INFO_PAIRS + 6 + o->sharded);
+                          TARGET_MODEL_INFO_PAIRS + 7 + o->sharded);
         target_model_pack_info(pk, &sc.s.target);
+        char device[300];
+        hn_session_describe_device(&sc.s, device, sizeof device);
+        mp_pack_str(pk, "device"); mp_pack_str(pk, device);
         mp_pack_str(pk, "checkpoint"); mp_pack_str(pk, step);
         mp_pack_str(pk, "checkpoint_step"); msgpack_pack_int64(pk, st.step);
         mp_pack_str(pk, "method"); mp_pack_str(pk, sc.method);
@@ -541,7 +551,8 @@ int main(int argc, char **argv)
 {
     hd_cli_init(argc, argv, "hd-score");
     Options o = {.batch = 16, .eval_tokens = -1, .rule = RULE_TF};
-    enum { OPT_MODES = 256, OPT_RULE, OPT_ETOK, OPT_SUMMARIZE, OPT_TABLE, OPT_SHARD, OPT_VERSION };
+    enum { OPT_MODES = 256, OPT_RULE, OPT_ETOK, OPT_SUMMARIZE, OPT_TABLE, OPT_SHARD, OPT_VERSION,
+           OPT_DEVICE };
     static const struct option longopts[] = {
         {"checkpoint", required_argument, 0, 'c'}, {"model", required_argument, 0, 'm'},
         {"modes", required_argument, 0, OPT_MODES}, {"rule", required_argument, 0, OPT_RULE}, {"eval-tokens", required_argument, 0, OPT_ETOK},
@@ -550,6 +561,7 @@ int main(int argc, char **argv)
         {"threads", required_argument, 0, 't'},
         {"output", required_argument, 0, 'o'},     {"gzip", no_argument, 0, 'z'},
         {"help", no_argument, 0, 'h'},             {"version", no_argument, 0, OPT_VERSION},
+        {"device", required_argument, 0, OPT_DEVICE},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "c:m:b:t:o:zh", longopts, NULL)) != -1) {
@@ -576,11 +588,16 @@ int main(int argc, char **argv)
         case 'z': o.gzip = 1; break;
         case 'h': usage(); return 0;
         case OPT_VERSION: hd_cli_print_version(); return 0;
+        case OPT_DEVICE: /* cpu-staged: the tests' way to run the device path on a CPU */
+            o.device = strcmp(optarg, "cpu-staged") == 0 ? 2 : hd_cli_parse_device(optarg);
+            break;
         default: hd_usage_error("unknown option");
         }
     }
     if (o.batch < 1) hd_usage_error("--batch must be at least 1");
     if (o.eval_tokens < 0) o.eval_tokens = o.generate ? 3 : 0;
+    if (o.generate && o.device)
+        hd_usage_error("--device: greedy generation (--rule %s) runs on the CPU", RULE_GEN);
     if (o.generate && o.eval_tokens == 0)
         hd_usage_error("--rule %s compares the first N tokens: --eval-tokens N >= 1", RULE_GEN);
     if (o.summarize) {

@@ -501,8 +501,11 @@ int main(int argc, char **argv)
         if (!log) hd_die("%s", hd_last_error());
         msgpack_packer *pk = record_writer_packer(log);
         header_pack_begin(pk, "log", acts_set_headers(train), acts_set_n_headers(train),
-                          TARGET_MODEL_INFO_PAIRS + 6);
+                          TARGET_MODEL_INFO_PAIRS + 7);
         target_model_pack_info(pk, &run.target);
+        char device[300];
+        hn_session_describe_device(&run, device, sizeof device);
+        mp_pack_str(pk, "device"); mp_pack_str(pk, device);
         mp_pack_str(pk, "checkpoint"); mp_pack_str(pk, o.ckpt);
         mp_pack_str(pk, "train_records"); msgpack_pack_uint64(pk, n_train);
         mp_pack_str(pk, "total_steps"); msgpack_pack_int64(pk, total);

@@ -63,6 +63,23 @@ check "identity under the RAVEL rule (greedy-generate, first token): Cause = Iso
         $TMP/identity.acts > $TMP/gen.txt &&
     grep -E '^test +das +groundtruth +greedy-generate +100.0 +100.0 +100.0' $TMP/gen.txt &&
     [ \$($BIN/hd-cat --where t=score --where rule=greedy-generate --count $TMP/gen.scores) = $N_TEST ]"
+check "--device cpu-staged (the GPU's code path on the CPU): the CPU's score records" bash -c "
+    $BIN/hd-score -c $TMP/hd --device cpu-staged --modes soft,bidding_argmax,random -b 3 \
+        $TMP/test.acts > $TMP/staged.scores &&
+    $BIN/hd-score -c $TMP/hd --modes soft,bidding_argmax,random -b 3 $TMP/test.acts > $TMP/cpu.scores &&
+    [ \$($BIN/hd-cat --where t=score --count $TMP/staged.scores) = \$((3 * $N_TEST)) ] &&
+    $BIN/hd-cat --header $TMP/staged.scores | grep -q '\"device\":\"cpu-staged\"' &&
+    $BIN/hd-cat --header $TMP/cpu.scores | grep -q '\"device\":\"cpu\"' &&
+    cmp <($BIN/hd-cat --full --where t=score $TMP/cpu.scores | tail -n +2) \
+        <($BIN/hd-cat --full --where t=score $TMP/staged.scores | tail -n +2) &&
+    cmp <($BIN/hd-cat --where t=summary $TMP/cpu.scores | tail -n +2) \
+        <($BIN/hd-cat --where t=summary $TMP/staged.scores | tail -n +2)"
+check "--device with greedy generation: a usage error; cuda without a GPU: one line, exit 1" bash -c "
+    $BIN/hd-score -c $TMP/das --device cpu-staged --rule greedy-generate $TMP/test.acts > /dev/null 2>&1
+    [ \$? = 2 ] || exit 1
+    command -v nvidia-smi > /dev/null && nvidia-smi -L > /dev/null 2>&1 && exit 0
+    $BIN/hd-score -c $TMP/hd --device cuda $TMP/test.acts > $TMP/gpu.scores 2> $TMP/err
+    [ \$? = 1 ] && [ \$(wc -l < $TMP/err) = 1 ] && grep -q '^hd-score: --device cuda: .*CUDA' $TMP/err"
 check "greedy-generate with --eval-tokens 0 is a usage error" bash -c "
     $BIN/hd-score -c $TMP/das --rule greedy-generate --eval-tokens 0 $TMP/test.acts > /dev/null 2>&1; [ \$? = 2 ]"
 check "a checkpoint from another model is refused, naming both" bash -c "
