@@ -568,9 +568,9 @@ int main(int argc, char **argv)
         float *params = run.acts ? hn_acts_params(run.acts) : run.hn->params;
         float *grads = run.acts ? hn_acts_grads(run.acts) : run.hn->grads;
         if (world > 1) { /* sum the ranks' terms: every rank then holds the same */
-            if (K->on_device && dist_allreduce_sum_f32_device(grads, np) < 0)
+            if (use_cuda && dist_allreduce_sum_f32_device(grads, np) < 0)
                 hd_die("step %ld: %s", st.step + 1, hd_last_error());
-            if (!K->on_device) dist_allreduce_sum_f32(grads, np);
+            if (!use_cuda) dist_allreduce_sum_f32(grads, np); /* host memory (cpu-staged too) */
             hypernet_grads_written(run.hn);
             double parts[2] = {loss.pred, loss.sparsity};
             dist_allreduce_sum_f64(parts, 2);

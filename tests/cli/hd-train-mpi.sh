@@ -126,6 +126,11 @@ for line in 2 3 4 5; do
     sed "${line}"'s/"base_hidden":{"dtype":"bf16","shape":\[\([0-9,]*\)\],"data":\[[^,]*/"base_hidden":{"dtype":"bf16","shape":[\1],"data":["NaN"/' \
         $TMP/four.jsonl | $BIN/hd-cat --to-records > $TMP/nan$line.msgpack
 done
+check "2 ranks on the GPU's code path (--device cpu-staged) = 2 ranks on the CPU, bit for bit" bash -c "
+    $MPIRUN $BIN/hd-train -c $TMP/stg $RUN --device cpu-staged -o $TMP/stg.log $TMP/acts.msgpack \
+        > /dev/null 2>&1 &&
+    cmp $TMP/two/latest/model.safetensors $TMP/stg/latest/model.safetensors &&
+    cmp $TMP/two/latest/optimizer.safetensors $TMP/stg/latest/optimizer.safetensors"
 check "a failing rank ends the whole job" bash -c "
     for line in 2 3 4 5; do
         timeout 60 mpirun -np 2 --oversubscribe $BIN/hd-train -c $TMP/nan\$line $SMALL --max-steps 2 \
