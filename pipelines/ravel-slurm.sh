@@ -23,8 +23,8 @@
 # --cpus-per-task threads.  Settings, as environment variables (sbatch
 # passes the submitting shell's): SEED, TEST_SEED, N_TRAIN, N_TEST (records
 # per attribute, default all), HD_TRAIN_OPTS, DAS_TRAIN_OPTS, SCORE_MODES,
-# DAS_MODES, THREADS, DEVICE (cpu, or cuda for the forward passes of
-# hd-filter and cache-acts), FILTER=0 (keep every pair: no hd-filter), BIN, MPIBIN,
+# DAS_MODES, THREADS, DEVICE (cpu, or cuda: every tool that runs the
+# target on each task's GPU), FILTER=0 (keep every pair: no hd-filter), BIN, MPIBIN,
 # and LAUNCH (default srun), the command that starts one copy of a tool per
 # task: outside Slurm, LAUNCH="mpirun -np 4" runs the same job on one machine
 # (tests/cli/hd-train-mpi.sh does so on the tiny test model).
@@ -56,9 +56,10 @@ DAS_MODES=${DAS_MODES:-groundtruth,random}
 say() { echo "ravel-slurm: $(date -u +%H:%M:%S) $*" >&2; }
 fail() { echo "ravel-slurm: $*" >&2; exit 2; }
 
-# DEVICE=cuda: hd-filter's and cache-acts' forward passes on each task's GPU
-# (--device cuda; $HD_CUDA_DEVICE, else 0: give each task its own GPU, e.g.
-# --gpus-per-task=1); training and scoring still run on the CPU.
+# DEVICE=cuda: hd-filter, cache-acts, hd-train and hd-score on each task's
+# GPU (--device cuda; give each task its own GPU, e.g. --gpus-per-task=1:
+# hd-train picks its node-local rank's device, the others $HD_CUDA_DEVICE,
+# else 0); data-parallel training then sums gradients with NCCL.
 case "$DEVICE" in
 cpu) FORWARD_OPT=() ;;
 cuda) FORWARD_OPT=(--device cuda) ;;
@@ -69,6 +70,8 @@ for tool in ravel-pairs hd-filter cache-acts hd-score hd-plot; do
 done
 "$MPIBIN/hd-train" --version 2> /dev/null | grep -q '^features:.* mpi' ||
     fail "$MPIBIN/hd-train is missing or built without MPI: run make MPI=1 bin-mpi/hd-train (or set MPIBIN)"
+[ "$DEVICE" = cpu ] || "$MPIBIN/hd-train" --version | grep -q '^features:.* nccl' ||
+    fail "DEVICE=cuda: $MPIBIN/hd-train was built without NCCL (make MPI=1 with the CUDA toolkit)"
 [ -e "$MODEL" ] || fail "$MODEL: no such model directory or file"
 THREAD_OPT=()
 [ -n "$THREADS" ] && THREAD_OPT=(-t "$THREADS")
@@ -125,7 +128,7 @@ train() { # NAME, then hd-train options
     [ -e "$OUT/$name.log" ] && return 0 # written at the end: its presence means done
     rm -rf "$OUT/$name.ckpt"
     say "training: $name, data parallel over every task"
-    $LAUNCH "$MPIBIN/hd-train" -m "$MODEL" "${THREAD_OPT[@]}" -c "$OUT/$name.ckpt" \
+    $LAUNCH "$MPIBIN/hd-train" -m "$MODEL" "${FORWARD_OPT[@]}" "${THREAD_OPT[@]}" -c "$OUT/$name.ckpt" \
         --seed "$SEED" --val "$OUT/test.acts" "$@" -o "$OUT/$name.log" "${TRAIN_ACTS[@]}"
 }
 train hyperdas "${HD_OPTS[@]}"
@@ -135,7 +138,7 @@ score() { # NAME MODES
     [ -e "$OUT/$1.scores" ] && return 0
     rm -f "$OUT/$1.scores".shard-*
     say "scoring: $1, one shard per task"
-    $LAUNCH "$BIN/hd-score" -m "$MODEL" "${THREAD_OPT[@]}" -c "$OUT/$1.ckpt" --modes "$2" \
+    $LAUNCH "$BIN/hd-score" -m "$MODEL" "${FORWARD_OPT[@]}" "${THREAD_OPT[@]}" -c "$OUT/$1.ckpt" --modes "$2" \
         -o "$OUT/$1.scores" "$OUT/test.acts"
     gather "$OUT/$1.scores"
 }

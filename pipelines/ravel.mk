@@ -39,13 +39,11 @@ THREAD_OPT    := $(if $(THREADS),-t $(THREADS))
 .PHONY: ravel-pipeline ravel-device-check
 .DELETE_ON_ERROR:
 
-# DEVICE=cuda: the target's forward passes of hd-filter and cache-acts run on
-# the GPU (--device cuda); training and scoring stay on the CPU until
-# hd-train and hd-score have a GPU path.
+# DEVICE=cuda: every tool that runs the target (hd-filter, cache-acts,
+# hd-train, hd-score) runs it on the GPU (--device cuda).
 ravel-device-check:
 	@case "$(DEVICE)" in \
-	  cpu) ;; \
-	  cuda) echo "ravel: DEVICE=cuda: hd-filter and cache-acts run on the GPU; hd-train and hd-score still run on the CPU" >&2 ;; \
+	  cpu|cuda) ;; \
 	  *) echo "ravel: DEVICE=$(DEVICE): expected cpu or cuda" >&2; exit 2 ;; \
 	esac
 
@@ -66,20 +64,20 @@ $(OUT)/%.acts: $(OUT)/%.pairs
 
 $(OUT)/hyperdas.log: $(OUT)/train.acts $(OUT)/test.acts
 	rm -rf $(OUT)/hyperdas.ckpt
-	$(RAVEL_BIN)/hd-train $(MODEL_OPT) $(THREAD_OPT) -c $(OUT)/hyperdas.ckpt --seed $(SEED) \
+	$(RAVEL_BIN)/hd-train $(MODEL_OPT) $(FORWARD_OPT) $(THREAD_OPT) -c $(OUT)/hyperdas.ckpt --seed $(SEED) \
 	  --val $(OUT)/test.acts $(HD_TRAIN_OPTS) -o $@ $(OUT)/train.acts
 
 $(OUT)/das.log: $(OUT)/train.acts $(OUT)/test.acts
 	rm -rf $(OUT)/das.ckpt
-	$(RAVEL_BIN)/hd-train --method das $(MODEL_OPT) $(THREAD_OPT) -c $(OUT)/das.ckpt \
+	$(RAVEL_BIN)/hd-train --method das $(MODEL_OPT) $(FORWARD_OPT) $(THREAD_OPT) -c $(OUT)/das.ckpt \
 	  --seed $(SEED) --val $(OUT)/test.acts $(DAS_TRAIN_OPTS) -o $@ $(OUT)/train.acts
 
 $(OUT)/hyperdas.scores: $(OUT)/hyperdas.log
-	$(RAVEL_BIN)/hd-score $(MODEL_OPT) $(THREAD_OPT) -c $(OUT)/hyperdas.ckpt \
+	$(RAVEL_BIN)/hd-score $(MODEL_OPT) $(FORWARD_OPT) $(THREAD_OPT) -c $(OUT)/hyperdas.ckpt \
 	  --modes $(SCORE_MODES) -o $@ $(OUT)/test.acts
 
 $(OUT)/das.scores: $(OUT)/das.log
-	$(RAVEL_BIN)/hd-score $(MODEL_OPT) $(THREAD_OPT) -c $(OUT)/das.ckpt \
+	$(RAVEL_BIN)/hd-score $(MODEL_OPT) $(FORWARD_OPT) $(THREAD_OPT) -c $(OUT)/das.ckpt \
 	  --modes $(DAS_MODES) -o $@ $(OUT)/test.acts
 
 $(OUT)/table.txt: $(OUT)/hyperdas.scores $(OUT)/das.scores

@@ -29,11 +29,13 @@ check "make -n ravel: the paper's configuration into out/ravel-DOMAIN" bash -c "
     make -n ravel DOMAIN=nobel_prize_winner MODEL=/nonexistent 2>&1 | joined > $TMP/ravel.txt &&
     grep -q 'ravel-pairs --domain nobel_prize_winner --split train' $TMP/ravel.txt &&
     grep -q 'hd-train -m /nonexistent .*-c out/ravel-nobel_prize_winner/hyperdas.ckpt.*--layer 15 --hyper-layers 8 --das-dim 128 --epochs 5' $TMP/ravel.txt"
-check "make -n ravel DEVICE=cuda: the forward passes of hd-filter and cache-acts on the GPU" bash -c "
+check "make -n ravel DEVICE=cuda: filter, cache, train and score on the GPU" bash -c "
     make -n ravel DEVICE=cuda MODEL=/nonexistent 2>&1 | joined > $TMP/cuda.txt &&
     [ \$(grep -c 'hd-filter .*--device cuda' $TMP/cuda.txt) = 2 ] &&
     [ \$(grep -c 'cache-acts .*--device cuda' $TMP/cuda.txt) = 2 ] &&
-    ! grep -q 'hd-train .*--device' $TMP/cuda.txt && ! grep -q 'hd-score .*--device' $TMP/cuda.txt &&
+    [ \$(grep -c 'hd-train .*--device cuda' $TMP/cuda.txt) = 2 ] &&
+    [ \$(grep -c 'hd-score .*--device cuda.*-c' $TMP/cuda.txt) = 2 ] &&
+    ! grep -q 'hd-score --summarize.*--device' $TMP/cuda.txt &&
     ! grep -q -- '--device' $TMP/ravel.txt"
 check "make ravel DEVICE=tpu: refused with a one-line reason" bash -c "
     ! make ravel DEVICE=tpu OUT=$TMP/tpu > $TMP/tpu.txt 2>&1 &&
