@@ -9,7 +9,9 @@
 
 int hn_session_use_cuda(HnSession *s)
 {
-    s->gpu = llama_cuda_create(&s->target.model);
+    if (!s->hn) return hd_fail("hn_session_use_cuda: no hypernetwork yet");
+    /* the step runs the target's layers [L, N) only */
+    s->gpu = llama_cuda_create_from(&s->target.model, s->hn->cfg.intervention_layer);
     if (!s->gpu) return -1;
     s->K = compute_cuda();
     s->view = llama_cuda_view(s->gpu);

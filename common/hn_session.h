@@ -28,10 +28,11 @@ typedef struct {
     LlamaView view;         /* the target as K holds it */
 } HnSession;
 
-/* Runs the session's steps on the GPU: uploads the target (all its layers:
- * call before llama_model_release_layers) and puts the activations and a
- * copy of the hypernetwork's parameters there from the next fill on.  -1
- * with a message (no GPU, a build without CUDA). */
+/* Runs the session's steps on the GPU: uploads the target's layers [L, N),
+ * final norm and LM head (call after the hypernetwork is created, before
+ * llama_model_release_layers) and puts the activations and a copy of the
+ * hypernetwork's parameters there from the next fill on.  -1 with a
+ * message (no GPU, a build without CUDA). */
 int hn_session_use_cuda(HnSession *s);
 
 /* For tests: the device code path (copies of the parameters, inputs

@@ -54,12 +54,23 @@ static int upload_bf16(uint16_t *dst, const float *src, size_t n, uint16_t *host
 
 LlamaCuda *llama_cuda_create(const LlamaModel *m)
 {
+    return llama_cuda_create_from(m, 0);
+}
+
+LlamaCuda *llama_cuda_create_from(const LlamaModel *m, int first_layer)
+{
     if (!m || !m->params) {
         hd_fail("llama cuda: no model");
         return NULL;
     }
     const LlamaConfig *c = &m->cfg;
-    if (llama_model_check_layers(m, 0, c->n_layers) || llama_model_check_embedding(m))
+    if (first_layer < 0 || first_layer > c->n_layers) {
+        hd_fail("llama cuda: first layer %d outside [0, %d]", first_layer, c->n_layers);
+        return NULL;
+    }
+    const int with_embedding = first_layer == 0;
+    if (llama_model_check_layers(m, first_layer, c->n_layers) ||
+        (with_embedding && llama_model_check_embedding(m)))
         return NULL;
     const Compute *K = compute_cuda();
     if (!K) return NULL;
@@ -70,8 +81,9 @@ LlamaCuda *llama_cuda_create(const LlamaModel *m)
     const size_t L = (size_t)c->n_layers, d = (size_t)c->hidden_size, V = (size_t)c->vocab_size;
     const size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
     const size_t F = (size_t)c->intermediate_size, per_layer = layer_matrix_count(c);
-    g->matrices = hd_cuda_malloc((L * per_layer + V * d) * sizeof(uint16_t));
-    g->vectors = hd_cuda_malloc((V * d + (2 * L + 1) * d) * sizeof(float));
+    const size_t n_up = L - (size_t)first_layer, n_embed = with_embedding ? V * d : 0;
+    g->matrices = hd_cuda_malloc((n_up * per_layer + V * d) * sizeof(uint16_t));
+    g->vectors = hd_cuda_malloc((n_embed + (2 * n_up + 1) * d) * sizeof(float));
     g->layers = hd_calloc(L, sizeof *g->layers);
     /* the largest matrix, converted on the host one at a time */
     size_t biggest = F * d > qd * d ? F * d : qd * d;
@@ -84,11 +96,11 @@ LlamaCuda *llama_cuda_create(const LlamaModel *m)
         return NULL;
     }
     int rc = 0;
-    g->tok_embed = g->vectors;
-    rc |= hd_cuda_upload(g->tok_embed, m->tok_embed, V * d * sizeof(float));
-    float *vec = g->vectors + V * d;
+    g->tok_embed = with_embedding ? g->vectors : NULL;
+    if (with_embedding) rc |= hd_cuda_upload(g->tok_embed, m->tok_embed, V * d * sizeof(float));
+    float *vec = g->vectors + n_embed;
     uint16_t *mat = g->matrices;
-    for (size_t l = 0; l < L && rc == 0; l++) {
+    for (size_t l = (size_t)first_layer; l < L && rc == 0; l++) {
         const LlamaLayerWeights *w = &m->layers[l];
         LlamaLayerView *o = &g->layers[l];
         float *attn_norm = vec, *ffn_norm = vec + d;
@@ -152,6 +164,7 @@ int llama_cuda_forward(LlamaCuda *g, LlamaActivations *a, const int *ids, const 
                        int T)
 {
     if (!g) return hd_fail("llama cuda forward: no model");
+    if (!g->tok_embed) return hd_fail("llama cuda forward: the embedding is not on the GPU");
     const LlamaConfig *c = &g->cfg;
     if (llama_check_batch(c, a, mask, b, T) || llama_check_ids(ids, b, T, c->vocab_size))
         return -1;
@@ -221,6 +234,13 @@ LlamaView llama_cuda_view(const LlamaCuda *g)
     (void)g;
     LlamaView v = {0};
     return v;
+}
+
+LlamaCuda *llama_cuda_create_from(const LlamaModel *m, int first_layer)
+{
+    (void)m, (void)first_layer;
+    no_cuda();
+    return NULL;
 }
 
 #endif

@@ -200,7 +200,11 @@ LlamaLayerView llama_view_layer(const LlamaView *v, int l)
 
 int llama_view_check_layers(const LlamaView *v, int from, int to)
 {
-    return v->host ? llama_model_check_layers(v->host, from, to) : 0;
+    if (v->host) return llama_model_check_layers(v->host, from, to);
+    for (int l = from; l < to; l++)
+        if (!v->layers[l].wq)
+            return hd_fail("llama forward: layer %d is not on the %s", l, v->K->name);
+    return 0;
 }
 
 /* ---- forward ---- */
@@ -344,6 +348,7 @@ int llama_view_forward_range(const LlamaView *v, LlamaActivations *a, const int 
     const size_t N = (size_t)b * T;
     if (from == 0) {
         if (!ids) return hd_fail("llama forward: no token ids for a run from layer 0");
+        if (!v->tok_embed) return hd_fail("llama forward: the embedding is not on the %s", K->name);
         if ((v->host && llama_model_check_embedding(v->host)) || llama_check_ids(ids, b, T, D.V))
             return -1;
     }

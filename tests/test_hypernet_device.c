@@ -243,7 +243,8 @@ static void cuda_step_matches_the_cpu(void **state)
     round_target_to_bf16(&m);
     /* the batch's states were computed before the rounding: both sides read the same ones */
     HnOptions opt = step_options();
-    LlamaCuda *g = llama_cuda_create(&m);
+    /* as hd-train uploads it: layers [L, N), final norm and head */
+    LlamaCuda *g = llama_cuda_create_from(&m, hn->cfg.intervention_layer);
     if (!g) fail_msg("%s", hd_last_error());
     LlamaView cpu_target = llama_view_cpu(&m), gpu_target = llama_cuda_view(g);
     StepResult want, got;

@@ -390,12 +390,6 @@ int main(int argc, char **argv)
     HnSession run = {.recompute_target = o.recompute_target};
     const char *path = target_model_resolve(o.model);
     if (!path || target_model_load(&run.target, path, 1) < 0) hd_die("%s", hd_last_error());
-    /* the GPU: one per rank (NCCL picks it), the whole target uploaded
-     * before its layers below L are released on the host */
-    if (use_cuda && ((world > 1 && dist_nccl_init() < 0) || hn_session_use_cuda(&run) < 0))
-        hd_die("--device cuda: %s", hd_last_error());
-    if (use_staged) hn_session_use_staged(&run);
-    const Compute *K = hn_session_target(&run)->K;
     const LlamaConfig *tc = &run.target.model.cfg;
 
     /* configuration: the checkpoint's when resuming, else defaults + options */
@@ -435,6 +429,13 @@ int main(int argc, char **argv)
     } else if (hypernet_init(run.hn, &run.target.model, o.from_scratch, (float)o.head_std, o.seed) < 0) {
         hd_die("%s", hd_last_error());
     }
+
+    /* the GPU: one per rank (NCCL picks it); the target's layers [L, N)
+     * uploaded before the host releases the others */
+    if (use_cuda && ((world > 1 && dist_nccl_init() < 0) || hn_session_use_cuda(&run) < 0))
+        hd_die("--device cuda: %s", hd_last_error());
+    if (use_staged) hn_session_use_staged(&run);
+    const Compute *K = hn_session_target(&run)->K;
 
     /* data: spooled into the checkpoint directory, by rank 0 alone (under
      * mpirun only rank 0 has stdin); the other ranks then read its spools,
