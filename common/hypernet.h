@@ -272,6 +272,11 @@ void hn_acts_free(HnActs *a);
 typedef struct Compute Compute;
 HnActs *hn_acts_create_on(const Compute *K, const Hypernet *hn, int max_b, int max_E, int max_B,
                           int max_S, int recompute_target);
+/* The bytes hn_acts_create_on would take in its backend's memory for these
+ * capacities, with the logits of every base token and the target
+ * backward's scratch; on_device adds the parameter and gradient copies. */
+size_t hn_acts_bytes(const Hypernet *hn, int max_b, int max_E, int max_B, int max_S,
+                     int recompute_target, int on_device);
 const Compute *hn_acts_compute(const HnActs *a);
 float *hn_acts_params(const HnActs *a);
 float *hn_acts_grads(const HnActs *a);

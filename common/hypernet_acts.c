@@ -401,6 +401,26 @@ static HnActs *create(const Compute *K, const Hypernet *hn, int max_b, int max_E
     return a;
 }
 
+size_t hn_acts_bytes(const Hypernet *hn, int max_b, int max_E, int max_B, int max_S,
+                     int recompute_target, int on_device)
+{
+    HnActs a = {0};
+    const int nl = hn->target.n_layers + 1, keys = hn->cfg.method == HN_METHOD_HYPERDAS;
+    a.max_b = max_b, a.max_E = max_E, a.max_B = max_B, a.max_S = max_S;
+    a.max_Nb = keys ? max_B * nl : 0;
+    a.max_Ns = keys ? max_S * nl : 0;
+    Carver count = {NULL, 0};
+    carve_all(&a, hn, &count);
+    const int keep_from = recompute_target ? hn->target.n_layers : hn->cfg.intervention_layer;
+    size_t bytes = count.used * sizeof(float) +
+                   llama_acts_bytes(&hn->target, max_b, max_B, keep_from, max_b * max_B);
+    if (on_device) /* the parameter copy and its gradients, Q0, inv_freq */
+        bytes += (2 * hn->n_params + (hn->rot_base ? (size_t)hn->target.hidden_size *
+                                                         hn->target.hidden_size : 0) +
+                  (size_t)hn->target.head_dim / 2) * sizeof(float);
+    return bytes;
+}
+
 HnActs *hn_acts_create(const Hypernet *hn, int max_b, int max_E, int max_B, int max_S)
 {
     return create(compute_cpu(), hn, max_b, max_E, max_B, max_S, 0);

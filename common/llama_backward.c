@@ -28,12 +28,20 @@ static float *carve(float **cursor, size_t n)
     return p;
 }
 
+size_t llama_backward_scratch_bytes(const LlamaConfig *cfg, int max_b, int max_T)
+{
+    const Dims D = dims_of(cfg);
+    const size_t N = (size_t)max_b * max_T;
+    return N * (2 * (size_t)D.d + 3 * (size_t)D.F + 2 * (size_t)D.qd + 3 * (size_t)D.kvd) *
+           sizeof(float);
+}
+
 static int layer_grads(LlamaActivations *a, LayerGrads *g)
 {
     const Dims D = dims_of(&a->cfg);
     const size_t N = (size_t)a->max_b * a->max_T;
-    size_t total = N * (2 * (size_t)D.d + 3 * (size_t)D.F + 2 * (size_t)D.qd + 3 * (size_t)D.kvd);
-    if (!a->grad_mem) a->grad_mem = a->K->alloc(total * sizeof(float));
+    if (!a->grad_mem)
+        a->grad_mem = a->K->alloc(llama_backward_scratch_bytes(&a->cfg, a->max_b, a->max_T));
     if (!a->grad_mem) return hd_fail_prefix("llama backward: ");
     float *cur = a->grad_mem;
     g->dnormed = carve(&cur, N * D.d);

@@ -56,6 +56,31 @@ static int config_valid(const LlamaConfig *c)
     return 0;
 }
 
+/* The floats of the one activation buffer (see llama_acts_create_on). */
+static size_t acts_floats(const LlamaConfig *cfg, int max_b, int max_T, int keep_from)
+{
+    const Dims D = dims_of(cfg);
+    const size_t N = (size_t)max_b * max_T;
+    const size_t att = (size_t)max_b * D.H * max_T * max_T;
+    const size_t n_kept = (size_t)(cfg->n_layers - keep_from);
+    return 2 * N * (D.hd / 2)                          /* rope cos, sin */
+           + (size_t)(D.L + 1) * N * D.d               /* residual stream */
+           + N * D.d + N                               /* final norm out, rstd */
+           + (n_kept + 1) * layer_acts_floats(&D, N, att) /* kept + transient */
+           + N * D.d + N * D.F + N * D.d;              /* scratch: normed, act, branch */
+}
+
+size_t llama_acts_bytes(const LlamaConfig *cfg, int max_b, int max_T, int keep_from,
+                        int n_logit_rows)
+{
+    if (keep_from < 0 || keep_from > cfg->n_layers) keep_from = cfg->n_layers;
+    const Dims D = dims_of(cfg);
+    const size_t N = (size_t)max_b * max_T;
+    return (acts_floats(cfg, max_b, max_T, keep_from) +
+            (size_t)n_logit_rows * ((size_t)D.V + D.d)) * sizeof(float) +
+           2 * N * sizeof(int) + llama_backward_scratch_bytes(cfg, max_b, max_T);
+}
+
 LlamaActivations *llama_acts_create(const LlamaConfig *cfg, int max_b, int max_T, int keep_from)
 {
     return llama_acts_create_on(compute_cpu(), cfg, max_b, max_T, keep_from);
@@ -77,12 +102,7 @@ LlamaActivations *llama_acts_create_on(const Compute *K, const LlamaConfig *cfg,
     Dims D = dims_of(cfg);
     size_t N = (size_t)max_b * max_T;
     size_t att = (size_t)max_b * D.H * max_T * max_T;
-    size_t n_kept = (size_t)(cfg->n_layers - keep_from);
-    size_t total = 2 * N * (D.hd / 2)                 /* rope cos, sin */
-                   + (size_t)(D.L + 1) * N * D.d      /* residual stream */
-                   + N * D.d + N                      /* final norm out, rstd */
-                   + (n_kept + 1) * layer_acts_floats(&D, N, att) /* kept + transient */
-                   + N * D.d + N * D.F + N * D.d;     /* scratch: normed, act, branch */
+    size_t total = acts_floats(cfg, max_b, max_T, keep_from);
 
     LlamaActivations *a = hd_calloc(1, sizeof *a);
     a->cfg = *cfg;

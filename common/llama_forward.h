@@ -138,6 +138,12 @@ LlamaActivations *llama_acts_create(const LlamaConfig *cfg, int max_b, int max_T
 LlamaActivations *llama_acts_create_on(const Compute *K, const LlamaConfig *cfg, int max_b,
                                        int max_T, int keep_from);
 void llama_acts_free(LlamaActivations *a);
+/* What llama_acts_create_on allocates in its backend's memory, plus the
+ * logits of n_logit_rows rows and the backward's scratch (both allocated
+ * on first use): for planning a device's memory. */
+size_t llama_acts_bytes(const LlamaConfig *cfg, int max_b, int max_T, int keep_from,
+                        int n_logit_rows);
+size_t llama_backward_scratch_bytes(const LlamaConfig *cfg, int max_b, int max_T);
 
 /* Runs layers [from, to).
  *   from == 0: ids [b*T] are embedded into llama_residual(a, 0).

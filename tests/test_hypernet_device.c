@@ -196,6 +196,50 @@ static void staged_bad_input_fails_clearly(void **state)
     llama_model_free(&m);
 }
 
+/* hn_acts_bytes, the planner of a device's memory, against what a step
+ * on the staged backend allocates through the table: never more than
+ * planned, and short of it only by the logits of the base tokens that
+ * are not label positions (the plan holds every one). */
+static size_t g_allocated;
+
+static void *counting_alloc(size_t bytes)
+{
+    g_allocated += bytes;
+    return compute_cpu_staged()->alloc(bytes);
+}
+
+static void memory_plan_matches_the_allocations(void **state)
+{
+    (void)state;
+    LlamaModel m;
+    Batch x;
+    Hypernet *hn = tiny_hypernet(&m, &x);
+    Compute counting = *compute_cpu_staged();
+    counting.alloc = counting_alloc;
+    LlamaView target = llama_view_cpu(&m);
+    target.K = &counting;
+    for (int recompute = 0; recompute < 2; recompute++) {
+        g_allocated = 0;
+        HnActs *a = hn_acts_create_on(&counting, hn, x.b, x.E, x.B, x.S, recompute);
+        assert_non_null(a);
+        HnOptions opt = step_options();
+        HnLoss loss;
+        if (hypernet_forward_view(hn, a, &target, &x.batch, &opt, &loss) ||
+            hypernet_backward_view(hn, a, &target))
+            fail_msg("%s", hd_last_error());
+        const size_t plan = hn_acts_bytes(hn, x.b, x.E, x.B, x.S, recompute, 1);
+        const size_t unused_logits = (size_t)(x.b * x.B - loss.n_label_tokens) *
+                                     (m.cfg.vocab_size + m.cfg.hidden_size) * sizeof(float);
+        printf("recompute %d: allocated %zu, planned %zu (%zu of logits unused)\n", recompute,
+               g_allocated, plan, unused_logits);
+        assert_int_equal(g_allocated + unused_logits, plan);
+        hn_acts_free(a);
+    }
+    hypernet_free(hn);
+    batch_free(&x);
+    llama_model_free(&m);
+}
+
 /* ---- the GPU ---- */
 
 static int g_gpu;
@@ -296,6 +340,7 @@ int main(void)
         cmocka_unit_test(staged_ablated_source_is_the_cpu_bit_for_bit),
         cmocka_unit_test(staged_das_is_the_cpu_bit_for_bit),
         cmocka_unit_test(staged_bad_input_fails_clearly),
+        cmocka_unit_test(memory_plan_matches_the_allocations),
         cmocka_unit_test(cuda_step_matches_the_cpu),
         cmocka_unit_test(no_gpu_is_a_clear_error),
     };
