@@ -368,9 +368,9 @@ int llama_view_forward_range(const LlamaView *v, LlamaActivations *a, const int 
     const size_t N = (size_t)b * T;
     if (from == 0) {
         if (!ids) return hd_fail("llama forward: no token ids for a run from layer 0");
+        if (v->host && llama_model_check_embedding(v->host)) return -1;
         if (!v->tok_embed) return hd_fail("llama forward: the embedding is not on the %s", K->name);
-        if ((v->host && llama_model_check_embedding(v->host)) || llama_check_ids(ids, b, T, D.V))
-            return -1;
+        if (llama_check_ids(ids, b, T, D.V)) return -1;
     }
 
     /* A new batch invalidates every stored layer; a run of [from, to)
