@@ -27,30 +27,23 @@ static int *take_int(Carver *c, size_t n)
     return (int *)take(c, n);
 }
 
-static void carve_all(HnActs *a, const Hypernet *hn, Carver *c)
+/* The step's inputs (HnInputs) for a's capacities. */
+static void carve_inputs(HnInputs *in, const HnActs *a, const Hypernet *hn, Carver *c)
 {
     const LlamaConfig *t = &hn->target;
-    const size_t d = t->hidden_size, qd = (size_t)t->n_heads * t->head_dim;
-    const size_t kvd = (size_t)t->n_kv_heads * t->head_dim, F = t->intermediate_size;
-    const size_t half = t->head_dim / 2, H = t->n_heads, V = t->vocab_size;
+    const size_t d = t->hidden_size, half = t->head_dim / 2;
     const size_t b = a->max_b, E = a->max_E, B = a->max_B, S = a->max_S;
     const size_t bE = b * E, bB = b * B, bS = b * S;
-    const size_t Nb = a->max_Nb, Ns = a->max_Ns;
-    const size_t k = hn->cfg.das_dim > 0 ? hn->cfg.das_dim : 1;
-    const size_t SF = hn->cfg.sub_ffn > 0 ? hn->cfg.sub_ffn : 1;
-    const size_t P = (S + 1) * B;
-    const int Lh = hn->cfg.n_layers;
-
-    a->ids = take_int(c, bE);
-    a->imask = take_int(c, bE);
-    a->ipos = take_int(c, bE);
-    a->cos_e = take(c, bE * half);
-    a->sin_e = take(c, bE * half);
-    a->base_intv = take_int(c, bB);
-    a->src_intv = take_int(c, bS);
-    a->base_attn = take_int(c, bB);
-    HnKeys *keys[2] = {&a->keys_src, &a->keys_base};
-    size_t caps[2] = {Ns, Nb};
+    const size_t caps[2] = {a->max_Ns, a->max_Nb};
+    HnKeys *keys[2] = {&in->keys_src, &in->keys_base};
+    in->ids = take_int(c, bE);
+    in->imask = take_int(c, bE);
+    in->ipos = take_int(c, bE);
+    in->cos_e = take(c, bE * half);
+    in->sin_e = take(c, bE * half);
+    in->base_intv = take_int(c, bB);
+    in->src_intv = take_int(c, bS);
+    in->base_attn = take_int(c, bB);
     for (int i = 0; i < 2; i++) {
         keys[i]->states = take(c, b * caps[i] * d);
         keys[i]->mask = take_int(c, b * caps[i]);
@@ -58,6 +51,36 @@ static void carve_all(HnActs *a, const Hypernet *hn, Carver *c)
         keys[i]->cos = take(c, b * caps[i] * half);
         keys[i]->sin = take(c, b * caps[i] * half);
     }
+    in->yb = take(c, bB * d);
+    in->ysn = take(c, bS * d);
+    in->xb = take(c, bB * d);
+    in->ys = take(c, bS * d);
+    in->qpos = take_int(c, b);
+    in->cos_q = take(c, b * half);
+    in->sin_q = take(c, b * half);
+    in->src_pos = take_int(c, b);
+    in->base_pos = take_int(c, b);
+    in->label_rows = take_int(c, bB);
+    in->label_ids = take_int(c, bB);
+    in->label_w = take(c, bB);
+}
+
+static void carve_all(HnActs *a, const Hypernet *hn, Carver *c)
+{
+    const LlamaConfig *t = &hn->target;
+    const size_t d = t->hidden_size, qd = (size_t)t->n_heads * t->head_dim;
+    const size_t kvd = (size_t)t->n_kv_heads * t->head_dim, F = t->intermediate_size;
+    const size_t H = t->n_heads, V = t->vocab_size;
+    const size_t b = a->max_b, E = a->max_E, B = a->max_B, S = a->max_S;
+    const size_t bE = b * E, bB = b * B, bS = b * S;
+    const size_t Nb = a->max_Nb, Ns = a->max_Ns;
+    const size_t k = hn->cfg.das_dim > 0 ? hn->cfg.das_dim : 1;
+    const size_t SF = hn->cfg.sub_ffn > 0 ? hn->cfg.sub_ffn : 1;
+    const size_t P = (S + 1) * B;
+    const int Lh = hn->cfg.n_layers;
+    const size_t caps[2] = {Ns, Nb}; /* the cross blocks' key counts: source, base */
+
+    carve_inputs(&a->in, a, hn, c);
     a->hres = take(c, (size_t)(Lh + 1) * bE * d);
     for (int l = 0; l < Lh; l++) {
         HnLayerActs *s = c->base ? &a->layers[l] : &(HnLayerActs){0};
@@ -90,11 +113,6 @@ static void carve_all(HnActs *a, const Hypernet *hn, Carver *c)
     a->branch = take(c, bE * d);
     a->hg_last = take(c, b * d);
     a->hq = take(c, b * qd);
-    a->cos_q = take(c, b * half);
-    a->sin_q = take(c, b * half);
-    a->qpos = take_int(c, b);
-    a->yb = take(c, bB * d);
-    a->ysn = take(c, bS * d);
     a->pb = take(c, bB * d);
     a->ps = take(c, bS * d);
     a->kb = take(c, bB * kvd);
@@ -114,17 +132,10 @@ static void carve_all(HnActs *a, const Hypernet *hn, Carver *c)
     a->unorm = take(c, b);
     a->Rp = take(c, b * d * k);
     a->mask = take(c, b * k);
-    a->xb = take(c, bB * d);
-    a->ys = take(c, bS * d);
     a->diff = take(c, bB * d);
     a->proj = take(c, bB * k);
     a->new_hidden = take(c, bB * d);
     a->work = take(c, B * (2 * k + d));
-    a->src_pos = take_int(c, b);
-    a->base_pos = take_int(c, b);
-    a->label_rows = take_int(c, bB);
-    a->label_ids = take_int(c, bB);
-    a->label_w = take(c, bB);
     a->ce = take(c, bB);
     a->probs = take(c, bB * V);
     /* backward */
@@ -161,63 +172,6 @@ static void carve_all(HnActs *a, const Hypernet *hn, Carver *c)
     a->dact = take(c, bE * F);
     a->dgate = take(c, bE * F);
     a->dup = take(c, bE * F);
-}
-
-/* The host inputs of a device step (HnHostInputs), in the sizes carve_all
- * gives HnActs' copies. */
-static void carve_host_inputs(HnHostInputs *h, const HnActs *a, const Hypernet *hn, Carver *c)
-{
-    const LlamaConfig *t = &hn->target;
-    const size_t d = t->hidden_size, half = t->head_dim / 2;
-    const size_t b = a->max_b, E = a->max_E, B = a->max_B, S = a->max_S;
-    const size_t bE = b * E, bB = b * B, bS = b * S;
-    size_t caps[2] = {a->max_Ns, a->max_Nb};
-    HnKeys *keys[2] = {&h->keys_src, &h->keys_base};
-    h->ids = take_int(c, bE);
-    h->imask = take_int(c, bE);
-    h->ipos = take_int(c, bE);
-    h->cos_e = take(c, bE * half);
-    h->sin_e = take(c, bE * half);
-    h->base_intv = take_int(c, bB);
-    h->src_intv = take_int(c, bS);
-    h->base_attn = take_int(c, bB);
-    for (int i = 0; i < 2; i++) {
-        keys[i]->states = take(c, b * caps[i] * d);
-        keys[i]->mask = take_int(c, b * caps[i]);
-        keys[i]->pos = take_int(c, b * caps[i]);
-        keys[i]->cos = take(c, b * caps[i] * half);
-        keys[i]->sin = take(c, b * caps[i] * half);
-    }
-    h->yb = take(c, bB * d);
-    h->ysn = take(c, bS * d);
-    h->xb = take(c, bB * d);
-    h->ys = take(c, bS * d);
-    h->qpos = take_int(c, b);
-    h->cos_q = take(c, b * half);
-    h->sin_q = take(c, b * half);
-    h->W = take(c, b * (S + 1) * B);
-    h->src_pos = take_int(c, b);
-    h->base_pos = take_int(c, b);
-    h->label_rows = take_int(c, bB);
-    h->label_ids = take_int(c, bB);
-    h->label_w = take(c, bB);
-    h->ce = take(c, bB);
-}
-
-/* On the CPU the host inputs are HnActs' own arrays. */
-static void alias_host_inputs(HnActs *a)
-{
-    HnHostInputs *h = &a->host;
-    h->ids = a->ids, h->imask = a->imask, h->ipos = a->ipos;
-    h->cos_e = a->cos_e, h->sin_e = a->sin_e;
-    h->base_intv = a->base_intv, h->src_intv = a->src_intv, h->base_attn = a->base_attn;
-    h->keys_src = a->keys_src, h->keys_base = a->keys_base;
-    h->yb = a->yb, h->ysn = a->ysn, h->xb = a->xb, h->ys = a->ys;
-    h->qpos = a->qpos, h->cos_q = a->cos_q, h->sin_q = a->sin_q;
-    h->W = a->W;
-    h->src_pos = a->src_pos, h->base_pos = a->base_pos;
-    h->label_rows = a->label_rows, h->label_ids = a->label_ids;
-    h->label_w = a->label_w, h->ce = a->ce;
 }
 
 static float *rebase(const float *p, const float *from, float *to)
@@ -377,18 +331,24 @@ static HnActs *create(const Compute *K, const Hypernet *hn, int max_b, int max_E
     Carver real = {a->mem, 0};
     carve_all(a, hn, &real);
     if (K->on_device) {
+        /* the host side: the inputs, W and ce */
+        const size_t P = (size_t)max_b * (max_S + 1) * max_B, bB = (size_t)max_b * max_B;
         Carver host_count = {NULL, 0};
-        carve_host_inputs(&a->host, a, hn, &host_count);
-        a->host_mem = hd_malloc(host_count.used * sizeof(float));
+        carve_inputs(&a->host, a, hn, &host_count);
+        a->host_mem = hd_malloc((host_count.used + P + bB) * sizeof(float));
         Carver host_real = {a->host_mem, 0};
-        carve_host_inputs(&a->host, a, hn, &host_real);
+        carve_inputs(&a->host, a, hn, &host_real);
+        a->host_W = take(&host_real, P);
+        a->host_ce = take(&host_real, bB);
         if (create_replica(a, hn)) {
             hd_fail_prefix("hypernet activations: ");
             hn_acts_free(a);
             return NULL;
         }
     } else {
-        alias_host_inputs(a);
+        a->host = a->in;
+        a->host_W = a->W;
+        a->host_ce = a->ce;
         hn_acts_sync_replica(a, hn);
     }
     /* keep_from = Lt: no target layer keeps its internals */
@@ -471,13 +431,13 @@ void hypernet_view(const HnActs *a, HnView *v)
     v->R_reflected = a->Rp;
     v->rv = a->u;
     v->mask = a->mask;
-    v->xb = a->xb;
+    v->xb = a->in.xb;
     v->ysrc_minus_xb = a->diff;
     v->new_hidden = a->new_hidden;
     v->logits = a->target->logits;
     v->label_rows = a->host.label_rows; /* host memory on every backend */
     v->label_ids = a->host.label_ids;
-    v->ce = a->host.ce;
+    v->ce = a->host_ce;
     v->n_label_tokens = a->n_labels;
     if (a->have_backward) {
         v->dW = a->dW;

@@ -54,7 +54,7 @@ static void cross_block_backward(const Hypernet *hn, HnActs *a, const HnAttnWeig
     K->cross_attention_backward(a->dq_rot, a->dk_rot, a->dv, a->dao, s->att, s->q, s->kp, s->vp,
                                 b, E, keys->N, D.H, D.Hkv, D.hd);
     zero(a, a->dq, (size_t)N * D.qd);
-    K->rope_backward(a->dq, a->dq_rot, a->cos_e, a->sin_e, N, D.H, D.hd);
+    K->rope_backward(a->dq, a->dq_rot, a->in.cos_e, a->in.sin_e, N, D.H, D.hd);
     zero(a, a->dk, (size_t)NK * D.kvd);
     K->rope_backward(a->dk, a->dk_rot, keys->cos, keys->sin, NK, D.Hkv, D.hd);
     /* the keys/values are constants: only their projections' weights learn */
@@ -81,9 +81,9 @@ static void self_block_backward(const Hypernet *hn, HnActs *a, const HnAttnWeigh
     K->attention_backward(a->dq_rot, a->dk_rot, a->dv, a->dao, s->att, s->q, s->k, s->v, b, E, E,
                           E, D.H, D.Hkv, D.hd);
     zero(a, a->dq, (size_t)N * D.qd);
-    K->rope_backward(a->dq, a->dq_rot, a->cos_e, a->sin_e, N, D.H, D.hd);
+    K->rope_backward(a->dq, a->dq_rot, a->in.cos_e, a->in.sin_e, N, D.H, D.hd);
     zero(a, a->dk, (size_t)N * D.kvd);
-    K->rope_backward(a->dk, a->dk_rot, a->cos_e, a->sin_e, N, D.Hkv, D.hd);
+    K->rope_backward(a->dk, a->dk_rot, a->in.cos_e, a->in.sin_e, N, D.Hkv, D.hd);
     K->rmsnorm_forward(a->normed, NULL, x_in, w->norm, N, D.d, hn->target.rms_norm_eps);
     zero(a, a->dnormed, (size_t)N * D.d);
     K->matmul_backward(a->dnormed, g->wq, NULL, a->dq, a->normed, w->wq, N, D.d, D.qd);
@@ -110,16 +110,16 @@ static void g_backward(Hypernet *hn, HnActs *a)
         const HnLayerActs *s = &a->layers[l];
         mlp_backward(hn, a, w, g, s, s->x3, a->dh);
         if (!hn->cfg.ablate_base_attention)
-            cross_block_backward(hn, a, &w->base_cross, &g->base_cross, &s->base, &a->keys_base,
+            cross_block_backward(hn, a, &w->base_cross, &g->base_cross, &s->base, &a->in.keys_base,
                                  s->x2, a->dh);
         if (!hn->cfg.ablate_source_attention)
-            cross_block_backward(hn, a, &w->src_cross, &g->src_cross, &s->src, &a->keys_src,
+            cross_block_backward(hn, a, &w->src_cross, &g->src_cross, &s->src, &a->in.keys_src,
                                  s->x1, a->dh);
         self_block_backward(hn, a, &w->self_attn, &g->self_attn, s, a->hres + (size_t)l * Nd,
                             a->dh);
     }
     hn_mark_embed_rows(hn, a->host.ids, N);
-    K->embedding_backward(G->tok_embed, a->dh, a->ids, N, D.V, D.d);
+    K->embedding_backward(G->tok_embed, a->dh, a->in.ids, N, D.V, D.d);
 }
 
 /* ---- head ---- */
@@ -137,20 +137,20 @@ static void head_backward(Hypernet *hn, HnActs *a)
     zero(a, a->dks, (size_t)b * S * D.kvd);
     zero(a, a->dkself, (size_t)b * B * D.kvd);
     K->position_head_backward(a->dhq, a->dkb, a->dks, a->dkself, a->dW, a->W, a->hq, a->kb, a->ks,
-                              a->kself, a->base_intv, a->src_intv, a->rep.inv_freq, b, S, B, D.H,
+                              a->kself, a->in.base_intv, a->in.src_intv, a->rep.inv_freq, b, S, B, D.H,
                               D.Hkv, D.hd);
     zero(a, a->dhq_pre, (size_t)b * D.qd);
-    K->rope_backward(a->dhq_pre, a->dhq, a->cos_q, a->sin_q, b, D.H, D.hd);
+    K->rope_backward(a->dhq_pre, a->dhq, a->in.cos_q, a->in.sin_q, b, D.H, D.hd);
     K->matmul_backward(a->dhg_last, g->head_wq, NULL, a->dhq_pre, a->hg_last, w->head_wq, b, D.d,
                        D.qd);
     zero(a, a->dpb, (size_t)b * B * D.d);
     zero(a, a->dps, (size_t)b * S * D.d);
     K->matmul_backward(a->dpb, g->head_wk, NULL, a->dkb, a->pb, w->head_wk, b * B, D.d, D.kvd);
     K->matmul_backward(a->dps, g->head_wk, NULL, a->dks, a->ps, w->head_wk, b * S, D.d, D.kvd);
-    K->matmul_backward(NULL, g->head_wk, NULL, a->dkself, a->yb, w->head_wk, b * B, D.d, D.kvd);
+    K->matmul_backward(NULL, g->head_wk, NULL, a->dkself, a->in.yb, w->head_wk, b * B, D.d, D.kvd);
     /* the two column halves of q_combine [d, 2d] (base, source) */
-    K->matmul_backward_strided(g->head_combine, a->dpb, a->yb, 2 * D.d, b * B, D.d, D.d);
-    K->matmul_backward_strided(g->head_combine + D.d, a->dps, a->ysn, 2 * D.d, b * S, D.d, D.d);
+    K->matmul_backward_strided(g->head_combine, a->dpb, a->in.yb, 2 * D.d, b * B, D.d, D.d);
+    K->matmul_backward_strided(g->head_combine + D.d, a->dps, a->in.ysn, 2 * D.d, b * S, D.d, D.d);
 }
 
 /* ---- subspace ---- */
@@ -225,7 +225,7 @@ int hypernet_backward_view(Hypernet *hn, HnActs *a, const LlamaView *target)
 
     /* loss -> logits -> final norm -> target layers [L, Lt) -> new hs[L] */
     zero(a, a->dlogits, (size_t)n * D.V);
-    K->softmax_xent_backward(a->dlogits, a->label_w, a->probs, a->label_ids, n, D.V);
+    K->softmax_xent_backward(a->dlogits, a->in.label_w, a->probs, a->in.label_ids, n, D.V);
     zero(a, a->dnormed_t, bB * D.d);
     zero(a, a->dnew, bB * D.d);
     if (llama_view_backward_logits(target, a->target, a->dlogits, a->dnormed_t) ||
@@ -249,7 +249,7 @@ int hypernet_backward_view(Hypernet *hn, HnActs *a, const LlamaView *target)
     /* hard selections have no gradient (spec 4): W then only feeds the sparsity term */
     K->intervention_backward(a->soft ? a->dW : NULL, dR,
                              hn->cfg.subspace == HN_SUBSPACE_MASK ? a->dmask : NULL, NULL,
-                             a->dnew, a->diff, a->proj, a->xb, a->ys, a->W_used, R, stride,
+                             a->dnew, a->diff, a->proj, a->in.xb, a->in.ys, a->W_used, R, stride,
                              hn->cfg.subspace == HN_SUBSPACE_MASK ? a->mask : NULL, b, S, B, D.d,
                              D.k, a->work);
     if (a->lambda != 0.0f) K->sparsity_loss_backward(a->dW, a->W, a->lambda, b, S, B);

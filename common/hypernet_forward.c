@@ -154,9 +154,9 @@ static void self_block_forward(const Hypernet *hn, HnActs *a, const HnAttnWeight
     K->matmul_forward(s->q, a->normed, w->wq, NULL, N, D.d, D.qd);
     K->matmul_forward(s->k, a->normed, w->wk, NULL, N, D.d, D.kvd);
     K->matmul_forward(s->v, a->normed, w->wv, NULL, N, D.d, D.kvd);
-    K->rope_forward(s->q, a->cos_e, a->sin_e, N, D.H, D.hd);
-    K->rope_forward(s->k, a->cos_e, a->sin_e, N, D.Hkv, D.hd);
-    K->attention_forward(s->ao, s->att, s->q, s->k, s->v, a->imask, b, E, E, E, D.H, D.Hkv, D.hd);
+    K->rope_forward(s->q, a->in.cos_e, a->in.sin_e, N, D.H, D.hd);
+    K->rope_forward(s->k, a->in.cos_e, a->in.sin_e, N, D.Hkv, D.hd);
+    K->attention_forward(s->ao, s->att, s->q, s->k, s->v, a->in.imask, b, E, E, E, D.H, D.Hkv, D.hd);
     K->matmul_forward(a->branch, s->ao, w->wo, NULL, N, D.qd, D.d);
     K->residual_forward(x_out, x_in, a->branch, (size_t)N * D.d);
 }
@@ -170,12 +170,12 @@ static void cross_block_forward(const Hypernet *hn, HnActs *a, const HnAttnWeigh
     const int b = a->b, E = a->E, N = b * E, NK = b * keys->N;
     K->rmsnorm_forward(a->normed, s->rstd, x_in, w->norm, N, D.d, hn->target.rms_norm_eps);
     K->matmul_forward(s->q, a->normed, w->wq, NULL, N, D.d, D.qd);
-    K->rope_forward(s->q, a->cos_e, a->sin_e, N, D.H, D.hd);
+    K->rope_forward(s->q, a->in.cos_e, a->in.sin_e, N, D.H, D.hd);
     /* K/V of the target states: no norm on them (spec 3.4) */
     K->matmul_forward(s->kp, keys->states, w->wk, NULL, NK, D.d, D.kvd);
     K->matmul_forward(s->vp, keys->states, w->wv, NULL, NK, D.d, D.kvd);
     K->rope_forward(s->kp, keys->cos, keys->sin, NK, D.Hkv, D.hd);
-    K->cross_attention_forward(s->ao, s->att, s->q, s->kp, s->vp, a->imask, keys->mask, b, E,
+    K->cross_attention_forward(s->ao, s->att, s->q, s->kp, s->vp, a->in.imask, keys->mask, b, E,
                                keys->N, D.H, D.Hkv, D.hd);
     K->matmul_forward(a->branch, s->ao, w->wo, NULL, N, D.qd, D.d);
     K->residual_forward(x_out, x_in, a->branch, (size_t)N * D.d);
@@ -202,7 +202,7 @@ static void g_forward(const Hypernet *hn, HnActs *a)
     const HnWeights *W = &a->rep.w;
     const HnDims D = hn_dims(hn);
     const size_t Nd = (size_t)a->b * a->E * D.d;
-    K->embedding_forward(a->hres, a->ids, W->tok_embed, a->b * a->E, D.V, D.d);
+    K->embedding_forward(a->hres, a->in.ids, W->tok_embed, a->b * a->E, D.V, D.d);
     for (int l = 0; l < D.Lh; l++) {
         const HnLayerWeights *w = &W->layers[l];
         HnLayerActs *s = &a->layers[l];
@@ -211,11 +211,11 @@ static void g_forward(const Hypernet *hn, HnActs *a)
         if (hn->cfg.ablate_source_attention)
             K->copy(s->x2, s->x1, Nd * sizeof(float));
         else
-            cross_block_forward(hn, a, &w->src_cross, &s->src, &a->keys_src, s->x1, s->x2);
+            cross_block_forward(hn, a, &w->src_cross, &s->src, &a->in.keys_src, s->x1, s->x2);
         if (hn->cfg.ablate_base_attention)
             K->copy(s->x3, s->x2, Nd * sizeof(float));
         else
-            cross_block_forward(hn, a, &w->base_cross, &s->base, &a->keys_base, s->x2, s->x3);
+            cross_block_forward(hn, a, &w->base_cross, &s->base, &a->in.keys_base, s->x2, s->x3);
         mlp_forward(hn, a, w, s, s->x3, a->hres + (size_t)(l + 1) * Nd);
     }
     K->rmsnorm_forward(a->hg, a->final_rstd, a->hres + (size_t)D.Lh * Nd, W->final_norm,
@@ -227,7 +227,7 @@ static void g_forward(const Hypernet *hn, HnActs *a)
 static void head_forward(const Hypernet *hn, HnActs *a)
 {
     const Compute *K = a->K;
-    HnHostInputs *h = &a->host;
+    HnInputs *h = &a->host;
     const HnDims D = hn_dims(hn);
     const int b = a->b, B = a->B, S = a->S;
     const HnWeights *w = &a->rep.w;
@@ -238,17 +238,17 @@ static void head_forward(const Hypernet *hn, HnActs *a)
     }
     K->matmul_forward(a->hq, a->hg_last, w->head_wq, NULL, b, D.d, D.qd);
     rope_angles(h->cos_q, h->sin_q, h->qpos, hn->inv_freq, b, D.half);
-    K->upload(a->cos_q, h->cos_q, (size_t)b * D.half * sizeof(float));
-    K->upload(a->sin_q, h->sin_q, (size_t)b * D.half * sizeof(float));
-    K->rope_forward(a->hq, a->cos_q, a->sin_q, b, D.H, D.hd);
+    K->upload(a->in.cos_q, h->cos_q, (size_t)b * D.half * sizeof(float));
+    K->upload(a->in.sin_q, h->sin_q, (size_t)b * D.half * sizeof(float));
+    K->rope_forward(a->hq, a->in.cos_q, a->in.sin_q, b, D.H, D.hd);
     /* q_combine [d, 2d] takes concat(base, source): its two column halves */
-    K->matmul_forward_strided(a->pb, a->yb, w->head_combine, 2 * D.d, b * B, D.d, D.d);
-    K->matmul_forward_strided(a->ps, a->ysn, w->head_combine + D.d, 2 * D.d, b * S, D.d, D.d);
+    K->matmul_forward_strided(a->pb, a->in.yb, w->head_combine, 2 * D.d, b * B, D.d, D.d);
+    K->matmul_forward_strided(a->ps, a->in.ysn, w->head_combine + D.d, 2 * D.d, b * S, D.d, D.d);
     K->matmul_forward(a->kb, a->pb, w->head_wk, NULL, b * B, D.d, D.kvd);
     K->matmul_forward(a->ks, a->ps, w->head_wk, NULL, b * S, D.d, D.kvd);
-    K->matmul_forward(a->kself, a->yb, w->head_wk, NULL, b * B, D.d, D.kvd);
-    K->position_head_forward(a->W, a->head_logits, a->hq, a->kb, a->ks, a->kself, a->base_intv,
-                             a->src_intv, a->rep.inv_freq, b, S, B, D.H, D.Hkv, D.hd);
+    K->matmul_forward(a->kself, a->in.yb, w->head_wk, NULL, b * B, D.d, D.kvd);
+    K->position_head_forward(a->W, a->head_logits, a->hq, a->kb, a->ks, a->kself, a->in.base_intv,
+                             a->in.src_intv, a->rep.inv_freq, b, S, B, D.H, D.Hkv, D.hd);
 }
 
 /* ---- subspace ---- */
@@ -341,7 +341,7 @@ static void upload_keys(const Compute *K, HnKeys *dst, const HnKeys *src, int b,
 static int prepare_inputs(const Hypernet *hn, HnActs *a, const HnBatch *x, int has_g)
 {
     const Compute *K = a->K;
-    HnHostInputs *h = &a->host;
+    HnInputs *h = &a->host;
     const HnDims D = hn_dims(hn);
     const int b = x->b, E = x->E, B = x->B, S = x->S;
     const size_t bE = (size_t)b * E, bB = (size_t)b * B, bS = (size_t)b * S;
@@ -382,24 +382,24 @@ static int prepare_inputs(const Hypernet *hn, HnActs *a, const HnBatch *x, int h
     }
 
     const size_t fi = sizeof(int), ff = sizeof(float);
-    K->upload(a->ids, h->ids, bE * fi);
-    K->upload(a->imask, h->imask, bE * fi);
-    K->upload(a->ipos, h->ipos, bE * fi);
-    K->upload(a->cos_e, h->cos_e, bE * D.half * ff);
-    K->upload(a->sin_e, h->sin_e, bE * D.half * ff);
-    K->upload(a->base_intv, h->base_intv, bB * fi);
-    K->upload(a->src_intv, h->src_intv, bS * fi);
-    K->upload(a->base_attn, h->base_attn, bB * fi);
+    K->upload(a->in.ids, h->ids, bE * fi);
+    K->upload(a->in.imask, h->imask, bE * fi);
+    K->upload(a->in.ipos, h->ipos, bE * fi);
+    K->upload(a->in.cos_e, h->cos_e, bE * D.half * ff);
+    K->upload(a->in.sin_e, h->sin_e, bE * D.half * ff);
+    K->upload(a->in.base_intv, h->base_intv, bB * fi);
+    K->upload(a->in.src_intv, h->src_intv, bS * fi);
+    K->upload(a->in.base_attn, h->base_attn, bB * fi);
     if (has_g) {
-        upload_keys(K, &a->keys_src, &h->keys_src, b, &D);
-        upload_keys(K, &a->keys_base, &h->keys_base, b, &D);
+        upload_keys(K, &a->in.keys_src, &h->keys_src, b, &D);
+        upload_keys(K, &a->in.keys_base, &h->keys_base, b, &D);
     }
-    K->upload(a->yb, h->yb, bB * D.d * ff);
-    K->upload(a->ysn, h->ysn, bS * D.d * ff);
-    K->upload(a->xb, h->xb, bB * D.d * ff);
-    K->upload(a->ys, h->ys, bS * D.d * ff);
-    K->upload(a->src_pos, h->src_pos, (size_t)b * fi);
-    K->upload(a->base_pos, h->base_pos, (size_t)b * fi);
+    K->upload(a->in.yb, h->yb, bB * D.d * ff);
+    K->upload(a->in.ysn, h->ysn, bS * D.d * ff);
+    K->upload(a->in.xb, h->xb, bB * D.d * ff);
+    K->upload(a->in.ys, h->ys, bS * D.d * ff);
+    K->upload(a->in.src_pos, h->src_pos, (size_t)b * fi);
+    K->upload(a->in.base_pos, h->base_pos, (size_t)b * fi);
     return 0;
 }
 
@@ -425,7 +425,7 @@ int hypernet_forward_view(Hypernet *hn, HnActs *a, const LlamaView *target, cons
         return hd_fail("hypernet forward: the target is on %s, the activations on %s",
                        target->K->name, a->K->name);
     const Compute *K = a->K;
-    HnHostInputs *h = &a->host;
+    HnInputs *h = &a->host;
     a->have_forward = a->have_backward = 0;
     hn_acts_sync_replica(a, hn);
     if (check_batch(hn, a, x)) return -1;
@@ -458,8 +458,8 @@ int hypernet_forward_view(Hypernet *hn, HnActs *a, const LlamaView *target, cons
         g_forward(hn, a);
         head_forward(hn, a);
     } else {
-        uniform_visible(h->W, h->src_intv, h->base_intv, b, S, B);
-        K->upload(a->W, h->W, (size_t)b * (S + 1) * B * sizeof(float));
+        uniform_visible(a->host_W, h->src_intv, h->base_intv, b, S, B);
+        K->upload(a->W, a->host_W, (size_t)b * (S + 1) * B * sizeof(float));
         if (mode == SELECT_SOFT) mode = SELECT_GROUNDTRUTH;
         a->soft = 0;
     }
@@ -467,13 +467,13 @@ int hypernet_forward_view(Hypernet *hn, HnActs *a, const LlamaView *target, cons
     if (mode == SELECT_GROUNDTRUTH && !have_pos)
         return hd_fail("hypernet forward: the groundtruth selection needs entity positions");
     K->selection_forward(a->W_used, a->W, mode, opt->bidding_threshold,
-                         have_pos ? a->src_pos : NULL, have_pos ? a->base_pos : NULL, b, S, B);
+                         have_pos ? a->in.src_pos : NULL, have_pos ? a->in.base_pos : NULL, b, S, B);
     subspace_forward(hn, a);
 
     /* intervention and the frozen target layers [L, Lt) */
     size_t stride;
     const float *R = intervention_R(hn, a, &stride);
-    K->intervention_forward(a->new_hidden, a->diff, a->proj, a->xb, a->ys, a->W_used, R, stride,
+    K->intervention_forward(a->new_hidden, a->diff, a->proj, a->in.xb, a->in.ys, a->W_used, R, stride,
                             hn->cfg.subspace == HN_SUBSPACE_MASK ? a->mask : NULL, b, S, B, D.d,
                             D.k, a->work);
     if (K->status()) return hd_fail_prefix("hypernet forward: ");
@@ -494,18 +494,18 @@ int hypernet_forward_view(Hypernet *hn, HnActs *a, const LlamaView *target, cons
         }
     a->n_labels = n;
     for (int i = 0; i < n; i++) h->label_w[i] /= (float)n_norm;
-    K->upload(a->label_rows, h->label_rows, (size_t)n * sizeof(int));
-    K->upload(a->label_ids, h->label_ids, (size_t)n * sizeof(int));
-    K->upload(a->label_w, h->label_w, (size_t)n * sizeof(float));
+    K->upload(a->in.label_rows, h->label_rows, (size_t)n * sizeof(int));
+    K->upload(a->in.label_ids, h->label_ids, (size_t)n * sizeof(int));
+    K->upload(a->in.label_w, h->label_w, (size_t)n * sizeof(float));
     if (llama_view_forward_logits(target, a->target, h->label_rows, n))
         return hd_fail_prefix("hypernet forward: ");
-    K->softmax_xent_forward(a->ce, a->probs, a->target->logits, a->label_ids, n, D.V);
-    K->download(h->ce, a->ce, (size_t)n * sizeof(float));
+    K->softmax_xent_forward(a->ce, a->probs, a->target->logits, a->in.label_ids, n, D.V);
+    K->download(a->host_ce, a->ce, (size_t)n * sizeof(float));
     float sp = 0.0f; /* mean over b */
     if (has_g) K->sparsity_loss_forward(&sp, a->W, b, S, B);
     if (K->status()) return hd_fail_prefix("hypernet forward: ");
     double pred = 0.0;
-    for (int i = 0; i < n; i++) pred += (double)h->label_w[i] * h->ce[i];
+    for (int i = 0; i < n; i++) pred += (double)h->label_w[i] * a->host_ce[i];
     if (b_norm != b) sp = (float)((double)sp * b / b_norm);
     loss->pred = (float)pred;
     loss->sparsity = sp;

@@ -49,22 +49,22 @@ typedef struct {
 
 /* The inputs of a step as hypernet_forward prepares them on the host (the
  * checks, positions, RoPE tables, packed keys, gathered states, labels).
- * On the CPU these are HnActs' own arrays; on a device, host arrays that
- * are uploaded to HnActs' before the first op. */
+ * HnActs holds them twice: `in` in its backend's memory, which the ops
+ * read, and `host`, where they are prepared; on the CPU the two are the
+ * same arrays, on a device `host` is uploaded to `in`. */
 typedef struct {
-    int *ids, *imask, *ipos;          /* [bE] */
+    int *ids, *imask, *ipos;          /* [bE] instruction ids, mask, positions cumsum(m) */
     float *cos_e, *sin_e;             /* [bE, hd/2] */
     int *base_intv, *src_intv, *base_attn; /* [bB], [bS], [bB] */
     HnKeys keys_src, keys_base;
-    float *yb, *ysn, *xb, *ys;        /* [bB, d], [bS, d], [bB, d], [bS, d] */
-    int *qpos;                        /* [b] */
+    float *yb, *ysn;                  /* [bB, d], [bS, d] unit-normalised layer-L states */
+    float *xb, *ys;                   /* [bB, d], [bS, d] raw layer-L states (intervention) */
+    int *qpos;                        /* [b] the head query's position */
     float *cos_q, *sin_q;             /* [b, hd/2] */
-    float *W;                         /* [b, S+1, B] the DAS method's fixed pattern */
     int *src_pos, *base_pos;          /* [b] entity positions (groundtruth selection) */
-    int *label_rows, *label_ids;      /* [bB] */
-    float *label_w;                   /* [bB] */
-    float *ce;                        /* [bB] downloaded for the loss */
-} HnHostInputs;
+    int *label_rows, *label_ids;      /* [bB] flat r*B + t of the predicting position, label */
+    float *label_w;                   /* [bB] per-token weight / n_labels */
+} HnInputs;
 
 /* The trainable parameters where the step runs: on the CPU the
  * hypernetwork's own buffers; on a device, copies (hn_acts_upload_params,
@@ -78,7 +78,10 @@ typedef struct {
 
 struct HnActs {
     const Compute *K;  /* where every array below lives (compute.h) */
-    HnHostInputs host; /* the inputs as prepared on the host */
+    HnInputs in;       /* the inputs, in K's memory */
+    HnInputs host;     /* the same, on the host (on the CPU: the same arrays) */
+    float *host_W;     /* [b, S+1, B] host side of W (the DAS method's fixed pattern) */
+    float *host_ce;    /* [bB] host side of ce (the loss is summed on the host) */
     HnReplica rep;     /* the parameters the step reads and writes */
     float *host_mem;   /* the host inputs' buffer (a device only) */
     float *host_view;  /* hypernet_view_download's copies (a device only) */
@@ -90,11 +93,6 @@ struct HnActs {
     float lambda;           /* sparsity weight of the last forward, times the batch's
                                share b / global_examples of the mean (1 alone) */
     float mask_temperature;
-    /* inputs */
-    int *ids, *imask, *ipos; /* [bE] instruction ids, mask, positions cumsum(m) */
-    float *cos_e, *sin_e;    /* [bE, hd/2] */
-    int *base_intv, *src_intv, *base_attn; /* [bB], [bS], [bB] */
-    HnKeys keys_src, keys_base;
     /* G */
     float *hres;        /* (Lh+1) blocks of [bE, d] */
     HnLayerActs *layers;
@@ -104,9 +102,6 @@ struct HnActs {
     /* head */
     float *hg_last;     /* [b, d] */
     float *hq;          /* [b, qd] after RoPE */
-    float *cos_q, *sin_q; /* [b, hd/2] */
-    int *qpos;          /* [b] */
-    float *yb, *ysn;    /* [bB, d], [bS, d] unit-normalised layer-L states */
     float *pb, *ps;     /* [bB, d], [bS, d] q_combine halves applied */
     float *kb, *ks, *kself; /* [bB, kvd], [bS, kvd], [bB, kvd] */
     float *W, *W_used, *head_logits; /* [b, S+1, B] */
@@ -119,13 +114,10 @@ struct HnActs {
     float *Rp;          /* [b, d, k] */
     float *mask;        /* [b, k] */
     /* intervention */
-    float *xb, *ys, *diff, *proj, *new_hidden; /* [bB, d], [bS, d], [bB, d], [bB, k], [bB, d] */
+    float *diff, *proj, *new_hidden; /* [bB, d], [bB, k], [bB, d] */
     float *work;        /* intervention scratch: B*(2k + d) */
     /* loss */
     int n_labels;
-    int *src_pos, *base_pos; /* [b] */
-    int *label_rows, *label_ids; /* [bB] */
-    float *label_w;     /* [bB] per-token weight / n_labels */
     float *ce;          /* [bB] */
     float *probs;       /* [bB, V] */
     LlamaActivations *target;

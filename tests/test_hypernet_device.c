@@ -29,7 +29,7 @@
 #include <math.h>
 
 #include "compute.h"
-#include "float16.h"
+#include "bf16_weights.h"
 #include "hypernet_test_batch.h"
 #include "llama_cuda.h"
 #ifdef HD_CUDA
@@ -244,27 +244,6 @@ static void memory_plan_matches_the_allocations(void **state)
 
 static int g_gpu;
 
-/* The target's matrices and LM head rounded to bf16, as the GPU keeps them. */
-static void round_target_to_bf16(LlamaModel *m)
-{
-    const LlamaConfig *c = &m->cfg;
-    size_t d = c->hidden_size, q = (size_t)c->n_heads * c->head_dim;
-    size_t kv = (size_t)c->n_kv_heads * c->head_dim, F = c->intermediate_size;
-    for (int l = 0; l < c->n_layers; l++) {
-        LlamaLayerWeights *w = &m->layers[l];
-        struct { float *p; size_t n; } mats[] = {{w->wq, q * d},     {w->wk, kv * d},
-                                                 {w->wv, kv * d},    {w->wo, d * q},
-                                                 {w->w_gate, F * d}, {w->w_up, F * d},
-                                                 {w->w_down, d * F}};
-        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
-            for (size_t j = 0; j < mats[i].n; j++)
-                mats[i].p[j] = bf16_to_f32(f32_to_bf16(mats[i].p[j]));
-    }
-    if (m->lm_head != m->tok_embed)
-        for (size_t j = 0; j < (size_t)c->vocab_size * d; j++)
-            m->lm_head[j] = bf16_to_f32(f32_to_bf16(m->lm_head[j]));
-}
-
 static double rel_rms(const float *got, const float *want, size_t n, double *want_rms)
 {
     double num = 0.0, den = 0.0;
@@ -284,7 +263,7 @@ static void cuda_step_matches_the_cpu(void **state)
     LlamaModel m;
     Batch x;
     Hypernet *hn = tiny_hypernet(&m, &x);
-    round_target_to_bf16(&m);
+    llama_round_matrices_to_bf16(&m, 1); /* as the GPU holds them */
     /* the batch's states were computed before the rounding: both sides read the same ones */
     HnOptions opt = step_options();
     /* as hd-train uploads it: layers [L, N), final norm and head */

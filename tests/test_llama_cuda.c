@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "bf16_weights.h"
 #include "float16.h"
 #include "llama_cuda.h"
 #include "llama_forward.h"
@@ -38,22 +39,11 @@
 static int g_gpu;
 
 /* The tiny model with every matrix rounded to bf16 (norms, embedding and
- * head stay fp32, as on the GPU). */
+ * head stay fp32: the logits here come from the host's head). */
 static void bf16_tiny_model(LlamaModel *m)
 {
     tiny_model(m);
-    const LlamaConfig *c = &m->cfg;
-    size_t d = c->hidden_size, q = (size_t)c->n_heads * c->head_dim;
-    size_t kv = (size_t)c->n_kv_heads * c->head_dim, F = c->intermediate_size;
-    for (int l = 0; l < c->n_layers; l++) {
-        LlamaLayerWeights *w = &m->layers[l];
-        struct { float *p; size_t n; } mats[] = {{w->wq, q * d},      {w->wk, kv * d},
-                                                 {w->wv, kv * d},     {w->wo, d * q},
-                                                 {w->w_gate, F * d},  {w->w_up, F * d},
-                                                 {w->w_down, d * F}};
-        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
-            for (size_t j = 0; j < mats[i].n; j++) mats[i].p[j] = bf16_to_f32(f32_to_bf16(mats[i].p[j]));
-    }
+    llama_round_matrices_to_bf16(m, 0);
 }
 
 /* rms(got - want) / rms(want) over the rows with mask 1. */
