@@ -174,49 +174,6 @@ static void carve_all(HnActs *a, const Hypernet *hn, Carver *c)
     a->dup = take(c, bE * F);
 }
 
-static float *rebase(const float *p, const float *from, float *to)
-{
-    return p ? to + (p - from) : NULL;
-}
-
-static void rebase_attn(HnAttnWeights *dst, const HnAttnWeights *src, const float *from, float *to)
-{
-    dst->norm = rebase(src->norm, from, to);
-    dst->wq = rebase(src->wq, from, to);
-    dst->wk = rebase(src->wk, from, to);
-    dst->wv = rebase(src->wv, from, to);
-    dst->wo = rebase(src->wo, from, to);
-}
-
-/* dst: the views of src (into the buffer `from`) moved to the buffer `to`
- * of the same layout; dst->layers must hold n_layers entries. */
-static void rebase_weights(HnWeights *dst, const HnWeights *src, const float *from, float *to,
-                           int n_layers)
-{
-    HnLayerWeights *layers = dst->layers;
-    dst->tok_embed = rebase(src->tok_embed, from, to);
-    for (int l = 0; l < n_layers; l++) {
-        const HnLayerWeights *s = &src->layers[l];
-        HnLayerWeights *o = &layers[l];
-        rebase_attn(&o->self_attn, &s->self_attn, from, to);
-        rebase_attn(&o->src_cross, &s->src_cross, from, to);
-        rebase_attn(&o->base_cross, &s->base_cross, from, to);
-        o->post_norm = rebase(s->post_norm, from, to);
-        o->w_gate = rebase(s->w_gate, from, to);
-        o->w_up = rebase(s->w_up, from, to);
-        o->w_down = rebase(s->w_down, from, to);
-    }
-    dst->final_norm = rebase(src->final_norm, from, to);
-    dst->head_wq = rebase(src->head_wq, from, to);
-    dst->head_wk = rebase(src->head_wk, from, to);
-    dst->head_combine = rebase(src->head_combine, from, to);
-    dst->sub_norm = rebase(src->sub_norm, from, to);
-    dst->sub_gate = rebase(src->sub_gate, from, to);
-    dst->sub_up = rebase(src->sub_up, from, to);
-    dst->sub_down = rebase(src->sub_down, from, to);
-    dst->rot_x = rebase(src->rot_x, from, to);
-}
-
 void hn_acts_sync_replica(HnActs *a, const Hypernet *hn)
 {
     if (a->K->on_device) return;
@@ -243,8 +200,8 @@ static int create_replica(HnActs *a, const Hypernet *hn)
     r->w.layers = hd_calloc(Lh > 0 ? Lh : 1, sizeof(HnLayerWeights));
     r->g.layers = hd_calloc(Lh > 0 ? Lh : 1, sizeof(HnLayerWeights));
     if (!r->params || !r->grads || !r->inv_freq || (hn->rot_base && !r->rot_base)) return -1;
-    rebase_weights(&r->w, &hn->w, hn->params, r->params, Lh);
-    rebase_weights(&r->g, &hn->g, hn->grads, r->grads, Lh);
+    hn_bind_weights(hn, &r->w, r->params);
+    hn_bind_weights(hn, &r->g, r->grads);
     K->upload(r->params, hn->params, bytes);
     K->upload(r->inv_freq, hn->inv_freq, (size_t)half * sizeof(float));
     if (r->rot_base) K->upload(r->rot_base, hn->rot_base, (size_t)d * d * sizeof(float));

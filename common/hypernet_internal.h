@@ -137,6 +137,11 @@ struct HnActs {
     float *mem;
 };
 
+/* Points the views of w (its layers array allocated) at a buffer of
+ * hn->n_params floats with the layout of hn->params: the parameters', the
+ * gradients', or a device copy's. */
+void hn_bind_weights(const Hypernet *hn, HnWeights *w, float *base);
+
 /* On the CPU: points a's replica at hn's own buffers (done at every
  * forward and backward, so that a may serve any hypernetwork of its
  * shapes); a device's replica is left alone. */

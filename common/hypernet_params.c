@@ -151,8 +151,7 @@ static void build_table(Hypernet *hn, size_t *total)
     *total = off;
 }
 
-/* Points the views of w at buffer `base` (params or grads), in table order. */
-static void bind_views(Hypernet *hn, HnWeights *w, float *base, int is_grad)
+void hn_bind_weights(const Hypernet *hn, HnWeights *w, float *base)
 {
     int i = 0;
     const HnParam *P = hn->info;
@@ -190,6 +189,13 @@ static void bind_views(Hypernet *hn, HnWeights *w, float *base, int is_grad)
         w->sub_down = NEXT();
     }
 #undef NEXT
+}
+
+/* Points the views of w and the table's data or grad at buffer `base`
+ * (params or grads), in table order. */
+static void bind_views(Hypernet *hn, HnWeights *w, float *base, int is_grad)
+{
+    hn_bind_weights(hn, w, base);
     for (int j = 0; j < hn->n_info; j++) {
         HnParam *p = &hn->info[j];
         if (p->group == HN_GROUP_BUFFER) {
