@@ -34,8 +34,8 @@
 #include "records.h"
 #include "rng.h"
 #include "target_model.h"
-#include "train_moments.h"
 #include "train_options.h"
+#include "train_step.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -435,7 +435,6 @@ int main(int argc, char **argv)
     if (use_cuda && ((world > 1 && dist_nccl_init() < 0) || hn_session_use_cuda(&run) < 0))
         hd_die("--device cuda: %s", hd_last_error());
     if (use_staged) hn_session_use_staged(&run);
-    const Compute *K = hn_session_target(&run)->K;
 
     /* data: spooled into the checkpoint directory, by rank 0 alone (under
      * mpirun only rank 0 has stdin); the other ranks then read its spools,
@@ -516,8 +515,8 @@ int main(int argc, char **argv)
         if (record_writer_end_record(log) < 0) hd_die("%s", hd_last_error());
     }
 
-    TrainMoments mom;
-    if (train_moments_init(&mom, K, adam_m, adam_v, np) < 0) hd_die("%s", hd_last_error());
+    TrainStep ts;
+    if (train_step_init(&ts, &run, adam_m, adam_v, use_cuda) < 0) hd_die("%s", hd_last_error());
     float group_lr[HN_N_GROUPS], group_wd[HN_N_GROUPS] = {(float)o.wd, 0, (float)o.wd, 0};
     AdamWSpan *spans = hd_malloc((size_t)hypernet_param_count(run.hn) * sizeof *spans);
     AdamWConfig acfg = adamw_default_config();
@@ -557,36 +556,12 @@ int main(int argc, char **argv)
             opt.global_label_tokens = (int)n_tok;
             opt.global_examples = b;
         }
-        /* where the step runs (the GPU's copies: their place changes when
-         * the activations grow) */
-        if (run.acts ? hn_acts_zero_grad(run.acts, run.hn) < 0 : (hypernet_zero_grad(run.hn), 0))
+        double gnorm = 0.0;
+        if (train_step_gradients(&ts, &run, &opt, share, world, &loss, &gnorm) < 0)
             hd_die("step %ld: %s", st.step + 1, hd_last_error());
-        if (share > 0) {
-            if (hypernet_forward_view(run.hn, run.acts, &run.view, &run.tb.hb, &opt, &loss) < 0 ||
-                hypernet_backward_view(run.hn, run.acts, &run.view) < 0)
-                hd_die("step %ld: %s", st.step + 1, hd_last_error());
-        }
-        float *params = run.acts ? hn_acts_params(run.acts) : run.hn->params;
-        float *grads = run.acts ? hn_acts_grads(run.acts) : run.hn->grads;
-        if (world > 1) { /* sum the ranks' terms: every rank then holds the same */
-            if (use_cuda && dist_allreduce_sum_f32_device(grads, np) < 0)
-                hd_die("step %ld: %s", st.step + 1, hd_last_error());
-            if (!use_cuda) dist_allreduce_sum_f32(grads, np); /* host memory (cpu-staged too) */
-            hypernet_grads_written(run.hn);
-            double parts[2] = {loss.pred, loss.sparsity};
-            dist_allreduce_sum_f64(parts, 2);
-            loss.pred = (float)parts[0];
-            loss.sparsity = (float)parts[1];
-            loss.total = loss.pred + opt.sparsity_weight * loss.sparsity;
-            loss.n_label_tokens = opt.global_label_tokens;
-        }
         if (!isfinite(loss.total))
             hd_die("step %ld: the loss is %f; stopping (the last good checkpoint is %s/latest)",
                    st.step + 1, loss.total, o.ckpt);
-        /* --clip 0: no clipping (the DAS baseline's default) */
-        double gnorm = 0.0;
-        K->grad_norm(&gnorm, grads, np);
-        if (K->status() < 0) hd_die("step %ld: %s", st.step + 1, hd_last_error());
         if (!isfinite(gnorm))
             hd_die("step %ld: the gradient norm is %f; stopping (the last good checkpoint is %s/latest)",
                    st.step + 1, gnorm, o.ckpt);
@@ -597,9 +572,10 @@ int main(int argc, char **argv)
         /* the log's lr: the main group's, or R's for DAS (its only tensor) */
         double lr = group_lr[run.hn->cfg.method == HN_METHOD_DAS ? HN_GROUP_ROTATE : HN_GROUP_MAIN];
         int n_spans = hypernet_adamw_spans(run.hn, group_lr, group_wd, spans);
+        /* --clip 0: no clipping (the DAS baseline's default) */
         float clip_scale = o.clip > 0 ? grad_clip_coef(gnorm, o.clip) : 1.0f;
-        K->adamw_step(params, grads, clip_scale, mom.m, mom.v, spans, n_spans, &acfg, st.step + 1);
-        if (K->status() < 0) hd_die("step %ld: %s", st.step + 1, hd_last_error());
+        if (train_step_update(&ts, &run, clip_scale, spans, n_spans, &acfg, st.step + 1) < 0)
+            hd_die("step %ld: %s", st.step + 1, hd_last_error());
         st.step++;
         st.cursor += b;
         if (log) { /* rank 0 always has a share, padded as the whole batch */
@@ -613,7 +589,7 @@ int main(int argc, char **argv)
         if (val && o.eval_every > 0 && st.step % o.eval_every == 0 && st.step < total)
             evaluate(&run, val, &o, st.step, log);
         if (rank == 0 && ((o.save_every > 0 && st.step % o.save_every == 0) || st.step == total))
-            if (train_moments_to_host(&mom) < 0 || hn_acts_download_params(run.acts, run.hn) < 0 ||
+            if (train_step_to_host(&ts, &run) < 0 ||
                 checkpoint_save(o.ckpt, run.hn, adam_m, adam_v, &st, cfg_json, (int)o.keep) < 0)
                 hd_die("%s", hd_last_error());
     }
@@ -625,7 +601,7 @@ int main(int argc, char **argv)
     free(perm);
     free(spans);
     free(cfg_json);
-    train_moments_free(&mom);
+    train_step_free(&ts);
     free(adam_m);
     free(adam_v);
     free(resume_step);
