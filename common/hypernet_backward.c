@@ -137,8 +137,8 @@ static void head_backward(Hypernet *hn, HnActs *a)
     zero(a, a->dks, (size_t)b * S * D.kvd);
     zero(a, a->dkself, (size_t)b * B * D.kvd);
     K->position_head_backward(a->dhq, a->dkb, a->dks, a->dkself, a->dW, a->W, a->hq, a->kb, a->ks,
-                              a->kself, a->in.base_intv, a->in.src_intv, a->rep.inv_freq, b, S, B, D.H,
-                              D.Hkv, D.hd);
+                              a->kself, a->in.base_intv, a->in.src_intv, a->rep.inv_freq, b, S,
+                              B, D.H, D.Hkv, D.hd);
     zero(a, a->dhq_pre, (size_t)b * D.qd);
     K->rope_backward(a->dhq_pre, a->dhq, a->in.cos_q, a->in.sin_q, b, D.H, D.hd);
     K->matmul_backward(a->dhg_last, g->head_wq, NULL, a->dhq_pre, a->hg_last, w->head_wq, b, D.d,
@@ -216,7 +216,8 @@ int hypernet_backward(Hypernet *hn, HnActs *a, const LlamaModel *target)
 int hypernet_backward_view(Hypernet *hn, HnActs *a, const LlamaView *target)
 {
     if (!hn || !a || !target) return hd_fail("hypernet backward: missing argument");
-    if (!a->have_forward) return hd_fail("hypernet backward: no successful forward to go back through");
+    if (!a->have_forward)
+        return hd_fail("hypernet backward: no successful forward to go back through");
     const Compute *K = a->K;
     const HnDims D = hn_dims(hn);
     const int b = a->b, B = a->B, S = a->S, n = a->n_labels;

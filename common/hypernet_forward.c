@@ -156,7 +156,8 @@ static void self_block_forward(const Hypernet *hn, HnActs *a, const HnAttnWeight
     K->matmul_forward(s->v, a->normed, w->wv, NULL, N, D.d, D.kvd);
     K->rope_forward(s->q, a->in.cos_e, a->in.sin_e, N, D.H, D.hd);
     K->rope_forward(s->k, a->in.cos_e, a->in.sin_e, N, D.Hkv, D.hd);
-    K->attention_forward(s->ao, s->att, s->q, s->k, s->v, a->in.imask, b, E, E, E, D.H, D.Hkv, D.hd);
+    K->attention_forward(s->ao, s->att, s->q, s->k, s->v, a->in.imask, b, E, E, E, D.H, D.Hkv,
+                         D.hd);
     K->matmul_forward(a->branch, s->ao, w->wo, NULL, N, D.qd, D.d);
     K->residual_forward(x_out, x_in, a->branch, (size_t)N * D.d);
 }
@@ -467,13 +468,15 @@ int hypernet_forward_view(Hypernet *hn, HnActs *a, const LlamaView *target, cons
     if (mode == SELECT_GROUNDTRUTH && !have_pos)
         return hd_fail("hypernet forward: the groundtruth selection needs entity positions");
     K->selection_forward(a->W_used, a->W, mode, opt->bidding_threshold,
-                         have_pos ? a->in.src_pos : NULL, have_pos ? a->in.base_pos : NULL, b, S, B);
+                         have_pos ? a->in.src_pos : NULL, have_pos ? a->in.base_pos : NULL, b,
+                         S, B);
     subspace_forward(hn, a);
 
     /* intervention and the frozen target layers [L, Lt) */
     size_t stride;
     const float *R = intervention_R(hn, a, &stride);
-    K->intervention_forward(a->new_hidden, a->diff, a->proj, a->in.xb, a->in.ys, a->W_used, R, stride,
+    K->intervention_forward(a->new_hidden, a->diff, a->proj, a->in.xb, a->in.ys, a->W_used, R,
+                            stride,
                             hn->cfg.subspace == HN_SUBSPACE_MASK ? a->mask : NULL, b, S, B, D.d,
                             D.k, a->work);
     if (K->status()) return hd_fail_prefix("hypernet forward: ");
