@@ -36,6 +36,7 @@ if [ -n "$why" ]; then
         "2 ranks = 1 process: losses, gradient norms, evaluation" \
         "log and checkpoints written once, by rank 0" \
         "a 2-rank checkpoint resumes in 1 process, a 1-process one in 2 ranks" \
+        "2 ranks on the GPU's code path (--device cpu-staged) = 2 ranks on the CPU, bit for bit" \
         "a failing rank ends the whole job" \
         "pipelines/ravel-slurm.sh as 2 tasks: every stage, sharded acts and scores, the table" \
         "a build without MPI started as 2 ranks refuses to run"; do
