@@ -157,6 +157,11 @@ const Compute *compute_cpu_staged(void);
 /* The GPU ($HD_CUDA_DEVICE, else device 0); NULL with a message when the
  * build has no CUDA or the machine no usable GPU. */
 const Compute *compute_cuda(void);
+/* on != 0: the GPU's fp32 GEMMs (the hypernetwork's projections, the
+ * attention products) run on TF32 tensor cores (~8x on an H100, ~5e-4
+ * relative input rounding); off, the default, keeps parity with the CPU.
+ * -1 with a message in a build without CUDA. */
+int compute_cuda_tf32(int on);
 /* "cpu" -> compute_cpu(), "cuda" -> compute_cuda(); NULL with a message. */
 const Compute *compute_by_name(const char *name);
 

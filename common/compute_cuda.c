@@ -365,7 +365,19 @@ const Compute *compute_cuda(void)
     return &cuda;
 }
 
+int compute_cuda_tf32(int on)
+{
+    return hd_cuda_set_tf32(on);
+}
+
 #else /* built without CUDA */
+
+int compute_cuda_tf32(int on)
+{
+    (void)on;
+    return hd_fail("this build has no CUDA (nvcc was not found, or make CUDA=0): "
+                   "rebuild with the CUDA toolkit installed for --device cuda");
+}
 
 const Compute *compute_cuda(void)
 {

@@ -10,6 +10,7 @@ extern "C" {
 static int g_device = -1;
 static cublasHandle_t g_cublas = nullptr;
 static int g_sm_count = 0;
+static int g_tf32 = 0; /* hd_cuda_set_tf32: kept across re-initialisations */
 static char g_device_name[320];
 static void *g_scratch[HD_CUDA_SCRATCH_SLOTS];
 static size_t g_scratch_bytes[HD_CUDA_SCRATCH_SLOTS];
@@ -89,13 +90,25 @@ extern "C" int hd_cuda_init(int device)
         g_cublas = nullptr;
         return -1;
     }
-    /* Plain fp32 FMA for the fp32 GEMMs: TF32 would give ~1e-3 relative
-     * errors and break parity with the CPU twin.  The bf16 GEMMs name their
-     * compute type explicitly (CUBLAS_COMPUTE_32F) and use tensor cores anyway. */
-    if (hd_cublas_check(cublasSetMathMode(g_cublas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode"))
+    /* Plain fp32 FMA for the fp32 GEMMs unless asked: TF32 gives ~1e-3
+     * relative errors and breaks parity with the CPU twin.  The bf16 GEMMs
+     * name their compute type explicitly (CUBLAS_COMPUTE_32F) and use
+     * tensor cores anyway. */
+    if (hd_cublas_check(cublasSetMathMode(g_cublas, g_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
+                                                            : CUBLAS_DEFAULT_MATH),
+                        "cublasSetMathMode"))
         return -1;
     g_device = device;
     return 0;
+}
+
+extern "C" int hd_cuda_set_tf32(int on)
+{
+    g_tf32 = on != 0;
+    if (!g_cublas) return 0; /* applied when the handle is made */
+    return hd_cublas_check(cublasSetMathMode(g_cublas, g_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
+                                                              : CUBLAS_DEFAULT_MATH),
+                           "cublasSetMathMode");
 }
 
 extern "C" const char *hd_cuda_device_name(void) { return g_device_name; }

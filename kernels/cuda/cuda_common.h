@@ -33,6 +33,12 @@ int hd_cuda_init(int device);
 /* Frees the cuBLAS handle and the scratch buffers (device memory the
  * caller allocated stays theirs). */
 void hd_cuda_shutdown(void);
+/* on != 0: the fp32 GEMMs (matmul_*_cuda, attention's batched products)
+ * use TF32 tensor cores: inputs rounded to 10-bit mantissas (~5e-4
+ * relative), fp32 accumulation, about 8x the fp32 rate on an H100 (session
+ * 1: 396 vs 51 TFLOP/s).  Off by default (parity with the CPU twins); the
+ * setting outlives hd_cuda_init. */
+int hd_cuda_set_tf32(int on);
 /* "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs)", or "" before hd_cuda_init. */
 const char *hd_cuda_device_name(void);
 

@@ -91,8 +91,9 @@ else
         grep -q '^hd-train: --device cuda: .*CUDA' $TMP/err &&
         [ ! -e $TMP/gpu.log ] && [ ! -e $TMP/gpu.ckpt ]"
 fi
-check "--device other than cpu or cuda: a usage error" bash -c "
+check "--device other than cpu or cuda, --tf32 without cuda: usage errors" bash -c "
     $BIN/cache-acts --device gpu $TMP/pairs.msgpack > /dev/null 2>&1; [ \$? = 2 ] &&
     $BIN/hd-filter --device tpu $TMP/pairs.msgpack > /dev/null 2>&1; [ \$? = 2 ] &&
-    $BIN/hd-train --device gpu -c $TMP/x.ckpt - < /dev/null > /dev/null 2>&1; [ \$? = 2 ]"
+    $BIN/hd-train --device gpu -c $TMP/x.ckpt - < /dev/null > /dev/null 2>&1; [ \$? = 2 ] &&
+    $BIN/hd-train --tf32 -c $TMP/x.ckpt - < /dev/null > /dev/null 2>&1; [ \$? = 2 ]"
 done_testing
