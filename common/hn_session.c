@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "compute.h"
 #include "error.h"
 #include "llama_cuda.h"
@@ -13,24 +14,32 @@ int hn_session_use_cuda(HnSession *s)
     /* the step runs the target's layers [L, N) only */
     s->gpu = llama_cuda_create_from(&s->target.model, s->hn->cfg.intervention_layer);
     if (!s->gpu) return -1;
-    s->K = compute_cuda();
     s->view = llama_cuda_view(s->gpu);
     return 0;
 }
 
 void hn_session_use_staged(HnSession *s)
 {
-    s->K = compute_cpu_staged();
     s->view = llama_view_cpu(&s->target.model);
-    s->view.K = s->K;
+    s->view.K = compute_cpu_staged();
+}
+
+HnDevice hn_device_parse(const char *value)
+{
+    if (strcmp(value, "cpu-staged") == 0) return HN_DEVICE_CPU_STAGED;
+    return hd_cli_parse_device(value) ? HN_DEVICE_CUDA : HN_DEVICE_CPU;
+}
+
+int hn_session_use_device(HnSession *s, HnDevice device)
+{
+    if (device == HN_DEVICE_CUDA) return hn_session_use_cuda(s);
+    if (device == HN_DEVICE_CPU_STAGED) hn_session_use_staged(s);
+    return 0;
 }
 
 const LlamaView *hn_session_target(HnSession *s)
 {
-    if (!s->K) {
-        s->K = compute_cpu();
-        s->view = llama_view_cpu(&s->target.model);
-    }
+    if (!s->view.K) s->view = llama_view_cpu(&s->target.model);
     return &s->view;
 }
 
@@ -39,7 +48,7 @@ void hn_session_describe_device(const HnSession *s, char *out, size_t size)
     if (s->gpu)
         llama_cuda_describe(s->gpu, out, size);
     else
-        snprintf(out, size, "%s", s->K ? s->K->name : "cpu");
+        snprintf(out, size, "%s", s->view.K ? s->view.K->name : "cpu");
 }
 
 static int ensure_acts(HnSession *s, const HnBatch *h)

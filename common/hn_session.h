@@ -22,11 +22,22 @@ typedef struct {
     int recompute_target;   /* hn_acts_create_recomputing: less memory, 10-25% slower */
     TargetModel target;
     TrainBatch tb;
-    /* where the step runs (hn_session_use_cuda): the CPU unless set */
-    const Compute *K;
+    /* where the step runs: view.K (hn_session_use_cuda, _use_staged; the
+     * CPU unless set) */
     LlamaCuda *gpu;         /* the target on the GPU */
-    LlamaView view;         /* the target as K holds it */
+    LlamaView view;         /* the target as that backend holds it */
 } HnSession;
+
+/* Where a session's steps run: the tools' --device. */
+typedef enum { HN_DEVICE_CPU = 0, HN_DEVICE_CUDA, HN_DEVICE_CPU_STAGED } HnDevice;
+
+/* --device of hd-train and hd-score: cpu, cuda, or cpu-staged (the tests'
+ * way to run the device path on a CPU); anything else is a usage error. */
+HnDevice hn_device_parse(const char *value);
+
+/* cuda: hn_session_use_cuda; cpu-staged: hn_session_use_staged; cpu:
+ * nothing.  -1 with a message. */
+int hn_session_use_device(HnSession *s, HnDevice device);
 
 /* Runs the session's steps on the GPU: uploads the target's layers [L, N),
  * final norm and LM head (call after the hypernetwork is created, before

@@ -43,7 +43,7 @@
 typedef struct {
     const char *model, *ckpt, *output, *modes, *rule;
     int gzip, table, summarize, generate, sharded;
-    int device; /* 0 cpu, 1 cuda, 2 cpu-staged (tests) */
+    HnDevice device;
     long batch, eval_tokens;
     RecordShard shard;
 } Options;
@@ -388,8 +388,7 @@ static int run_scoring(Options *o, char **files, int n_files)
     /* The teacher-forced rule runs only the target's layers [L, N) (the
      * hypernetwork's weights come from the checkpoint): the rest of the
      * target goes back, as in hd-train.  Greedy generation runs every layer. */
-    if (o->device == 1 && hn_session_use_cuda(&sc.s) < 0) hd_die("--device cuda: %s", hd_last_error());
-    if (o->device == 2) hn_session_use_staged(&sc.s);
+    if (hn_session_use_device(&sc.s, o->device) < 0) hd_die("--device cuda: %s", hd_last_error());
     if (!o->generate) {
         llama_model_release_layers(&sc.s.target.model, 0, cfg.intervention_layer);
         if (cfg.intervention_layer > 0) llama_model_release_embedding(&sc.s.target.model);
@@ -588,15 +587,13 @@ int main(int argc, char **argv)
         case 'z': o.gzip = 1; break;
         case 'h': usage(); return 0;
         case OPT_VERSION: hd_cli_print_version(); return 0;
-        case OPT_DEVICE: /* cpu-staged: the tests' way to run the device path on a CPU */
-            o.device = strcmp(optarg, "cpu-staged") == 0 ? 2 : hd_cli_parse_device(optarg);
-            break;
+        case OPT_DEVICE: o.device = hn_device_parse(optarg); break;
         default: hd_usage_error("unknown option");
         }
     }
     if (o.batch < 1) hd_usage_error("--batch must be at least 1");
     if (o.eval_tokens < 0) o.eval_tokens = o.generate ? 3 : 0;
-    if (o.generate && o.device)
+    if (o.generate && o.device != HN_DEVICE_CPU)
         hd_usage_error("--device: greedy generation (--rule %s) runs on the CPU", RULE_GEN);
     if (o.generate && o.eval_tokens == 0)
         hd_usage_error("--rule %s compares the first N tokens: --eval-tokens N >= 1", RULE_GEN);

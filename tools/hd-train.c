@@ -282,7 +282,8 @@ int main(int argc, char **argv)
                  .sp_start = 0.15, .sp_end = 1.5, .sp_warmup = 0.5, .sparsity = 1, .head_std = 0.02,
                  .seed = 42, .layer = -1, .hyper_layers = -1,
                  .das_dim = -1, .sub_ffn = -1};
-    int use_cuda = 0, use_staged = 0, tf32 = 0;
+    HnDevice device = HN_DEVICE_CPU;
+    int tf32 = 0;
     enum { OPT_RESUME = 256, OPT_METHOD, OPT_PAIRS, OPT_VAL, OPT_LAYER, OPT_HL, OPT_DAS, OPT_SUB, OPT_SUBFFN, OPT_SCRATCH,
            OPT_HEADSTD, OPT_EPOCHS, OPT_MAXSTEPS, OPT_LR, OPT_LRROT, OPT_LRMASK, OPT_WD, OPT_CLIP,
            OPT_WARMUP, OPT_SCHED, OPT_CW, OPT_IW, OPT_SP, OPT_NOSP, OPT_SEED, OPT_EVERY, OPT_MODES,
@@ -322,12 +323,7 @@ int main(int argc, char **argv)
         case OPT_PAIRS: o.from_pairs = 1; break;
         case OPT_RECOMPUTE: o.recompute_target = 1; break;
         case OPT_TF32: tf32 = 1; break;
-        case OPT_DEVICE: /* cpu-staged: the tests' way to run the device path on a CPU */
-            if (strcmp(optarg, "cpu-staged") == 0)
-                use_staged = 1;
-            else
-                use_cuda = hd_cli_parse_device(optarg);
-            break;
+        case OPT_DEVICE: device = hn_device_parse(optarg); break;
         case OPT_LAYER: o.layer = hd_cli_parse_count("--layer", optarg); break;
         case OPT_HL: o.hyper_layers = hd_cli_parse_count("--hyper-layers", optarg); break;
         case OPT_DAS: o.das_dim = hd_cli_parse_count("--das-dim", optarg); break;
@@ -373,6 +369,7 @@ int main(int argc, char **argv)
         }
     }
     if (o.batch < 1) hd_usage_error("--batch must be at least 1");
+    const int use_cuda = device == HN_DEVICE_CUDA;
     if (tf32 && !use_cuda) hd_usage_error("--tf32 is for the GPU's GEMMs: add --device cuda");
     if (use_cuda && o.batch < world)
         hd_usage_error("--device cuda: --batch %ld must give each of the %d processes an example",
@@ -437,10 +434,9 @@ int main(int argc, char **argv)
 
     /* the GPU: one per rank (NCCL picks it); the target's layers [L, N)
      * uploaded before the host releases the others */
-    if (use_cuda && ((world > 1 && dist_nccl_init() < 0) || hn_session_use_cuda(&run) < 0 ||
-                     (tf32 && compute_cuda_tf32(1) < 0)))
+    if ((use_cuda && world > 1 && dist_nccl_init() < 0) ||
+        hn_session_use_device(&run, device) < 0 || (tf32 && compute_cuda_tf32(1) < 0))
         hd_die("--device cuda: %s", hd_last_error());
-    if (use_staged) hn_session_use_staged(&run);
 
     /* data: spooled into the checkpoint directory, by rank 0 alone (under
      * mpirun only rank 0 has stdin); the other ranks then read its spools,
