@@ -21,13 +21,6 @@ typedef struct {
     float *recomputed; /* [N, d] output of a recomputed layer (discarded) */
 } LayerGrads;
 
-static float *carve(float **cursor, size_t n)
-{
-    float *p = *cursor;
-    *cursor += n;
-    return p;
-}
-
 size_t llama_backward_scratch_bytes(const LlamaConfig *cfg, int max_b, int max_T)
 {
     const Dims D = dims_of(cfg);

@@ -22,13 +22,6 @@ static size_t layer_acts_floats(const Dims *D, size_t N, size_t att_floats)
            att_floats;
 }
 
-static float *carve(float **cursor, size_t n)
-{
-    float *p = *cursor;
-    *cursor += n;
-    return p;
-}
-
 static void layer_acts_carve(LlamaLayerActs *s, float **cur, const Dims *D, size_t N,
                              size_t att_floats)
 {

@@ -1,4 +1,5 @@
-/* Shared by llama_forward.c and llama_backward.c only. */
+/* Shared by the Llama engine's files (llama_forward.c, llama_backward.c,
+ * llama_generate.c) only. */
 #ifndef HD_LLAMA_FORWARD_INTERNAL_H
 #define HD_LLAMA_FORWARD_INTERNAL_H
 
@@ -16,6 +17,14 @@ static inline Dims dims_of(const LlamaConfig *c)
     D.qd = D.H * D.hd;
     D.kvd = D.Hkv * D.hd;
     return D;
+}
+
+/* The next n floats of a buffer being carved into arrays. */
+static inline float *carve(float **cursor, size_t n)
+{
+    float *p = *cursor;
+    *cursor += n;
+    return p;
 }
 
 /* v and a exist, have the same shapes and the same backend. */

@@ -9,13 +9,7 @@
 #include "cpu/rmsnorm.h"
 #include "cpu/rope.h"
 #include "error.h"
-
-static float *carve(float **cursor, size_t n)
-{
-    float *p = *cursor;
-    *cursor += n;
-    return p;
-}
+#include "llama_forward_internal.h"
 
 LlamaKVCache *llama_kv_create(const LlamaConfig *cfg, int max_b, int max_step, int cap)
 {
