@@ -23,6 +23,7 @@
 #include "cli.h"
 #include "error.h"
 #include "hypernet.h"
+#include "llama_cuda.h"
 #include "target_model.h"
 
 static LlamaConfig llama3_8b(void)
@@ -69,11 +70,8 @@ int main(int argc, char **argv)
     HypernetConfig hc = hypernet_default_config(&cfg);
     Hypernet *hn = hypernet_create(&hc, &cfg);
     if (!hn) hd_die("%s", hd_last_error());
-    const size_t d = cfg.hidden_size, V = cfg.vocab_size, F = cfg.intermediate_size;
-    const size_t qd = (size_t)cfg.n_heads * cfg.head_dim, kvd = (size_t)cfg.n_kv_heads * cfg.head_dim;
-    const size_t up = (size_t)(cfg.n_layers - hc.intervention_layer);
-    const size_t target = (up * (2 * qd * d + 2 * kvd * d + 3 * F * d) + V * d) * 2 +
-                          (2 * up + 1) * d * 4;
+    const size_t d = cfg.hidden_size, V = cfg.vocab_size;
+    const size_t target = llama_cuda_bytes(&cfg, hc.intervention_layer);
     const size_t params = hn->n_params * sizeof(float);
     const size_t acts = hn_acts_bytes(hn, b, E, B, S, recompute, 1) - 2 * params;
     const size_t total = target + 4 * params + acts;

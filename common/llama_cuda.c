@@ -11,6 +11,34 @@
 #include "error.h"
 #include "llama_load.h"
 
+/* The two weight buffers of llama_cuda_create_from, in elements: bf16
+ * matrices of layers [first_layer, N) and the LM head; fp32 embedding (a
+ * run from layer 0 only), the uploaded layers' two norms, the final norm. */
+static size_t layer_matrix_count(const LlamaConfig *c)
+{
+    size_t d = (size_t)c->hidden_size, qd = (size_t)c->n_heads * c->head_dim;
+    size_t kvd = (size_t)c->n_kv_heads * c->head_dim, F = (size_t)c->intermediate_size;
+    return qd * d + 2 * kvd * d + d * qd + 3 * F * d;
+}
+
+static size_t matrix_elements(const LlamaConfig *c, int first_layer)
+{
+    return (size_t)(c->n_layers - first_layer) * layer_matrix_count(c) +
+           (size_t)c->vocab_size * c->hidden_size;
+}
+
+static size_t vector_elements(const LlamaConfig *c, int first_layer)
+{
+    const size_t embed = first_layer == 0 ? (size_t)c->vocab_size * c->hidden_size : 0;
+    return embed + (2 * (size_t)(c->n_layers - first_layer) + 1) * c->hidden_size;
+}
+
+size_t llama_cuda_bytes(const LlamaConfig *c, int first_layer)
+{
+    return matrix_elements(c, first_layer) * sizeof(uint16_t) +
+           vector_elements(c, first_layer) * sizeof(float);
+}
+
 void llama_cuda_describe(const LlamaCuda *g, char *out, size_t size)
 {
     snprintf(out, size, "%s%s", g ? "cuda: " : "cpu", llama_cuda_device(g));
@@ -19,7 +47,6 @@ void llama_cuda_describe(const LlamaCuda *g, char *out, size_t size)
 #ifdef HD_CUDA
 
 #include "compute.h"
-#include "cpu/rope.h"
 #include "cuda/cuda_ops.h"
 #include "float16.h"
 
@@ -37,13 +64,6 @@ struct LlamaCuda {
     /* device activations of the last forward, grown when a batch needs more */
     LlamaActivations *acts;
 };
-
-static size_t layer_matrix_count(const LlamaConfig *c)
-{
-    size_t d = (size_t)c->hidden_size, qd = (size_t)c->n_heads * c->head_dim;
-    size_t kvd = (size_t)c->n_kv_heads * c->head_dim, F = (size_t)c->intermediate_size;
-    return qd * d + 2 * kvd * d + d * qd + 3 * F * d;
-}
 
 /* n fp32 host values as bf16 at dst (device), through a host buffer. */
 static int upload_bf16(uint16_t *dst, const float *src, size_t n, uint16_t *host)
@@ -80,10 +100,9 @@ LlamaCuda *llama_cuda_create_from(const LlamaModel *m, int first_layer)
     snprintf(g->device, sizeof g->device, "%s", hd_cuda_device_name());
     const size_t L = (size_t)c->n_layers, d = (size_t)c->hidden_size, V = (size_t)c->vocab_size;
     const size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
-    const size_t F = (size_t)c->intermediate_size, per_layer = layer_matrix_count(c);
-    const size_t n_up = L - (size_t)first_layer, n_embed = with_embedding ? V * d : 0;
-    g->matrices = hd_cuda_malloc((n_up * per_layer + V * d) * sizeof(uint16_t));
-    g->vectors = hd_cuda_malloc((n_embed + (2 * n_up + 1) * d) * sizeof(float));
+    const size_t F = (size_t)c->intermediate_size, n_embed = with_embedding ? V * d : 0;
+    g->matrices = hd_cuda_malloc(matrix_elements(c, first_layer) * sizeof(uint16_t));
+    g->vectors = hd_cuda_malloc(vector_elements(c, first_layer) * sizeof(float));
     g->layers = hd_calloc(L, sizeof *g->layers);
     /* the largest matrix, converted on the host one at a time */
     size_t biggest = F * d > qd * d ? F * d : qd * d;
@@ -164,10 +183,10 @@ int llama_cuda_forward(LlamaCuda *g, LlamaActivations *a, const int *ids, const 
                        int T)
 {
     if (!g) return hd_fail("llama cuda forward: no model");
-    if (!g->tok_embed) return hd_fail("llama cuda forward: the embedding is not on the GPU");
     const LlamaConfig *c = &g->cfg;
-    if (llama_check_batch(c, a, mask, b, T) || llama_check_ids(ids, b, T, c->vocab_size))
-        return -1;
+    /* the host activations that receive the results; the ids, the mask and
+     * the embedding's presence are checked by the forward itself */
+    if (llama_check_batch(c, a, mask, b, T)) return -1;
     const int N = b * T, L = c->n_layers;
     if (!g->acts || b > g->acts->max_b || T > g->acts->max_T) {
         int cb = g->acts && g->acts->max_b > b ? g->acts->max_b : b;
@@ -186,9 +205,11 @@ int llama_cuda_forward(LlamaCuda *g, LlamaActivations *a, const int *ids, const 
     a->final_done = 0;
     a->b = b;
     a->T = T;
+    const size_t half = (size_t)c->head_dim / 2;
     memcpy(a->mask, g->acts->mask, (size_t)N * sizeof(int));
     memcpy(a->pos, g->acts->pos, (size_t)N * sizeof(int));
-    rope_angles(a->rope_cos, a->rope_sin, a->pos, a->inv_freq, N, c->head_dim / 2);
+    memcpy(a->rope_cos, g->acts->cos_host, (size_t)N * half * sizeof(float));
+    memcpy(a->rope_sin, g->acts->sin_host, (size_t)N * half * sizeof(float));
     const size_t block = (size_t)N * c->hidden_size * sizeof(float);
     for (int l = 0; l <= L; l++)
         g->K->download(llama_residual(a, l), llama_residual(g->acts, l), block);

@@ -36,6 +36,8 @@ LlamaCuda *llama_cuda_create(const LlamaModel *m);
  * and the LM head go up, and the embedding only when first_layer is 0
  * (Llama-3-8B at L = 15: 8.6 GB less). */
 LlamaCuda *llama_cuda_create_from(const LlamaModel *m, int first_layer);
+/* The device bytes of llama_cuda_create_from's weights (any build). */
+size_t llama_cuda_bytes(const LlamaConfig *c, int first_layer);
 void llama_cuda_free(LlamaCuda *g);
 /* The model as the llama_view_* functions and hypernet_forward_view take
  * it; with activations from llama_acts_create_on(compute_cuda(), ...).
