@@ -264,9 +264,10 @@ void hn_acts_free(HnActs *a);
  *   hypernet_backward_view(hn, a, &gpu_target_view);
  *   K->grad_norm(&norm, hn_acts_grads(a), hn->n_params);
  *   K->adamw_step(hn_acts_params(a), hn_acts_grads(a), ..., m, v on the device ...);
- * with hn's host buffers touched only by hn_acts_download_params (before a
- * checkpoint) and hn_acts_upload_params (after loading one).  On the CPU
- * these are the host buffers themselves and the copies do nothing.
+ * with hn's host buffers read at creation (the copy starts from them) and
+ * written only by hn_acts_download_params (before a checkpoint, and
+ * before the activations are made again, larger).  On the CPU these are the
+ * host buffers themselves and the copies do nothing.
  * hypernet_forward/backward(target) are the _view ones with
  * llama_view_cpu(target). */
 typedef struct Compute Compute;
@@ -277,10 +278,8 @@ HnActs *hn_acts_create_on(const Compute *K, const Hypernet *hn, int max_b, int m
  * backward's scratch; on_device adds the parameter and gradient copies. */
 size_t hn_acts_bytes(const Hypernet *hn, int max_b, int max_E, int max_B, int max_S,
                      int recompute_target, int on_device);
-const Compute *hn_acts_compute(const HnActs *a);
 float *hn_acts_params(const HnActs *a);
 float *hn_acts_grads(const HnActs *a);
-int hn_acts_upload_params(HnActs *a, const Hypernet *hn);
 int hn_acts_download_params(const HnActs *a, Hypernet *hn);
 int hn_acts_download_grads(const HnActs *a, Hypernet *hn);
 /* hypernet_zero_grad on the CPU; the whole gradient copy on a device. */

@@ -208,13 +208,6 @@ static int create_replica(HnActs *a, const Hypernet *hn)
     return K->status();
 }
 
-int hn_acts_upload_params(HnActs *a, const Hypernet *hn)
-{
-    if (!a || !a->K->on_device) return 0;
-    a->K->upload(a->rep.params, hn->params, hn->n_params * sizeof(float));
-    return a->K->status();
-}
-
 int hn_acts_download_params(const HnActs *a, Hypernet *hn)
 {
     if (!a || !a->K->on_device) return 0;
@@ -229,11 +222,6 @@ int hn_acts_download_grads(const HnActs *a, Hypernet *hn)
     return a->K->status();
 }
 
-const Compute *hn_acts_compute(const HnActs *a)
-{
-    return a->K;
-}
-
 float *hn_acts_params(const HnActs *a)
 {
     return a->rep.params;
@@ -242,6 +230,28 @@ float *hn_acts_params(const HnActs *a)
 float *hn_acts_grads(const HnActs *a)
 {
     return a->rep.grads;
+}
+
+/* The capacities carve_all sizes for. */
+static void set_capacity(HnActs *a, const Hypernet *hn, int max_b, int max_E, int max_B,
+                         int max_S)
+{
+    const int nl = hn->target.n_layers + 1;
+    a->max_b = max_b;
+    a->max_E = max_E;
+    a->max_B = max_B;
+    a->max_S = max_S;
+    /* the DAS method has no G: its cross-attention keys are never packed */
+    const int keys = hn->cfg.method == HN_METHOD_HYPERDAS;
+    a->max_Nb = keys ? max_B * nl : 0;
+    a->max_Ns = keys ? max_S * nl : 0;
+}
+
+/* The first target layer that keeps its internals for the backward:
+ * L, or Lt (none: each is rerun from its input) with recompute_target. */
+static int target_keep_from(const Hypernet *hn, int recompute_target)
+{
+    return recompute_target ? hn->target.n_layers : hn->cfg.intervention_layer;
 }
 
 static HnActs *create(const Compute *K, const Hypernet *hn, int max_b, int max_E, int max_B,
@@ -262,15 +272,7 @@ static HnActs *create(const Compute *K, const Hypernet *hn, int max_b, int max_E
     }
     HnActs *a = hd_calloc(1, sizeof *a);
     a->K = K;
-    const int nl = hn->target.n_layers + 1;
-    a->max_b = max_b;
-    a->max_E = max_E;
-    a->max_B = max_B;
-    a->max_S = max_S;
-    /* the DAS method has no G: its cross-attention keys are never packed */
-    const int keys = hn->cfg.method == HN_METHOD_HYPERDAS;
-    a->max_Nb = keys ? max_B * nl : 0;
-    a->max_Ns = keys ? max_S * nl : 0;
+    set_capacity(a, hn, max_b, max_E, max_B, max_S);
     a->layers = hd_calloc((size_t)hn->cfg.n_layers, sizeof *a->layers);
     Carver count = {NULL, 0};
     carve_all(a, hn, &count);
@@ -308,9 +310,8 @@ static HnActs *create(const Compute *K, const Hypernet *hn, int max_b, int max_E
         a->host_ce = a->ce;
         hn_acts_sync_replica(a, hn);
     }
-    /* keep_from = Lt: no target layer keeps its internals */
-    int keep_from = recompute_target ? hn->target.n_layers : hn->cfg.intervention_layer;
-    a->target = llama_acts_create_on(K, &hn->target, max_b, max_B, keep_from);
+    a->target = llama_acts_create_on(K, &hn->target, max_b, max_B,
+                                     target_keep_from(hn, recompute_target));
     if (!a->target) {
         hn_acts_free(a);
         return NULL;
@@ -322,15 +323,12 @@ size_t hn_acts_bytes(const Hypernet *hn, int max_b, int max_E, int max_B, int ma
                      int recompute_target, int on_device)
 {
     HnActs a = {0};
-    const int nl = hn->target.n_layers + 1, keys = hn->cfg.method == HN_METHOD_HYPERDAS;
-    a.max_b = max_b, a.max_E = max_E, a.max_B = max_B, a.max_S = max_S;
-    a.max_Nb = keys ? max_B * nl : 0;
-    a.max_Ns = keys ? max_S * nl : 0;
+    set_capacity(&a, hn, max_b, max_E, max_B, max_S);
     Carver count = {NULL, 0};
     carve_all(&a, hn, &count);
-    const int keep_from = recompute_target ? hn->target.n_layers : hn->cfg.intervention_layer;
     size_t bytes = count.used * sizeof(float) +
-                   llama_acts_bytes(&hn->target, max_b, max_B, keep_from, max_b * max_B);
+                   llama_acts_bytes(&hn->target, max_b, max_B,
+                                    target_keep_from(hn, recompute_target), max_b * max_B);
     if (on_device) /* the parameter copy and its gradients, Q0, inv_freq */
         bytes += (2 * hn->n_params + (hn->rot_base ? (size_t)hn->target.hidden_size *
                                                          hn->target.hidden_size : 0) +

@@ -326,13 +326,13 @@ static void uniform_visible(float *W, const int *src_intv, const int *base_intv,
 
 /* ---- the inputs, prepared on the host ---- */
 
+/* (positions are read on the host only, to make the RoPE tables: they stay there) */
 static void upload_keys(const Compute *K, HnKeys *dst, const HnKeys *src, int b, const HnDims *D)
 {
     const size_t n = (size_t)b * src->N;
     dst->N = src->N;
     K->upload(dst->states, src->states, n * D->d * sizeof(float));
     K->upload(dst->mask, src->mask, n * sizeof(int));
-    K->upload(dst->pos, src->pos, n * sizeof(int));
     K->upload(dst->cos, src->cos, n * D->half * sizeof(float));
     K->upload(dst->sin, src->sin, n * D->half * sizeof(float));
 }
@@ -385,7 +385,6 @@ static int prepare_inputs(const Hypernet *hn, HnActs *a, const HnBatch *x, int h
     const size_t fi = sizeof(int), ff = sizeof(float);
     K->upload(a->in.ids, h->ids, bE * fi);
     K->upload(a->in.imask, h->imask, bE * fi);
-    K->upload(a->in.ipos, h->ipos, bE * fi);
     K->upload(a->in.cos_e, h->cos_e, bE * D.half * ff);
     K->upload(a->in.sin_e, h->sin_e, bE * D.half * ff);
     K->upload(a->in.base_intv, h->base_intv, bB * fi);
