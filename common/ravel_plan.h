@@ -55,4 +55,33 @@ int ravel_group_generate(RavelGroup *g, int exhaustive, long long wanted, int re
                          RavelAcceptFn accept, RavelEmitFn emit, void *ctx, long long *index,
                          RavelGroupCount *count);
 
+/* Known-first drawing (ravel-pairs --from-known).  Instead of drawing
+ * records and throwing away those whose verification prompt the model does
+ * not know (most of them on a small model), the group's cells are
+ * enumerated first: every (base template, verified entity) of the split
+ * whose verification prompt `known` accepts with its answer (the base
+ * template filled with the source entity for causal records, with the base
+ * entity for isolation ones; spec ravel.md 2.2).  Records are then built
+ * around the cells: the cells in a random order (one pass is a uniform
+ * sample without replacement), each with a freshly drawn partner entity
+ * and source template, and `accept` still judges the result (the strict
+ * filter may reject a partner: up to RAVEL_REFILL_SOURCE_TRIES new ones,
+ * then the cell is dropped).  wanted < 0: every cell once.  wanted larger
+ * than the cells: further passes, each in a new order, with new partners;
+ * a pass that keeps nothing ends the group short (the caller reports it;
+ * no error).  Only g's own generator is used, so a group's records do not
+ * depend on another group. */
+typedef int (*RavelKnownFn)(void *ctx, const char *prompt, const char *answer);
+
+typedef struct {
+    long long cells;            /* known verification prompts of the group */
+    long long cells_used;       /* of which at least one record was built on */
+    long long passes;           /* passes over the cells */
+    int base_entities, source_entities, base_templates, source_templates;   /* distinct, in kept records */
+} RavelKnownStats;
+
+int ravel_group_generate_known(RavelGroup *g, long long wanted, RavelKnownFn known, RavelAcceptFn accept,
+                               RavelEmitFn emit, void *ctx, long long *index, RavelGroupCount *count,
+                               RavelKnownStats *stats);
+
 #endif

@@ -333,6 +333,48 @@ int ravel_group_redraw_source(RavelGroup *g, RavelDraw *io)
     return draw_partner(g, io);
 }
 
+int ravel_group_draw_around(RavelGroup *g, int base_template, int verify_entity, RavelDraw *out)
+{
+    start_draw(g, out);
+    out->base_template = base_template;
+    if (g->kind == RAVEL_ISOLATE) {
+        out->e1 = verify_entity;
+        return draw_partner(g, out);
+    }
+    /* causal: the verified prompt is the base template with the source
+     * entity, so e2 is fixed and the base entity is drawn */
+    out->e2 = verify_entity;
+    long tries = 0;
+    do {
+        if (++tries > RAVEL_MAX_TRIES) return ravel_group_fail(g, "no valid base entity found in 1000000 tries");
+        out->e1 = g->ent[rng_uniform(&g->rng, (uint64_t)g->n_ent)];
+    } while (!pair_valid(g, out->e1, out->e2));
+    out->source_attribute = draw_source_attribute(g, out->e2);
+    draw_source_template(g, out);
+    return 0;
+}
+
+void ravel_group_verify_entities(const RavelGroup *g, unsigned char *ok)
+{
+    const RavelDomain *d = g->p->d;
+    memset(ok, 0, (size_t)d->n_entities);
+    if (g->kind == RAVEL_ISOLATE) {
+        /* the verified entity is the base: it needs one valid partner */
+        for (int i = 0; i < g->n_valid_e1; i++) ok[g->valid_e1[i]] = 1;
+        return;
+    }
+    /* the verified entity is the source: eligible, and some base entity
+     * of the pool has another value of A (causal: A == B) */
+    int na = d->attributes[g->target].n_values;
+    long long *cnt = hd_calloc((size_t)na, sizeof *cnt);
+    for (int i = 0; i < g->n_ent; i++) cnt[d->entities[g->ent[i]].value_ids[g->target]]++;
+    for (int i = 0; i < g->n_ent; i++) {
+        int e = g->ent[i];
+        ok[e] = source_eligible(g, e) && cnt[d->entities[e].value_ids[g->target]] < g->n_ent;
+    }
+    free(cnt);
+}
+
 /* ------------------------------------------------------------ texts */
 
 char *ravel_fill_template(const char *templ, const char *entity, size_t *slot)

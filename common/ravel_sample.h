@@ -135,6 +135,16 @@ int ravel_group_next(RavelGroup *g, RavelDraw *out);
 /* Redraws the source side (e2 and the source template) of a draw, keeping
  * its base prompt: used by --refill.  -1 on error. */
 int ravel_group_redraw_source(RavelGroup *g, RavelDraw *io);
+/* A draw built around one verification prompt (--from-known): the base
+ * template and the entity whose prompt the filter checks, the source entity
+ * e2 for causal records, the base entity e1 for isolation ones; the other
+ * entity and the source template are drawn.  -1 (hd_fail) when no valid
+ * partner exists. */
+int ravel_group_draw_around(RavelGroup *g, int base_template, int verify_entity, RavelDraw *out);
+/* ok[e] (one byte per entity of the domain) = 1 when entity e can stand
+ * on the verified side of a record of g: it is in the pool and has at
+ * least one valid partner. */
+void ravel_group_verify_entities(const RavelGroup *g, unsigned char *ok);
 
 /* The record texts of a draw (spec/ravel.md 4.2).  Strings that are not
  * owned point into the domain. */

@@ -14,6 +14,7 @@
 #include "msgpack_util.h"
 #include "ravel_data.h"
 #include "ravel_plan.h"
+#include "ravel_query.h"
 #include "ravel_record.h"
 #include "ravel_sample.h"
 #include "records.h"
@@ -58,6 +59,9 @@ typedef struct {
     const char *filter_path;
     int filter_strict;
     int refill;
+    int from_known;
+    int queries;
+    int stats;
     int count_only;
     const char *output;
     int gzip;
@@ -87,7 +91,18 @@ static void usage(void)
         "  --seed N                 64-bit seed (default 42)\n"
         "  --filter FILE            keep only pairs a model knows (stream of `known` records)\n"
         "  --filter-strict          also require the base and source prompts to be known\n"
-        "  --refill                 with --filter: counts are of kept records\n"
+        "  --refill                 with --filter: counts are of kept records (draws\n"
+        "                           rejected by the filter are redrawn)\n"
+        "  --from-known             with --filter: draw among the known verification\n"
+        "                           prompts directly (each once per pass, partners drawn);\n"
+        "                           counts are of kept records; a group with too few ends\n"
+        "                           short with a warning\n"
+        "  --queries                emit `query` records instead of pairs: the distinct\n"
+        "                           verification prompts (template x entity) per attribute\n"
+        "                           and split, for hd-filter to turn into `known` records;\n"
+        "                           -n N asks a random N per attribute, all every one\n"
+        "  --stats                  per group on stderr: kept, known prompts, distinct\n"
+        "                           entities and templates (--from-known), or queries\n"
         "  --count-only             print the counts as a table, emit no records\n"
         "  -o FILE                  output file (default stdout; written atomically)\n"
         "  -z                       gzip the output\n"
@@ -165,7 +180,7 @@ static uint64_t parse_seed(const char *arg)
 enum {
     OPT_DATA = 256, OPT_DOMAIN, OPT_ATTRIBUTE, OPT_ISOLATE, OPT_SPLIT, OPT_SPLIT_TYPE, OPT_VAL_AS_TEST,
     OPT_PROMPTS, OPT_ISO_RATIO, OPT_ISO_DIFF, OPT_SEED, OPT_FILTER, OPT_FILTER_STRICT, OPT_REFILL,
-    OPT_COUNT_ONLY, OPT_HELP, OPT_VERSION
+    OPT_COUNT_ONLY, OPT_FROM_KNOWN, OPT_QUERIES, OPT_STATS, OPT_HELP, OPT_VERSION
 };
 
 static void parse_options(Options *o, int argc, char **argv)
@@ -186,6 +201,9 @@ static void parse_options(Options *o, int argc, char **argv)
         {"filter-strict", no_argument, 0, OPT_FILTER_STRICT},
         {"refill", no_argument, 0, OPT_REFILL},
         {"count-only", no_argument, 0, OPT_COUNT_ONLY},
+        {"from-known", no_argument, 0, OPT_FROM_KNOWN},
+        {"queries", no_argument, 0, OPT_QUERIES},
+        {"stats", no_argument, 0, OPT_STATS},
         {"output", required_argument, 0, 'o'},
         {"help", no_argument, 0, OPT_HELP},
         {"version", no_argument, 0, OPT_VERSION},
@@ -223,6 +241,9 @@ static void parse_options(Options *o, int argc, char **argv)
         case OPT_FILTER_STRICT: o->filter_strict = 1; break;
         case OPT_REFILL: o->refill = 1; break;
         case OPT_COUNT_ONLY: o->count_only = 1; break;
+        case OPT_FROM_KNOWN: o->from_known = 1; break;
+        case OPT_QUERIES: o->queries = 1; break;
+        case OPT_STATS: o->stats = 1; break;
         case 'n': parse_n(o, optarg); break;
         case 'o': o->output = optarg; break;
         case 'z': o->gzip = 1; break;
@@ -249,8 +270,11 @@ static void parse_options(Options *o, int argc, char **argv)
     }
     if (o->val_as_test && o->split_wanted[RAVEL_VAL])
         hd_usage_error("--val-as-test puts the val data into test; --split val cannot be used with it");
-    if ((o->filter_strict || o->refill) && !o->filter_path)
-        hd_usage_error("--filter-strict and --refill need --filter");
+    if ((o->filter_strict || o->refill || o->from_known) && !o->filter_path)
+        hd_usage_error("--filter-strict, --refill and --from-known need --filter");
+    if (o->refill && o->from_known) hd_usage_error("--refill and --from-known are two ways to draw: pick one");
+    if (o->queries && (o->filter_path || o->count_only))
+        hd_usage_error("--queries emits every verification prompt: no --filter or --count-only");
     if (o->count_only && (o->output || o->gzip)) hd_usage_error("--count-only prints text on stdout; no -o or -z");
 }
 
@@ -388,6 +412,19 @@ static int accept_pair(void *ctx, const RavelDraw *r, const RavelPair *p)
     return RAVEL_KEEP;
 }
 
+static int known_correct(void *ctx, const char *prompt, const char *answer)
+{
+    Emitter *e = ctx;
+    return known_filter_correct(e->filter, prompt, answer);
+}
+
+static int emit_query(void *ctx, const RavelQuery *q)
+{
+    Emitter *e = ctx;
+    ravel_query_pack(record_writer_packer(e->w), q);
+    return record_writer_end_record(e->w);
+}
+
 static void pack_kv(msgpack_packer *pk, const char *k, const char *v)
 {
     mp_pack_str(pk, k);
@@ -411,7 +448,8 @@ static void pack_header(RecordWriter *w, const Options *o, DomainPlan *plans, in
 {
     msgpack_packer *pk = record_writer_packer(w);
     int n_inputs = filter ? known_filter_n_headers(filter) : 0;
-    header_pack_begin(pk, "pairs", filter ? known_filter_headers(filter) : NULL, n_inputs, 17);
+    header_pack_begin(pk, o->queries ? "queries" : "pairs", filter ? known_filter_headers(filter) : NULL,
+                      n_inputs, 17);
     pack_kv(pk, "scheme", "hyperdas");
     mp_pack_str(pk, "sampling");
     mp_pack_str(pk, "fnv1a64-splitmix64-xoshiro256** v1");
@@ -472,7 +510,7 @@ static void pack_header(RecordWriter *w, const Options *o, DomainPlan *plans, in
     } else {
         char sum[65];
         int have_sum = strcmp(o->filter_path, "-") != 0 && sha256_file_hex(o->filter_path, sum) == 0;
-        msgpack_pack_map(pk, 7);
+        msgpack_pack_map(pk, 8);
         pack_kv(pk, "file", o->filter_path);
         pack_kv(pk, "sha256", have_sum ? sum : NULL);
         pack_kv(pk, "model", known_filter_model(filter));
@@ -482,6 +520,7 @@ static void pack_header(RecordWriter *w, const Options *o, DomainPlan *plans, in
         msgpack_pack_int64(pk, known_filter_n_correct(filter));
         pack_bool(pk, "strict", o->filter_strict);
         pack_bool(pk, "refill", o->refill);
+        pack_bool(pk, "from_known", o->from_known);
     }
     pack_bool(pk, "filtered", filter != NULL);
     if (record_writer_end_record(w) < 0) hd_die("%s", hd_last_error());
@@ -497,6 +536,27 @@ static void count_line(const RavelGroup *g, const char *split, const RavelGroupC
            g->n_base_prompts, g->n_pairs, c->kept);
 }
 
+/* --from-known: a group that ends short is a warning (the run goes on:
+ * one attribute the model hardly knows must not sink the others); --stats
+ * adds what the records rest on, so that their diversity can be judged. */
+static void known_report(const Options *o, const RavelGroup *g, const char *split, const RavelGroupCount *c,
+                         const RavelKnownStats *ks)
+{
+    const RavelDomain *d = g->p->d;
+    char group[512];
+    snprintf(group, sizeof group, "%s/%s/%s/%s/%s", d->name, split, d->attributes[g->target].name,
+             ravel_kind_name(g->kind), d->attributes[g->queried].name);
+    if (c->wanted >= 0 && c->kept < c->wanted)
+        hd_warn("%s: only %lld of %lld records: %lld known verification prompts", group, c->kept, c->wanted,
+                ks->cells);
+    if (o->stats)
+        fprintf(stderr,
+                "%s: %s: kept %lld; known prompts %lld (used %lld, %lld pass%s); entities base %d source %d; "
+                "templates base %d source %d\n",
+                hd_progname, group, c->kept, ks->cells, ks->cells_used, ks->passes, ks->passes == 1 ? "" : "es",
+                ks->base_entities, ks->source_entities, ks->base_templates, ks->source_templates);
+}
+
 /* One group: set up, check it can produce, generate. */
 static void run_group(const Options *o, Emitter *em, const RavelPools *pools, RavelKind kind, int target,
                       int queried, int exhaustive, long long wanted, long long *index, RavelGroupCount *count)
@@ -504,7 +564,7 @@ static void run_group(const Options *o, Emitter *em, const RavelPools *pools, Ra
     RavelGroup g;
     if (ravel_group_init(&g, pools, kind, target, queried, o->iso_require_diff_target, o->seed) < 0)
         hd_die("%s", hd_last_error());
-    if (!o->count_only && g.n_pairs == 0 && wanted != 0) {
+    if (!o->count_only && !o->from_known && g.n_pairs == 0 && wanted != 0) {
         const RavelDomain *d = pools->d;
         hd_die("%s/%s/%s/%s/%s: no valid pair exists (every entity of the pool has the same value, or no "
                "source entity fits --prompts)",
@@ -519,12 +579,38 @@ static void run_group(const Options *o, Emitter *em, const RavelPools *pools, Ra
         long long n = exhaustive ? g.n_base_prompts : (g.n_pairs ? wanted : 0);
         if (exhaustive && wanted >= 0 && wanted < n) n = wanted;
         count->drawn = count->kept = n;
+    } else if (o->from_known) {
+        RavelKnownStats ks;
+        if (ravel_group_generate_known(&g, wanted, known_correct, accept_pair, o->count_only ? NULL : emit_pair, em,
+                                       index, count, &ks) < 0)
+            hd_die("%s", hd_last_error());
+        known_report(o, &g, em->split, count, &ks);
     } else if (!(o->count_only && g.n_pairs == 0) &&
         ravel_group_generate(&g, exhaustive, wanted, o->refill, em->filter ? accept_pair : NULL,
                              o->count_only ? NULL : emit_pair, em, index, count) < 0)
         hd_die("%s", hd_last_error());
     if (o->count_only) count_line(&g, em->split, count);
     ravel_group_free(&g);
+}
+
+/* --queries: the cells of every attribute a record could verify (the
+ * targets and the isolation attributes), each attribute once. */
+static void run_queries(const Options *o, Emitter *em, DomainPlan *dp, const RavelPools *pools)
+{
+    const RavelDomain *d = dp->d;
+    for (int a = 0; a < d->n_attributes; a++) {
+        int want = 0;
+        for (int i = 0; i < dp->n_targets; i++) want |= dp->targets[i] == a;
+        for (int i = 0; i < dp->n_isolate && o->iso_p > 0; i++) want |= dp->isolate[i] == a;
+        if (!want || pools->n_templates[a] == 0) continue;
+        long long cells = 0, n = count_for(o, d->attributes[a].name);
+        if (ravel_queries_generate(pools, a, n, o->seed, emit_query, em, &cells) < 0)
+            hd_die("%s", hd_last_error());
+        if (o->stats)
+            fprintf(stderr, "%s: %s/%s/%s: %lld of %lld verification prompts (%d templates)\n", hd_progname,
+                    d->name, em->split, d->attributes[a].name, n < 0 || n > cells ? cells : n, cells,
+                    pools->n_templates[a]);
+    }
 }
 
 static void run_split(const Options *o, Emitter *em, DomainPlan *dp, int split)
@@ -534,6 +620,11 @@ static void run_split(const Options *o, Emitter *em, DomainPlan *dp, int split)
     if (ravel_pools_init(&pools, dp->d, &spec) < 0) hd_die("%s", hd_last_error());
     em->d = dp->d;
     em->split = ravel_split_name(split);
+    if (o->queries) {
+        run_queries(o, em, dp, &pools);
+        ravel_pools_free(&pools);
+        return;
+    }
     for (int t = 0; t < dp->n_targets; t++) {
         int a = dp->targets[t];
         long long n = count_for(o, dp->d->attributes[a].name);
@@ -543,7 +634,7 @@ static void run_split(const Options *o, Emitter *em, DomainPlan *dp, int split)
         long long index = 0;
         RavelGroupCount causal;
         run_group(o, em, &pools, RAVEL_CAUSAL, a, a, n < 0, ravel_causal_wanted(n, o->iso_p, o->iso_q), &index, &causal);
-        long long basis = o->refill ? causal.kept : causal.drawn;
+        long long basis = o->refill || o->from_known ? causal.kept : causal.drawn;
         index = 0;
         for (int i = 0; i < n_iso; i++) {
             /* Exhaustive counts need B's available base prompts: a probe
