@@ -85,6 +85,19 @@ int pair_tokens_build(const TargetModel *t, const msgpack_object *pair, PairToke
     return rc;
 }
 
+int pair_tokens_answer(const TargetModel *t, const char *prompt, size_t np, const char *sep, size_t ns,
+                       const char *answer, size_t na, TokenSeq *out)
+{
+    memset(out, 0, sizeof *out);
+    if (na == 0) return hd_fail("empty answer");
+    int rc = encode_with_answer(t, prompt, np, sep, ns, answer, na, NULL, out);
+    if (rc < 0) {
+        free(out->ids);
+        out->ids = NULL;
+    }
+    return rc;
+}
+
 void pair_tokens_free(PairTokens *p)
 {
     free(p->base.ids);

@@ -37,4 +37,11 @@ typedef struct {
 int pair_tokens_build(const TargetModel *t, const msgpack_object *pair, PairTokens *out);
 void pair_tokens_free(PairTokens *p);
 
+/* One sequence BOS + prompt + sep + answer with the answer tokens after the
+ * prompt's own token count (the verify sequence of a pair, built from the
+ * fields of a `query` record); entity_last is -1.  -1 (hd_fail) when the
+ * answer adds no token. */
+int pair_tokens_answer(const TargetModel *t, const char *prompt, size_t np, const char *sep, size_t ns,
+                       const char *answer, size_t na, TokenSeq *out);
+
 #endif

@@ -1,5 +1,11 @@
 /* hd-filter: keep the pairs the target model already knows.
  *
+ * Two inputs.  A stream of `pair` records (ravel-pairs) gives the pairs
+ * that pass; a stream of `query` records (ravel-pairs --queries: one
+ * verification prompt and its answer each) gives one `known` record per
+ * query, the cheap way to learn what the model knows before drawing pairs
+ * among the known prompts (ravel-pairs --filter --from-known).
+ *
  * For each pair record, the model reads BOS + verify_input + answer_sep +
  * label in one teacher-forced pass; the pair is kept when every label
  * token is the model's argmax (spec/ravel.md 2.2, the HyperDAS rule).
@@ -20,6 +26,7 @@
 #include "target_model.h"
 
 #include <getopt.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,9 +36,13 @@ static void usage(void)
 {
     printf(
         "Usage: hd-filter [options] [PAIRS...]\n"
+        "       hd-filter [options] [QUERIES...]   (ravel-pairs --queries)\n"
         "Keep the pair records whose answer the target model already gives: BOS +\n"
         "verify_input + answer_sep + label is run teacher-forced and the pair is kept\n"
-        "when every label token is the model's argmax.  PAIRS '-' or none is stdin.\n"
+        "when every label token is the model's argmax.  Given query records instead\n"
+        "(prompt, answer_sep, answer), write one known record per query.  Each distinct\n"
+        "prompt runs once per run (and never when --known has it).  PAIRS '-' or none\n"
+        "is stdin.\n"
         "\n"
         "  -m, --model PATH      GGUF file or Hugging Face directory (default: $HD_MODEL,\n"
         "                        else the SmolLM2 of 'make model')\n"
@@ -40,8 +51,9 @@ static void usage(void)
         "      --known-out FILE  write every outcome computed here as known records\n"
         "      --all             write every pair, with \"model_correct\": true/false,\n"
         "                        instead of dropping the ones the model gets wrong\n"
-        "      --stats           print kept/tried per attribute and kind on stderr\n"
-        "                        (always when stderr is a terminal)\n"
+        "      --stats           print kept/tried per attribute and kind (queries: known/\n"
+        "                        asked per attribute), prompts run and their rate on\n"
+        "                        stderr (always when stderr is a terminal)\n"
         "      --max-len N       longest sequence in tokens (default 256)\n"
         "      --no-bos          do not prepend the model's BOS token\n"
         "      --device D        cpu (default) or cuda: the forward on the GPU with\n"
@@ -74,17 +86,11 @@ typedef struct {
     int batch, keep_all;
     Stat *stats;
     int n_stats;
+    long long n_run;         /* sequences the model ran */
 } Filter;
 
-static void count(Filter *f, const msgpack_object *rec, int kept)
+static void count_key(Filter *f, const char *key, int kept)
 {
-    char key[256];
-    const msgpack_object *a = mp_map_get(rec, "target_attribute"), *k = mp_map_get(rec, "kind");
-    snprintf(key, sizeof key, "%.*s %.*s",
-             a && a->type == MSGPACK_OBJECT_STR ? (int)a->via.str.size : 1,
-             a && a->type == MSGPACK_OBJECT_STR ? a->via.str.ptr : "?",
-             k && k->type == MSGPACK_OBJECT_STR ? (int)k->via.str.size : 1,
-             k && k->type == MSGPACK_OBJECT_STR ? k->via.str.ptr : "?");
     int i = 0;
     while (i < f->n_stats && strcmp(f->stats[i].key, key) != 0) i++;
     if (i == f->n_stats) {
@@ -97,11 +103,25 @@ static void count(Filter *f, const msgpack_object *rec, int kept)
     f->stats[i].kept += kept;
 }
 
-static void write_known(Filter *f, const char *prompt, const char *answer, int correct)
+static void count(Filter *f, const msgpack_object *rec, int kept)
 {
-    if (!f->known_out) return;
-    msgpack_packer *pk = record_writer_packer(f->known_out);
-    msgpack_pack_map(pk, 5);
+    char key[256];
+    const msgpack_object *a = mp_map_get(rec, "target_attribute"), *k = mp_map_get(rec, "kind");
+    snprintf(key, sizeof key, "%.*s %.*s",
+             a && a->type == MSGPACK_OBJECT_STR ? (int)a->via.str.size : 1,
+             a && a->type == MSGPACK_OBJECT_STR ? a->via.str.ptr : "?",
+             k && k->type == MSGPACK_OBJECT_STR ? (int)k->via.str.size : 1,
+             k && k->type == MSGPACK_OBJECT_STR ? k->via.str.ptr : "?");
+    count_key(f, key, kept);
+}
+
+/* One known record; the query's domain and attribute ride along when given
+ * (for yield tables), readers need only prompt, answer and correct. */
+static void write_known_to(RecordWriter *w, const Filter *f, const char *prompt, const char *answer, int correct,
+                           const char *domain, const char *attribute)
+{
+    msgpack_packer *pk = record_writer_packer(w);
+    msgpack_pack_map(pk, 5 + (domain != NULL) + (attribute != NULL));
     mp_pack_str(pk, "t");
     mp_pack_str(pk, "known");
     mp_pack_str(pk, "prompt");
@@ -113,7 +133,56 @@ static void write_known(Filter *f, const char *prompt, const char *answer, int c
     else msgpack_pack_false(pk);
     mp_pack_str(pk, "model");
     mp_pack_str(pk, f->target.model.cfg.model_id);
-    if (record_writer_end_record(f->known_out) < 0) hd_die("%s", hd_last_error());
+    if (domain) {
+        mp_pack_str(pk, "domain");
+        mp_pack_str(pk, domain);
+    }
+    if (attribute) {
+        mp_pack_str(pk, "attribute");
+        mp_pack_str(pk, attribute);
+    }
+    if (record_writer_end_record(w) < 0) hd_die("%s", hd_last_error());
+}
+
+static void write_known(Filter *f, const char *prompt, const char *answer, int correct)
+{
+    if (f->known_out) write_known_to(f->known_out, f, prompt, answer, correct, NULL, NULL);
+}
+
+/* Orders sequences by length, so that a batch pads little. */
+static const TokenSeq *const *sort_base;
+static int by_length(const void *a, const void *b)
+{
+    int x = sort_base[*(const int *)a]->n, y = sort_base[*(const int *)b]->n;
+    return (x > y) - (x < y);
+}
+
+/* Runs the model on seqs[0..m), batched by length; correct[j] per sequence. */
+static void run_batches(Filter *f, const TokenSeq **seqs, int m, int *correct)
+{
+    int *order = hd_malloc((size_t)(m ? m : 1) * sizeof *order);
+    const TokenSeq **sorted = hd_malloc((size_t)(m ? m : 1) * sizeof *sorted);
+    int32_t **pred = hd_malloc((size_t)(m ? m : 1) * sizeof *pred);
+    int *ok = hd_malloc((size_t)(m ? m : 1) * sizeof *ok);
+    for (int j = 0; j < m; j++) order[j] = j;
+    sort_base = seqs;
+    qsort(order, (size_t)m, sizeof *order, by_length);
+    for (int j = 0; j < m; j++) sorted[j] = seqs[order[j]];
+    for (int start = 0; start < m; start += f->batch) {
+        int k = m - start < f->batch ? m - start : f->batch;
+        if (model_runner_forward(&f->runner, sorted + start, k) < 0 ||
+            model_runner_answer_check(&f->runner, sorted + start, k, pred + start, ok + start) < 0)
+            hd_die("%s", hd_last_error());
+    }
+    for (int j = 0; j < m; j++) {
+        correct[order[j]] = ok[j];
+        free(pred[j]);
+    }
+    f->n_run += m;
+    free(order);
+    free(sorted);
+    free(pred);
+    free(ok);
 }
 
 /* Runs the model on every item whose outcome is not known yet. */
@@ -121,7 +190,6 @@ static void resolve(Filter *f, Item *items, int n)
 {
     const TokenSeq **todo = hd_malloc((size_t)n * sizeof *todo);
     int *which = hd_malloc((size_t)n * sizeof *which);
-    int32_t **pred = hd_malloc((size_t)n * sizeof *pred);
     int *correct = hd_malloc((size_t)n * sizeof *correct);
     int m = 0;
     for (int i = 0; i < n; i++) {
@@ -135,23 +203,16 @@ static void resolve(Filter *f, Item *items, int n)
         todo[m] = &items[i].pair->tokens.verify;
         which[m++] = i;
     }
-    for (int start = 0; start < m; start += f->batch) {
-        int k = m - start < f->batch ? m - start : f->batch;
-        if (model_runner_forward(&f->runner, todo + start, k) < 0 ||
-            model_runner_answer_check(&f->runner, todo + start, k, pred + start, correct + start) < 0)
-            hd_die("%s", hd_last_error());
-    }
+    run_batches(f, todo, m, correct);
     for (int j = 0; j < m; j++) {
         Item *it = &items[which[j]];
         known_filter_add(f->known, it->prompt, it->answer, correct[j]);
         write_known(f, it->prompt, it->answer, correct[j]);
-        free(pred[j]);
     }
     for (int i = 0; i < n; i++)
         if (items[i].outcome < 0) items[i].outcome = known_filter_lookup(f->known, items[i].prompt, items[i].answer) == 1;
     free(todo);
     free(which);
-    free(pred);
     free(correct);
 }
 
@@ -188,6 +249,113 @@ static void flush_window(void *ctx, PairItem *pairs, int n)
         free(items[i].answer);
     }
     free(items);
+}
+
+/* ---- queries in, known records out ---- */
+
+typedef struct {
+    MpCopy copy;
+    const msgpack_object *rec;
+    char *prompt, *answer;
+    TokenSeq seq;
+    int outcome;
+} Query;
+
+static char *query_str(const msgpack_object *rec, const char *key, RecordInput *in)
+{
+    const msgpack_object *v = mp_map_get(rec, key);
+    if (!v || v->type != MSGPACK_OBJECT_STR)
+        hd_die("%s: query record has no string '%s'", record_input_where(in), key);
+    if (memchr(v->via.str.ptr, 0, v->via.str.size)) hd_die("%s: query '%s' contains a NUL byte", record_input_where(in), key);
+    return mp_strdup(v);
+}
+
+/* A window of queries: outcomes from the table or the model (each distinct
+ * prompt once), then one known record per query, in input order. */
+static void flush_queries(Filter *f, Query *q, int n)
+{
+    const TokenSeq **todo = hd_malloc((size_t)(n ? n : 1) * sizeof *todo);
+    int *which = hd_malloc((size_t)(n ? n : 1) * sizeof *which), *correct = hd_malloc((size_t)(n ? n : 1) * sizeof *correct);
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        q[i].outcome = known_filter_lookup(f->known, q[i].prompt, q[i].answer);
+        if (q[i].outcome >= 0) continue;
+        int dup = 0;
+        for (int j = 0; j < m && !dup; j++)
+            dup = strcmp(q[which[j]].prompt, q[i].prompt) == 0 && strcmp(q[which[j]].answer, q[i].answer) == 0;
+        if (dup) continue;
+        todo[m] = &q[i].seq;
+        which[m++] = i;
+    }
+    run_batches(f, todo, m, correct);
+    for (int j = 0; j < m; j++) known_filter_add(f->known, q[which[j]].prompt, q[which[j]].answer, correct[j]);
+    for (int i = 0; i < n; i++) {
+        int ok = known_filter_lookup(f->known, q[i].prompt, q[i].answer) == 1;
+        char *domain = mp_strdup(mp_map_get(q[i].rec, "domain")), *attr = mp_strdup(mp_map_get(q[i].rec, "attribute"));
+        char key[256];
+        snprintf(key, sizeof key, "%s %s", domain ? domain : "?", attr ? attr : "?");
+        count_key(f, key, ok);
+        write_known_to(f->out, f, q[i].prompt, q[i].answer, ok, domain, attr);
+        if (f->known_out) write_known_to(f->known_out, f, q[i].prompt, q[i].answer, ok, domain, attr);
+        free(domain);
+        free(attr);
+        free(q[i].prompt);
+        free(q[i].answer);
+        free(q[i].seq.ids);
+        mp_copy_destroy(&q[i].copy);
+    }
+    free(todo);
+    free(which);
+    free(correct);
+}
+
+static void run_queries(Filter *f, RecordInput *in, int window, int max_len)
+{
+    Query *q = hd_calloc((size_t)window, sizeof *q);
+    int n = 0, rc;
+    long long seen = 0;
+    Progress prog;
+    progress_begin(&prog, "queries", 0);
+    const msgpack_object *rec;
+    while ((rc = record_input_next(in, &rec)) == 1) {
+        if (!mp_is_str(mp_map_get(rec, "t"), "query"))
+            hd_die("%s: not a query record in a stream of queries (ravel-pairs --queries)", record_input_where(in));
+        Query *it = &q[n];
+        memset(it, 0, sizeof *it);
+        it->rec = mp_copy_init(&it->copy, rec);
+        it->prompt = query_str(it->rec, "prompt", in);
+        it->answer = query_str(it->rec, "answer", in);
+        char *sep = query_str(it->rec, "answer_sep", in);
+        if (pair_tokens_answer(&f->target, it->prompt, strlen(it->prompt), sep, strlen(sep), it->answer,
+                               strlen(it->answer), &it->seq) < 0)
+            hd_die("%s: %s", record_input_where(in), hd_last_error());
+        free(sep);
+        if (it->seq.n > max_len)
+            hd_die("%s: %d tokens, longer than --max-len %d", record_input_where(in), it->seq.n, max_len);
+        if (++n == window) {
+            flush_queries(f, q, n);
+            n = 0;
+        }
+        progress_update(&prog, ++seen);
+    }
+    if (rc < 0) hd_die("%s", hd_last_error());
+    flush_queries(f, q, n);
+    progress_end(&prog);
+    free(q);
+}
+
+static int input_is_queries(RecordInput *in)
+{
+    int n = record_input_n_headers(in);
+    const msgpack_object *const *h = record_input_headers(in);
+    return n > 0 && mp_is_str(mp_map_get(h[n - 1], "kind"), "queries");
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 int main(int argc, char **argv)
@@ -239,10 +407,12 @@ int main(int argc, char **argv)
 
     RecordInput *in = record_input_open(argv + optind, argc - optind);
     if (!in) hd_die("%s", hd_last_error());
+    int queries = input_is_queries(in);
+    if (queries && keep_all) hd_usage_error("--all is for pair records; query records all get a known record");
     f.out = record_writer_open(output, gzip);
     if (!f.out) hd_die("%s", hd_last_error());
     msgpack_packer *pk = record_writer_packer(f.out);
-    header_pack_begin(pk, "pairs", record_input_headers(in), record_input_n_headers(in),
+    header_pack_begin(pk, queries ? "known" : "pairs", record_input_headers(in), record_input_n_headers(in),
                       TARGET_MODEL_INFO_PAIRS + 3);
     target_model_pack_info(pk, &f.target);
     char device[300]; /* near ties of the answer check can go either way in bf16 */
@@ -252,7 +422,8 @@ int main(int argc, char **argv)
     mp_pack_str(pk, "filter");
     mp_pack_str(pk, "teacher-forced full answer (spec ravel.md 2.2)");
     mp_pack_str(pk, "filtered");
-    msgpack_pack_true(pk);
+    if (queries) msgpack_pack_false(pk);
+    else msgpack_pack_true(pk);
     if (record_writer_end_record(f.out) < 0) hd_die("%s", hd_last_error());
     if (known_out) {
         f.known_out = record_writer_open(known_out, 0);
@@ -263,9 +434,14 @@ int main(int argc, char **argv)
         if (record_writer_end_record(f.known_out) < 0) hd_die("%s", hd_last_error());
     }
 
-    /* a few batches at a time, so that repeats within a window run once */
-    if (pair_window_run(in, &f.target, f.out, batch * 4, flush_window, &f) < 0)
+    /* a few batches at a time: repeats within a window run once (and
+     * across windows the known table catches them), and sorting a window
+     * by length makes batches of alike lengths */
+    double t0 = now_s();
+    if (queries) run_queries(&f, in, batch * 16, max_len);
+    else if (pair_window_run(in, &f.target, f.out, batch * 16, flush_window, &f) < 0)
         hd_die("%s", hd_last_error());
+    double elapsed = now_s() - t0;
     if (record_writer_close(f.out) < 0) hd_die("%s", hd_last_error());
     if (f.known_out && record_writer_close(f.known_out) < 0) hd_die("%s", hd_last_error());
     if (stats) {
@@ -278,6 +454,9 @@ int main(int argc, char **argv)
         }
         fprintf(stderr, "%s: %-40s kept %6lld of %6lld (%5.1f%%)\n", hd_progname, "all", kept, tried,
                 tried ? 100.0 * kept / tried : 0.0);
+        fprintf(stderr, "%s: %lld %s in %.1f s (%.1f/s); the model ran %lld distinct prompts (%.1f/s)\n",
+                hd_progname, tried, queries ? "queries" : "pairs", elapsed, elapsed > 0 ? tried / elapsed : 0.0,
+                f.n_run, elapsed > 0 ? f.n_run / elapsed : 0.0);
     }
     free(f.stats);
     record_input_close(in);

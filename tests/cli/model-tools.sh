@@ -27,6 +27,48 @@ check "ravel-pairs --filter reads hd-filter's known records" bash -c "
     $BIN/ravel-pairs --domain city --attribute Country -n 10 --filter $TMP/known.msgpack > $TMP/rf.msgpack &&
     [ \$($BIN/hd-cat --count $TMP/rf.msgpack) = \$($BIN/hd-cat --count $TMP/kept.msgpack) ]"
 
+# Query records made from the pairs' own verification inputs: the query path
+# must give each the outcome the pair path gave it.
+$BIN/ravel-pairs --domain city --attribute Country,Continent --iso-ratio 0 -n 24 -o $TMP/qpairs.msgpack
+$BIN/hd-filter --all $TMP/qpairs.msgpack -o $TMP/qall.msgpack
+$BIN/hd-cat $TMP/qpairs.msgpack | grep '"t":"pair"' |
+    jq -c '{t: "query", id: .id, domain: .domain, split: .split, attribute: .target_attribute,
+            template: .base_template, entity: .source_entity, prompt: .verify_input,
+            answer_sep: .answer_sep, answer: .label}' > $TMP/q.jsonl
+$BIN/hd-cat --to-records --kind queries -o $TMP/q.msgpack $TMP/q.jsonl
+check "hd-filter on queries: one known record each, the pair path's outcome" bash -c "
+    $BIN/hd-filter --stats -o $TMP/qk.msgpack $TMP/q.msgpack 2> $TMP/qerr &&
+    $BIN/hd-cat --header $TMP/qk.msgpack | grep -q '\"kind\":\"known\"' &&
+    [ \$($BIN/hd-cat --count $TMP/qk.msgpack) = \$(wc -l < $TMP/q.jsonl) ] &&
+    diff <($BIN/hd-cat $TMP/qall.msgpack | grep '\"t\":\"pair\"' | jq -c '[.verify_input, .model_correct]') \
+         <($BIN/hd-cat $TMP/qk.msgpack | grep '\"t\":\"known\"' | jq -c '[.prompt, .correct]') &&
+    $BIN/hd-cat $TMP/qk.msgpack | grep '\"t\":\"known\"' | jq -e -s 'all(.[]; .domain == \"city\" and .model != null)' > /dev/null &&
+    grep -q 'queries in .* the model ran [0-9]* distinct prompts' $TMP/qerr"
+check "hd-filter on queries: --known answers them without the model" bash -c "
+    $BIN/hd-filter --stats --known $TMP/qk.msgpack -o $TMP/qk2.msgpack $TMP/q.msgpack 2> $TMP/qerr2 &&
+    grep -q 'the model ran 0 distinct prompts' $TMP/qerr2 &&
+    diff <($BIN/hd-cat $TMP/qk.msgpack | tail -n +2) <($BIN/hd-cat $TMP/qk2.msgpack | tail -n +2)"
+check "hd-filter on queries: a pair record among them is named" bash -c "
+    $BIN/hd-cat $TMP/pairs.msgpack | grep '\"t\":\"pair\"' | head -1 > $TMP/mixed.jsonl &&
+    cat $TMP/q.jsonl >> $TMP/mixed.jsonl &&
+    $BIN/hd-cat --to-records --kind queries -o $TMP/mixed.msgpack $TMP/mixed.jsonl &&
+    ! $BIN/hd-filter $TMP/mixed.msgpack > /dev/null 2> $TMP/merr &&
+    [ \$(wc -l < $TMP/merr) = 1 ] && grep -q 'mixed.msgpack: record 2: not a query record' $TMP/merr"
+# The tiny random model knows no fact; SmolLM2 (make model) knows some.
+SMOL=models/SmolLM2-135M-Instruct.Q4_1.gguf
+if [ -f $SMOL ]; then
+    check "ravel-pairs --from-known on hd-filter's known records: every pair passes hd-filter" bash -c "
+        $BIN/ravel-pairs --domain city --attribute Continent,Country --iso-ratio 0 -n 30 --queries |
+            $BIN/hd-filter -m $SMOL -o $TMP/qk3.msgpack &&
+        n=\$($BIN/hd-cat --where correct=true --count $TMP/qk3.msgpack) && [ \$n -ge 3 ] &&
+        $BIN/ravel-pairs --domain city --attribute Continent,Country --iso-ratio 0 -n all --from-known \
+            --filter $TMP/qk3.msgpack -o $TMP/fk.msgpack &&
+        [ \$($BIN/hd-cat --count $TMP/fk.msgpack) = \$n ] &&
+        $BIN/hd-filter -m $SMOL $TMP/fk.msgpack | $BIN/hd-cat --count | grep -qx \$n"
+else
+    skip "ravel-pairs --from-known then hd-filter on SmolLM2" "no $SMOL (make model)"
+fi
+
 $BIN/cache-acts -b 4 $TMP/pairs.msgpack -o $TMP/acts.msgpack
 check "cache-acts writes one acts record per pair" \
     test "$($BIN/hd-cat --where t=acts --count $TMP/acts.msgpack)" = "$NPAIRS"
