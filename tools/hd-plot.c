@@ -2,6 +2,7 @@
  *
  *   hd-plot --heatmaps DIR [SCORES...]   selection weights of hd-score records
  *   hd-plot --curve FILE.svg [LOGS...]   loss and evaluation curves of hd-train logs
+ *   hd-plot --learning-curve FILE.svg SIZE=SCORES...   scores against training size
  *
  * Reads stdin when no file (or "-") is given; gzip input is detected.  The
  * whole input is read and checked before anything is written, so bad input
@@ -13,6 +14,7 @@
 #include "outfile.h"
 #include "plot_curve.h"
 #include "plot_heatmap.h"
+#include "plot_learning.h"
 #include "records.h"
 #include "score_example.h"
 #include "svg.h"
@@ -32,6 +34,7 @@ static void usage(void)
     printf(
         "Usage: hd-plot --heatmaps DIR [options] [SCORES...]\n"
         "       hd-plot --curve FILE.svg [options] [LOGS...]\n"
+        "       hd-plot --learning-curve FILE.svg [options] SIZE=SCORES...\n"
         "Draw SVG pictures of hyperdas streams.  FILE '-' or none is stdin; gzip is\n"
         "detected.\n"
         "\n"
@@ -48,12 +51,20 @@ static void usage(void)
         "                  several logs are overlaid, named by their file names\n"
         "  --smooth N      moving average over N steps of the loss curves (default 1:\n"
         "                  none); the raw curve stays, faint\n"
+        "  --learning-curve FILE\n"
+        "                  from hd-score summaries (score files or --summarize output),\n"
+        "                  each argument SIZE=FILE with the training-set size of its\n"
+        "                  runs: Disentangle, Cause, Isolate and the flip rate of the\n"
+        "                  overall row against SIZE, one line per method/mode (rule),\n"
+        "                  95%% intervals dashed where the summaries have them\n"
+        "  --split S       the summaries' split for --learning-curve (default test)\n"
+        "  --x-label L     x axis label for --learning-curve (default 'training pairs')\n"
         "  -h, --help      this text\n"
         "      --version   version\n");
 }
 
 typedef struct {
-    const char *heatmaps_dir, *curve_path, *mode;
+    const char *heatmaps_dir, *curve_path, *learning_path, *mode, *split, *x_label;
     long long max_examples, smooth;
 } Options;
 
@@ -473,16 +484,36 @@ static void curve(int nfiles, char **files, const Options *o)
     free(eval);
 }
 
+/* --learning-curve: SIZE=FILE arguments. */
+static void learning(int nfiles, char **files, const Options *o)
+{
+    LearningCurve *lc = learning_curve_new(o->split);
+    for (int i = 0; i < nfiles; i++) {
+        char *eq = strchr(files[i], '='), *end = NULL;
+        double x = eq ? strtod(files[i], &end) : NAN;
+        if (!eq || end != eq || !isfinite(x))
+            hd_usage_error("--learning-curve: expected SIZE=FILE (e.g. 2000=hd-2000.scores), got '%s'", files[i]);
+        if (learning_curve_add_file(lc, x, eq + 1) < 0) hd_die("%s", hd_last_error());
+    }
+    char title[256];
+    snprintf(title, sizeof title, "learning curve (%s split, overall rows)", o->split);
+    if (learning_curve_write_svg(lc, o->learning_path, title, o->x_label) < 0) hd_die("%s", hd_last_error());
+    learning_curve_free(lc);
+}
+
 int main(int argc, char **argv)
 {
     hd_cli_init(argc, argv, "hd-plot");
-    Options o = {.max_examples = 50, .smooth = 1};
-    int max_given = 0, smooth_given = 0;
-    enum { OPT_HEATMAPS = 256, OPT_CURVE, OPT_MAX, OPT_MODE, OPT_SMOOTH, OPT_VERSION };
+    Options o = {.max_examples = 50, .smooth = 1, .split = "test", .x_label = "training pairs"};
+    int max_given = 0, smooth_given = 0, learning_given = 0;
+    enum { OPT_HEATMAPS = 256, OPT_CURVE, OPT_MAX, OPT_MODE, OPT_SMOOTH, OPT_LEARNING, OPT_SPLIT, OPT_XLABEL,
+           OPT_VERSION };
     static const struct option longopts[] = {
         {"heatmaps", required_argument, 0, OPT_HEATMAPS}, {"curve", required_argument, 0, OPT_CURVE},
         {"max", required_argument, 0, OPT_MAX},           {"mode", required_argument, 0, OPT_MODE},
         {"smooth", required_argument, 0, OPT_SMOOTH},     {"help", no_argument, 0, 'h'},
+        {"learning-curve", required_argument, 0, OPT_LEARNING}, {"split", required_argument, 0, OPT_SPLIT},
+        {"x-label", required_argument, 0, OPT_XLABEL},
         {"version", no_argument, 0, OPT_VERSION},         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -492,12 +523,24 @@ int main(int argc, char **argv)
         case OPT_MAX: o.max_examples = hd_cli_parse_count("--max", optarg); max_given = 1; break;
         case OPT_MODE: o.mode = optarg; break;
         case OPT_SMOOTH: o.smooth = hd_cli_parse_count("--smooth", optarg); smooth_given = 1; break;
+        case OPT_LEARNING: o.learning_path = optarg; break;
+        case OPT_SPLIT: o.split = optarg; learning_given = 1; break;
+        case OPT_XLABEL: o.x_label = optarg; learning_given = 1; break;
         case 'h': usage(); return 0;
         case OPT_VERSION: hd_cli_print_version(); return 0;
         default: hd_usage_error("unknown option");
         }
     }
-    if (!o.heatmaps_dir == !o.curve_path) hd_usage_error("give exactly one of --heatmaps DIR and --curve FILE.svg");
+    if ((o.heatmaps_dir != NULL) + (o.curve_path != NULL) + (o.learning_path != NULL) != 1)
+        hd_usage_error("give exactly one of --heatmaps DIR, --curve FILE.svg and --learning-curve FILE.svg");
+    if (learning_given && !o.learning_path) hd_usage_error("--split and --x-label apply to --learning-curve only");
+    if (o.learning_path && (max_given || o.mode || smooth_given))
+        hd_usage_error("--max, --mode and --smooth do not apply to --learning-curve");
+    if (o.learning_path) {
+        if (optind == argc) hd_usage_error("--learning-curve needs SIZE=FILE arguments");
+        learning(argc - optind, argv + optind, &o);
+        return 0;
+    }
     if (o.curve_path && (max_given || o.mode)) hd_usage_error("--max and --mode apply to --heatmaps only");
     if (o.heatmaps_dir && smooth_given) hd_usage_error("--smooth applies to --curve only");
     if (o.smooth < 1) hd_usage_error("--smooth: expected at least 1");

@@ -162,6 +162,40 @@ check "error: a step record without loss" bash -c "
     printf '%s\n' '{\"t\":\"step\",\"step\":1,\"pred_loss\":2}' | $BIN/hd-cat --to-records > $TMP/noloss.msgpack
     ! $P --curve $TMP/bad.svg $TMP/noloss.msgpack 2> $TMP/err &&
     grep -qx \"hd-plot: $TMP/noloss.msgpack: record 2: step record has no 'loss'\" $TMP/err && [ ! -e $TMP/bad.svg ]"
+# Learning curve: two summaries of one method/mode at two sizes, given in
+# reverse order, one with intervals; and a second mode without them, whose
+# flip rate is nil (no marker): 2 sizes x (4 + 3) panels = 14 points.
+summary() {   # disentangle cause isolate flip [ci]
+    local ci=""
+    [ -n "${5:-}" ] && ci=",\"disentangle_ci\":[0.1,0.9],\"cause_ci\":[0.1,0.9],\"isolate_ci\":[0.1,0.9],\"cause_changed_ci\":[0.1,0.9]"
+    echo "{\"t\":\"summary\",\"split\":\"test\",\"method\":\"hyperdas\",\"mode\":\"soft\",\"rule\":\"teacher-forced\",\"rows\":[{\"domain\":\"city\",\"attribute\":\"Country\",\"disentangle\":0.99},{\"domain\":\"(all)\",\"attribute\":\"(mean)\",\"disentangle\":$1,\"cause\":$2,\"isolate\":$3,\"cause_changed\":$4$ci}]}"
+    echo "{\"t\":\"summary\",\"split\":\"test\",\"method\":\"das\",\"mode\":\"groundtruth\",\"rule\":\"teacher-forced\",\"rows\":[{\"domain\":\"(all)\",\"attribute\":\"(mean)\",\"disentangle\":0.5,\"cause\":0.5,\"isolate\":0.5,\"cause_changed\":null}]}"
+    echo "{\"t\":\"summary\",\"split\":\"val\",\"method\":\"hyperdas\",\"mode\":\"soft\",\"rule\":\"teacher-forced\",\"rows\":[{\"domain\":\"(all)\",\"attribute\":\"(mean)\",\"disentangle\":0.0}]}"
+}
+summary 0.25 0.5 0.0 0.5 ci | $BIN/hd-cat --to-records -o $TMP/s500.msgpack
+summary 0.75 0.5 1.0 0.5 | $BIN/hd-cat --to-records -o $TMP/s2000.msgpack
+L=$TMP/learning.svg
+check "learning curve: one series per method/mode, a point per size and panel" bash -c "
+    $P --learning-curve $L 2000=$TMP/s2000.msgpack 500=$TMP/s500.msgpack && wellformed svg $L &&
+    grep -q '>hyperdas/soft (teacher-forced)<' $L && grep -q '>das/groundtruth (teacher-forced)<' $L &&
+    grep -q '>training pairs<' $L && grep -q '>Disentangle' $L && grep -q '>Flip rate' $L &&
+    [ \$(grep -c '<circle class=\"point\"' $L) = 14 ]"
+# The Disentangle panel's first polyline is hyperdas/soft: sorted by size,
+# its y goes up from 25% to 75% (SVG y falls); the interval lines exist
+# only where the summary had them (the 500 point), so they are single
+# points drawn as no line, while the value line has two points.
+check "learning curve: points sorted by size, values from the overall row" bash -c "
+    pts=\$(grep -m1 '<polyline class=\"series\"' $L | sed 's/.*points=\"\([^\"]*\)\".*/\\1/') &&
+    set -- \$pts && [ \$# = 2 ] &&
+    x1=\${1%,*} y1=\${1#*,} x2=\${2%,*} y2=\${2#*,} &&
+    awk -v a=\$x1 -v b=\$x2 -v c=\$y1 -v d=\$y2 'BEGIN { exit !(a < b && c > d) }'"
+check "learning curve: --split picks the summaries, bad arguments are usage errors" bash -c "
+    $P --learning-curve $TMP/lv.svg --split val 500=$TMP/s500.msgpack && grep -q 'val split' $TMP/lv.svg &&
+    ! $P --learning-curve $TMP/lx.svg --split dev 500=$TMP/s500.msgpack 2> $TMP/err &&
+    grep -q \"no summary record of split 'dev'\" $TMP/err && [ ! -e $TMP/lx.svg ] &&
+    $P --learning-curve $TMP/ly.svg $TMP/s500.msgpack 2>/dev/null; [ \$? = 2 ] &&
+    $P --learning-curve $TMP/ly.svg 2>/dev/null; [ \$? = 2 ] &&
+    $P --curve $TMP/ly.svg --split test $TMP/log1.msgpack 2>/dev/null; [ \$? = 2 ]"
 check "bad usage exits 2" bash -c "
     $P $TMP/scores.msgpack 2>/dev/null; [ \$? = 2 ] || exit 1
     $P --heatmaps $TMP/u --curve $TMP/u.svg 2>/dev/null; [ \$? = 2 ] || exit 1
