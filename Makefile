@@ -224,6 +224,7 @@ $(SMOLLM2_GGUF):
 # make ravel MODEL=DIR DOMAIN=city DEVICE=cpu: the paper's configuration
 #   (spec hyperdas.md 7) on any Llama checkpoint, into out/ravel-DOMAIN.
 include pipelines/ravel.mk
+include pipelines/study.mk
 .PHONY: demo ravel
 # Chosen on the RAVEL val split (not the test split the demo reports): with
 # a few hundred steps the paper's lr 4e-5 barely moves and its sparsity

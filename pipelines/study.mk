@@ -1,0 +1,133 @@
+# The study (make study): does HyperDAS find the concept better than DAS on
+# the embedded model, and how does that change with the training data?
+# Included by the top-level Makefile; every intermediate file is a target
+# under $(STUDY), so an interrupted run resumes where it stopped.
+#
+# Data, known first (ravel-pairs(1) "Known first"):
+#   $(STUDY)/SPLIT.known       ravel-pairs --queries -n Q | hd-filter: which
+#                              verification prompts the model knows, per split
+#   $(STUDY)/train-N.pairs     ravel-pairs --from-known: N kept pairs in all
+#                              (N / attributes per target attribute); the
+#                              sizes are nested: a smaller set is a prefix of
+#                              each group of a larger one
+#   $(STUDY)/val.pairs, test.pairs   the same on the val and test templates
+#   $(STUDY)/test-hdrule.pairs  test pairs under the HyperDAS filter rule alone
+#                              (only the verification prompt known), to show
+#                              what the strict filter changes
+#   $(STUDY)/*.acts            cache-acts
+# Training, at equal compute: every size gets the same STEPS optimiser
+# steps (the largest sees each pair about once), so the curve measures
+# what more distinct data buys, not more steps:
+#   $(STUDY)/hd-N.log, das-N.log     hd-train (HyperDAS, DAS), validated on val
+# Scoring, on the test split once per configuration:
+#   $(STUDY)/hd-N.scores       HyperDAS soft and column_argmax, and the
+#                              controls: its subspace at the ground-truth
+#                              entity positions and at random positions
+#   $(STUDY)/das-N.scores      DAS at the entity positions and at random ones
+#   $(STUDY)/table.txt         every summary with 95% intervals and the paired
+#                              comparisons (hd-score --summarize --table)
+#   $(STUDY)/loss.svg          the training curves (hd-plot --curve)
+# The filter is strict by default (STUDY_FILTER): the base prompt must be
+# known too, so the unintervened model answers the base entity's own value
+# and a causal "success" is always a flip, never the model's prior (on
+# attributes with two or three values, such as physical_object's, a model
+# biased to one answer passes the HyperDAS rule on every entity that has
+# it, and then "causes" half the causal pairs by doing nothing).
+# Settings: the demo's HyperDAS and DAS options (chosen on val, RESULTS.md).
+
+STUDY         ?= out/study
+STUDY_DOMAIN  ?= physical_object
+STUDY_ATTRS   ?= Category,Color,Size,Texture
+STUDY_SIZES   ?= 500 2000 8000
+STUDY_STEPS   ?= 500
+STUDY_Q_TRAIN ?= 2000
+STUDY_Q_EVAL  ?= 600
+STUDY_N_VAL   ?= 300
+STUDY_N_TEST  ?= 600
+STUDY_SEED    ?= 42
+STUDY_FILTER  ?= --filter-strict
+STUDY_HD_OPTS ?= --hyper-layers 4 --lr 5e-4 --schedule cosine --no-sparsity
+STUDY_DAS_OPTS?= --lr-rotate 1e-3
+STUDY_EVAL    ?= --eval-every 250 --eval-max 120
+
+comma         := ,
+STUDY_N_ATTR  := $(words $(subst $(comma), ,$(STUDY_ATTRS)))
+STUDY_PAIRS   := ravel-pairs --domain $(STUDY_DOMAIN) --attribute $(STUDY_ATTRS) --isolate $(STUDY_ATTRS) \
+                 --seed $(STUDY_SEED)
+STUDY_LARGEST := $(lastword $(STUDY_SIZES))
+
+.PHONY: study study-data
+.DELETE_ON_ERROR:
+
+study: $(STUDY)/table.txt $(STUDY)/loss.svg
+	@cat $(STUDY)/table.txt
+
+study-data: $(foreach n,$(STUDY_SIZES),$(STUDY)/train-$(n).acts) $(STUDY)/val.acts $(STUDY)/test.acts
+
+# The tools are order-only prerequisites: rebuilding one must not redo
+# an hour of finished work (a changed tool is rerun by deleting its outputs).
+$(STUDY)/%.known: | $(RAVEL_TOOLS)
+	@mkdir -p $(STUDY)
+	$(RAVEL_BIN)/$(STUDY_PAIRS) --split $* --queries -n $(if $(filter train,$*),$(STUDY_Q_TRAIN),$(STUDY_Q_EVAL)) \
+	| $(RAVEL_BIN)/hd-filter $(MODEL_OPT) $(THREAD_OPT) --stats -o $@ 2> $(STUDY)/$*.known.txt
+	@tail -1 $(STUDY)/$*.known.txt
+
+$(STUDY)/train-%.pairs: $(STUDY)/train.known
+	$(RAVEL_BIN)/$(STUDY_PAIRS) --split train --filter $< $(STUDY_FILTER) --from-known --stats \
+	  -n $$(( $* / $(STUDY_N_ATTR) )) -o $@ 2> $(STUDY)/train-$*.pairs.txt
+
+$(STUDY)/val.pairs $(STUDY)/test.pairs: $(STUDY)/%.pairs: $(STUDY)/%.known
+	$(RAVEL_BIN)/$(STUDY_PAIRS) --split $* --filter $< $(STUDY_FILTER) --from-known --stats \
+	  -n $$(( $(if $(filter val,$*),$(STUDY_N_VAL),$(STUDY_N_TEST)) / $(STUDY_N_ATTR) )) -o $@ 2> $(STUDY)/$*.pairs.txt
+
+$(STUDY)/test-hdrule.pairs: $(STUDY)/test.known
+	$(RAVEL_BIN)/$(STUDY_PAIRS) --split test --filter $< --from-known --stats \
+	  -n $$(( $(STUDY_N_TEST) / $(STUDY_N_ATTR) )) -o $@ 2> $(STUDY)/test-hdrule.pairs.txt
+
+$(STUDY)/%.acts: $(STUDY)/%.pairs
+	$(RAVEL_BIN)/cache-acts $(MODEL_OPT) $(THREAD_OPT) -o $@ $<
+
+$(STUDY)/hd-%.log: $(STUDY)/train-%.acts $(STUDY)/val.acts
+	rm -rf $(STUDY)/hd-$*.ckpt
+	$(RAVEL_BIN)/hd-train $(MODEL_OPT) $(THREAD_OPT) -c $(STUDY)/hd-$*.ckpt --seed $(STUDY_SEED) \
+	  --epochs 1000 --max-steps $(STUDY_STEPS) $(STUDY_HD_OPTS) --val $(STUDY)/val.acts $(STUDY_EVAL) \
+	  --eval-modes soft,random -o $@.part $<
+	rm -f $(STUDY)/hd-$*.ckpt/*.spool
+	mv $@.part $@
+
+$(STUDY)/das-%.log: $(STUDY)/train-%.acts $(STUDY)/val.acts
+	rm -rf $(STUDY)/das-$*.ckpt
+	$(RAVEL_BIN)/hd-train --method das $(MODEL_OPT) $(THREAD_OPT) -c $(STUDY)/das-$*.ckpt --seed $(STUDY_SEED) \
+	  --epochs 1000 --max-steps $(STUDY_STEPS) $(STUDY_DAS_OPTS) --val $(STUDY)/val.acts $(STUDY_EVAL) -o $@.part $<
+	rm -f $(STUDY)/das-$*.ckpt/*.spool
+	mv $@.part $@
+
+$(STUDY)/hd-%.scores: $(STUDY)/hd-%.log $(STUDY)/test.acts
+	$(RAVEL_BIN)/hd-score $(MODEL_OPT) $(THREAD_OPT) -c $(STUDY)/hd-$*.ckpt \
+	  --modes soft,column_argmax,groundtruth,random -o $@ $(STUDY)/test.acts
+
+$(STUDY)/das-%.scores: $(STUDY)/das-%.log $(STUDY)/test.acts
+	$(RAVEL_BIN)/hd-score $(MODEL_OPT) $(THREAD_OPT) -c $(STUDY)/das-$*.ckpt \
+	  --modes groundtruth,random -o $@ $(STUDY)/test.acts
+
+# The largest size's models on the HyperDAS-rule test pairs.
+$(STUDY)/hdrule-hd.scores: $(STUDY)/hd-$(STUDY_LARGEST).log $(STUDY)/test-hdrule.acts
+	$(RAVEL_BIN)/hd-score $(MODEL_OPT) $(THREAD_OPT) -c $(STUDY)/hd-$(STUDY_LARGEST).ckpt \
+	  --modes soft,column_argmax,groundtruth,random -o $@ $(STUDY)/test-hdrule.acts
+$(STUDY)/hdrule-das.scores: $(STUDY)/das-$(STUDY_LARGEST).log $(STUDY)/test-hdrule.acts
+	$(RAVEL_BIN)/hd-score $(MODEL_OPT) $(THREAD_OPT) -c $(STUDY)/das-$(STUDY_LARGEST).ckpt \
+	  --modes groundtruth,random -o $@ $(STUDY)/test-hdrule.acts
+
+STUDY_SCORES := $(foreach n,$(STUDY_SIZES),$(STUDY)/hd-$(n).scores $(STUDY)/das-$(n).scores) \
+                $(STUDY)/hdrule-hd.scores $(STUDY)/hdrule-das.scores
+$(STUDY)/table.txt: $(STUDY_SCORES)
+	( for n in $(STUDY_SIZES); do \
+	    echo "== $(STUDY_DOMAIN): $$n training pairs, $(STUDY_STEPS) steps, test pairs ($(STUDY_FILTER))"; \
+	    $(RAVEL_BIN)/hd-score --summarize --table $(STUDY)/hd-$$n.scores $(STUDY)/das-$$n.scores || exit 1; \
+	  done; \
+	  echo "== $(STUDY_DOMAIN): $(STUDY_LARGEST) training pairs, test pairs under the HyperDAS rule alone"; \
+	  $(RAVEL_BIN)/hd-score --summarize --table $(STUDY)/hdrule-hd.scores $(STUDY)/hdrule-das.scores \
+	) > $@.tmp && mv $@.tmp $@
+
+$(STUDY)/loss.svg: $(foreach n,$(STUDY_SIZES),$(STUDY)/hd-$(n).log $(STUDY)/das-$(n).log)
+	$(RAVEL_BIN)/hd-plot --curve $@ $^
