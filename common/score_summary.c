@@ -253,12 +253,13 @@ static double template_mean(const NamedArray *templates)
     return sum / templates->n;
 }
 
-/* Disentangle = mean of cause and isolate; with no isolation it is cause
- * itself (spec 5.2), and with no cause there is nothing to report. */
+/* Disentangle = mean of cause and isolate, nil unless both exist.  (Spec
+ * 5.2 once reported a missing Isolate as 0 and Disentangle as Cause: a
+ * row without isolation examples then looked measured when it was not,
+ * issue 13.) */
 static double disentangle(double cause, double isolate)
 {
-    if (isnan(cause)) return NAN;
-    if (isnan(isolate)) return cause;
+    if (isnan(cause) || isnan(isolate)) return NAN;
     return (cause + isolate) / 2;
 }
 
@@ -280,11 +281,9 @@ static ScoreRow attribute_row(const char *domain, const AttributeAcc *a)
         r.disentangle = disentangle(r.cause, r.isolate);
         r.disentangle_macro = disentangle(r.cause_macro, r.isolate_macro);
     } else {
-        /* Spec 5.2: no isolation records -> Isolate reported as 0 and
-         * Disentangle = Cause; the macro trio follows the same rule. */
-        r.isolate = r.isolate_macro = 0;
-        r.disentangle = r.cause;
-        r.disentangle_macro = r.cause_macro;
+        /* No isolation examples: nothing was measured, so Isolate and
+         * Disentangle are nil, micro and macro (not 0 and Cause). */
+        r.isolate = r.isolate_macro = r.disentangle = r.disentangle_macro = NAN;
     }
     return r;
 }
@@ -309,9 +308,9 @@ static double mean_value(const Mean *m)
 }
 
 /* A "(mean)" row over `rows`: cause-type means leave out rows without
- * causal examples, isolate-type means rows without isolation examples
- * (whose isolate is the placeholder 0), cause_changed rows with
- * n_changed 0; counts are summed. */
+ * causal examples, isolate-type means rows without isolation examples,
+ * cause_changed rows with n_changed 0 (all of them nil); Disentangle is
+ * that of the two means; counts are summed. */
 static ScoreRow mean_row(const char *domain, const char *attribute, const ScoreRow *rows, int n)
 {
     ScoreRow r = {.domain = domain, .attribute = attribute};

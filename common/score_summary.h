@@ -24,7 +24,8 @@ typedef struct {
 } ScoreOutcome;
 
 /* One row of a summary.  Rates are fractions in [0, 1]; NAN stands for nil
- * (nothing to average).  domain/attribute point into the summary (or are
+ * (nothing to average: a rate of a kind with no examples is nil, never 0,
+ * and Disentangle is nil unless both Cause and Isolate exist).  domain/attribute point into the summary (or are
  * the literals "(all)" / "(mean)") and live as long as it does. */
 typedef struct {
     const char *domain, *attribute;

@@ -62,9 +62,9 @@ static void assert_nil(double v)
 /* One attribute, causal only, two templates of unequal size:
  *   T1: 3 of 3 correct (1.0), T2: 0 of 1 (0.0)
  *   micro cause = 3/4 = 0.75, macro cause = (1.0 + 0.0) / 2 = 0.5.
- * No isolation: isolate = 0 and disentangle = cause (0.75, macro 0.5).
- * The domain mean has no attribute with isolation: isolate nil,
- * disentangle = the cause mean. */
+ * No isolation: isolate and disentangle nil (not 0 and cause: nothing
+ * was measured), micro and macro.  The domain mean has no attribute with
+ * isolation: isolate and disentangle nil there too. */
 static void micro_and_macro_differ(void **state)
 {
     (void)state;
@@ -80,18 +80,18 @@ static void micro_and_macro_differ(void **state)
     assert_int_equal(rows[0].n_isolate, 0);
     assert_float_equal(rows[0].cause, 0.75, EPS);
     assert_float_equal(rows[0].cause_macro, 0.5, EPS);
-    assert_float_equal(rows[0].isolate, 0.0, EPS);
-    assert_float_equal(rows[0].isolate_macro, 0.0, EPS);
-    assert_float_equal(rows[0].disentangle, 0.75, EPS);
-    assert_float_equal(rows[0].disentangle_macro, 0.5, EPS);
+    assert_nil(rows[0].isolate);
+    assert_nil(rows[0].isolate_macro);
+    assert_nil(rows[0].disentangle);
+    assert_nil(rows[0].disentangle_macro);
 
     assert_string_equal(rows[1].domain, "city");
     assert_string_equal(rows[1].attribute, "(mean)");
     assert_float_equal(rows[1].cause, 0.75, EPS);
     assert_nil(rows[1].isolate);
-    assert_float_equal(rows[1].disentangle, 0.75, EPS);
+    assert_nil(rows[1].disentangle);
     assert_float_equal(rows[1].cause_macro, 0.5, EPS);
-    assert_float_equal(rows[1].disentangle_macro, 0.5, EPS);
+    assert_nil(rows[1].disentangle_macro);
 
     assert_string_equal(rows[2].domain, "(all)");
     assert_string_equal(rows[2].attribute, "(mean)");
@@ -171,10 +171,10 @@ static void changed_examples(void **state)
 /* Domain city with three targets (one template each, so macro = micro):
  *   Country:   causal 2/4 = 0.5,  isolation (queried Continent) 3/4 = 0.75
  *   Continent: no causal (cause nil, disentangle nil), isolation 1/2 = 0.5
- *   Language:  causal 1/1 = 1.0,  no isolation (isolate 0, disentangle 1.0)
+ *   Language:  causal 1/1 = 1.0,  no isolation (isolate, disentangle nil)
  * Domain mean: cause = (0.5 + 1.0) / 2 = 0.75 (Continent left out);
- *   isolate = (0.75 + 0.5) / 2 = 0.625 (Language's placeholder 0 left
- *   out); disentangle = (0.75 + 0.625) / 2 = 0.6875;
+ *   isolate = (0.75 + 0.5) / 2 = 0.625 (Language left out);
+ *   disentangle = (0.75 + 0.625) / 2 = 0.6875;
  *   n_causal 5, n_isolate 6. */
 static void build_domain_mean_set(ScoreSummary *s)
 {
@@ -203,8 +203,9 @@ static void domain_mean_leaves_out_empty_attributes(void **state)
     assert_nil(rows[1].cause_macro);
     assert_nil(rows[1].disentangle);
     assert_float_equal(rows[1].isolate, 0.5, EPS);
-    assert_float_equal(rows[2].isolate, 0.0, EPS);
-    assert_float_equal(rows[2].disentangle, 1.0, EPS);
+    assert_nil(rows[2].isolate);
+    assert_nil(rows[2].isolate_macro);
+    assert_nil(rows[2].disentangle);
 
     const ScoreRow *m = &rows[3];
     assert_int_equal(m->n_causal, 5);
@@ -223,7 +224,8 @@ static void domain_mean_leaves_out_empty_attributes(void **state)
 /* Two domains:
  *   city:  X causal 1/2 = 0.5, isolation (queried Y) 1/1 = 1.0; Y causal 1/1 = 1.0
  *          -> city cause mean 0.75, isolate mean 1.0
- *   nobel: Z causal 0/4 = 0.0, no isolation -> cause 0.0, isolate nil
+ *   nobel: Z causal 0/4 = 0.0, no isolation -> cause 0.0, isolate and
+ *          disentangle nil
  * Overall (mean of the domain means): cause (0.75 + 0.0) / 2 = 0.375
  *   (not the attribute mean 0.5 nor the pooled 2/7); isolate 1.0 (nobel has
  *   nothing to average); disentangle (0.375 + 1.0) / 2 = 0.6875;
@@ -251,7 +253,7 @@ static void overall_row_over_domains(void **state)
     assert_float_equal(rows[3].isolate, 1.0, EPS);
     assert_float_equal(rows[4].cause, 0.0, EPS);
     assert_nil(rows[4].isolate);
-    assert_float_equal(rows[4].disentangle, 0.0, EPS);
+    assert_nil(rows[4].disentangle);
 
     const ScoreRow *all = &rows[5];
     assert_string_equal(all->domain, "(all)");
@@ -578,12 +580,12 @@ static void table_has_expected_rows(void **state)
          "disentangle_macro"},
         {"test", "city", "Country", "4", "4", "50.0", "75.0", "62.5", "-", "(0)", "50.0", "75.0", "62.5"},
         {"test", "city", "Continent", "0", "2", "-", "50.0", "-", "-", "(0)", "-", "50.0", "-"},
-        {"test", "city", "Language", "1", "0", "100.0", "0.0", "100.0", "-", "(0)", "100.0", "0.0", "100.0"},
+        {"test", "city", "Language", "1", "0", "100.0", "-", "-", "-", "(0)", "100.0", "-", "-"},
         {"test", "city", "(mean)", "5", "6", "75.0", "62.5", "68.8", "-", "(0)", "75.0", "62.5", "68.8"},
         {"test", "(all)", "(mean)", "5", "6", "75.0", "62.5", "68.8", "-", "(0)", "75.0", "62.5", "68.8"},
-        {"val", "city", "Country", "3", "0", "66.7", "0.0", "66.7", "66.7", "(3)", "66.7", "0.0", "66.7"},
-        {"val", "city", "(mean)", "3", "0", "66.7", "-", "66.7", "66.7", "(3)", "66.7", "-", "66.7"},
-        {"val", "(all)", "(mean)", "3", "0", "66.7", "-", "66.7", "66.7", "(3)", "66.7", "-", "66.7"},
+        {"val", "city", "Country", "3", "0", "66.7", "-", "-", "66.7", "(3)", "66.7", "-", "-"},
+        {"val", "city", "(mean)", "3", "0", "66.7", "-", "-", "66.7", "(3)", "66.7", "-", "-"},
+        {"val", "(all)", "(mean)", "3", "0", "66.7", "-", "-", "66.7", "(3)", "66.7", "-", "-"},
     };
     int n_want = (int)(sizeof want / sizeof want[0]);
     size_t table_width = 0;
