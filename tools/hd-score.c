@@ -25,6 +25,7 @@
 #include "record_shard.h"
 #include "records.h"
 #include "score_match.h"
+#include "score_record.h"
 #include "score_summary.h"
 #include "target_model.h"
 #include "tensor.h"
@@ -91,116 +92,6 @@ static void usage(void)
         "  -z, --gzip            gzip the records\n"
         "  -h, --help            this text\n"
         "      --version         version\n");
-}
-
-/* ---- one example's score record ---- */
-
-typedef struct {
-    const msgpack_object *rec; /* the acts record */
-    int row;                   /* its row in the batch */
-    int correct;
-    const int *pred;           /* predicted ids at its label positions */
-    int n_pred;
-} Judged;
-
-static void pack_token_strings(msgpack_packer *pk, const Tokenizer *tok, const Tensor *ids)
-{
-    msgpack_pack_array(pk, ids->numel);
-    for (size_t i = 0; i < ids->numel; i++) {
-        size_t len = 0;
-        const char *s = tokenizer_token_bytes(tok, (int32_t)tensor_get_f64(ids, i), &len);
-        mp_pack_strn(pk, s ? s : "", s ? len : 0);
-    }
-}
-
-/* Copies a record's string field (or nil) into the score record. */
-static void pack_copy(msgpack_packer *pk, const msgpack_object *rec, const char *key)
-{
-    mp_pack_str(pk, key);
-    const msgpack_object *v = mp_map_get(rec, key);
-    if (v) msgpack_pack_object(pk, *v);
-    else msgpack_pack_nil(pk);
-}
-
-static void write_score(RecordWriter *out, const HnSession *s, const HnView *v, const Judged *j,
-                        const char *mode, const char *method, const char *rule, long eval_tokens)
-{
-    const msgpack_object *rec = j->rec;
-    Tensor base_ids, src_ids, label_ids;
-    if (tensor_from_record(rec, "base_ids", &base_ids) < 0 ||
-        tensor_from_record(rec, "source_ids", &src_ids) < 0 ||
-        tensor_from_record(rec, "label_ids", &label_ids) < 0)
-        hd_die("%s", hd_last_error());
-    const HnBatch *h = &s->tb.hb;
-    const int B = h->B, S = h->S, nb = (int)base_ids.numel, ns = (int)src_ids.numel;
-    const int bpad = B - nb, spad = S - ns;
-    const float *W = v->W_used + (size_t)j->row * (S + 1) * B;
-
-    msgpack_packer *pk = record_writer_packer(out);
-    msgpack_pack_map(pk, 24);
-    mp_pack_str(pk, "t"); mp_pack_str(pk, "score");
-    static const char *const copied[] = {"id", "domain", "split", "kind", "target_attribute",
-                                         "queried_attribute", "base_template", "label",
-                                         "base_pred_correct"};
-    for (int i = 0; i < 9; i++) pack_copy(pk, rec, copied[i]);
-    mp_pack_str(pk, "method"); mp_pack_str(pk, method);
-    mp_pack_str(pk, "mode"); mp_pack_str(pk, mode);
-    mp_pack_str(pk, "rule"); mp_pack_str(pk, rule);
-    mp_pack_str(pk, "eval_tokens"); msgpack_pack_int64(pk, eval_tokens);
-    char *pred_text = tokenizer_decode(s->target.tok, j->pred, (size_t)j->n_pred, 0, NULL);
-    mp_pack_str(pk, "prediction"); mp_pack_str(pk, pred_text ? pred_text : "");
-    free(pred_text);
-    mp_pack_str(pk, "label_ids");
-    msgpack_pack_array(pk, label_ids.numel);
-    for (size_t i = 0; i < label_ids.numel; i++)
-        msgpack_pack_int64(pk, (int64_t)tensor_get_f64(&label_ids, i));
-    mp_pack_str(pk, "pred_ids");
-    msgpack_pack_array(pk, (size_t)j->n_pred);
-    for (int i = 0; i < j->n_pred; i++) msgpack_pack_int(pk, j->pred[i]);
-    mp_pack_str(pk, "correct");
-    if (j->correct) msgpack_pack_true(pk);
-    else msgpack_pack_false(pk);
-    mp_pack_str(pk, "base_tokens"); pack_token_strings(pk, s->target.tok, &base_ids);
-    mp_pack_str(pk, "source_tokens"); pack_token_strings(pk, s->target.tok, &src_ids);
-    mp_pack_str(pk, "base_entity_pos"); msgpack_pack_int(pk, h->base_entity_pos[j->row] - bpad);
-    mp_pack_str(pk, "source_entity_pos"); msgpack_pack_int(pk, h->src_entity_pos[j->row] - spad);
-    /* the selection used, without the batch's padding: rows = the real
-     * source tokens then "self", columns = the real base tokens */
-    float *w = hd_malloc((size_t)(ns + 1) * nb * sizeof *w);
-    for (int r = 0; r <= ns; r++) {
-        int src_row = r < ns ? spad + r : S;
-        memcpy(w + (size_t)r * nb, W + (size_t)src_row * B + bpad, (size_t)nb * sizeof *w);
-    }
-    int64_t shape[2] = {ns + 1, nb};
-    mp_pack_str(pk, "weights");
-    tensor_pack(pk, DTYPE_F32, 2, shape, w, 0);
-    /* chosen: the (source, base) pairs where a source row carries the most
-     * weight of its base column */
-    int n_chosen = 0;
-    int *chosen = hd_malloc((size_t)nb * 2 * sizeof *chosen);
-    for (int t = 0; t < nb; t++) {
-        int best = ns;
-        for (int r = 0; r < ns; r++)
-            if (w[(size_t)r * nb + t] > w[(size_t)best * nb + t]) best = r;
-        if (best < ns) {
-            chosen[2 * n_chosen] = best;
-            chosen[2 * n_chosen + 1] = t;
-            n_chosen++;
-        }
-    }
-    mp_pack_str(pk, "chosen");
-    msgpack_pack_array(pk, (size_t)n_chosen);
-    for (int i = 0; i < n_chosen; i++) {
-        msgpack_pack_array(pk, 2);
-        msgpack_pack_int(pk, chosen[2 * i]);
-        msgpack_pack_int(pk, chosen[2 * i + 1]);
-    }
-    free(chosen);
-    free(w);
-    if (record_writer_end_record(out) < 0) hd_die("%s", hd_last_error());
-    tensor_release(&base_ids);
-    tensor_release(&src_ids);
-    tensor_release(&label_ids);
 }
 
 /* ---- the scoring run ---- */
@@ -302,10 +193,11 @@ static void score_batch(Scorer *sc, const msgpack_object *const *recs, int k, co
         }
         const char *mode = selection_mode_name(sc->modes[m]);
         for (int r = 0; r < k; r++) {
-            Judged j = {recs[r], r, correct[r], first[r] >= 0 ? pred + first[r] : pred, count[r]};
-            if (sc->out)
-                write_score(sc->out, &sc->s, &v, &j, mode, sc->method, sc->o->rule,
-                            sc->o->eval_tokens);
+            ScoreJudged j = {recs[r], r, correct[r], first[r] >= 0 ? pred + first[r] : pred,
+                             count[r]};
+            if (sc->out && score_record_write(sc->out, &sc->s, &v, &j, mode, sc->method,
+                                              sc->o->rule, sc->o->eval_tokens) < 0)
+                hd_die("%s", hd_last_error());
             char *str[5];
             static const char *const keys[5] = {"split", "domain", "target_attribute",
                                                 "queried_attribute", "base_template"};
