@@ -49,6 +49,8 @@ typedef struct {
 
 struct ScoreSummary {
     NamedArray splits;       /* SplitAcc */
+    ScoreItem *items;        /* every example, for resampling; ids owned */
+    int n_items, cap_items;
 };
 
 static char *item_name(const NamedArray *a, size_t elem_size, int i)
@@ -56,13 +58,17 @@ static char *item_name(const NamedArray *a, size_t elem_size, int i)
     return *(char **)((char *)a->items + (size_t)i * elem_size);
 }
 
-/* The element called `name`, appended (zeroed, name copied) when absent.
- * The pointer is valid until the next append to the same array. */
-static void *named_array_get(NamedArray *a, size_t elem_size, const char *name)
+/* The element called `name`, appended (zeroed, name copied) when absent;
+ * *index (may be NULL) gets its position, which never changes.  The
+ * pointer is valid until the next append to the same array. */
+static void *named_array_get(NamedArray *a, size_t elem_size, const char *name, int *index)
 {
     for (int i = 0; i < a->n; i++)
-        if (strcmp(item_name(a, elem_size, i), name) == 0)
+        if (strcmp(item_name(a, elem_size, i), name) == 0) {
+            if (index) *index = i;
             return (char *)a->items + (size_t)i * elem_size;
+        }
+    if (index) *index = a->n;
     if (a->n == a->cap) {
         a->cap = a->cap ? 2 * a->cap : 4;
         a->items = hd_realloc(a->items, (size_t)a->cap * elem_size);
@@ -117,6 +123,8 @@ void score_summary_free(ScoreSummary *s)
 {
     if (!s) return;
     named_array_free(&s->splits, sizeof(SplitAcc), split_free);
+    for (int i = 0; i < s->n_items; i++) free((char *)s->items[i].id);
+    free(s->items);
     free(s);
 }
 
@@ -132,9 +140,18 @@ int score_summary_add(ScoreSummary *s, const ScoreOutcome *o)
         o->base_pred_correct < -1 || o->base_pred_correct > 1)
         return hd_fail("score outcome: is_causal/correct/base_pred_correct out of range");
 
-    SplitAcc *sp = named_array_get(&s->splits, sizeof(SplitAcc), o->split);
-    DomainAcc *d = named_array_get(&sp->domains, sizeof(DomainAcc), o->domain);
-    AttributeAcc *a = named_array_get(&d->attributes, sizeof(AttributeAcc), o->target_attribute);
+    ScoreItem item = {.id = o->id ? hd_strdup(o->id) : NULL, .correct = o->correct};
+    SplitAcc *sp = named_array_get(&s->splits, sizeof(SplitAcc), o->split, &item.split);
+    DomainAcc *d = named_array_get(&sp->domains, sizeof(DomainAcc), o->domain, &item.domain);
+    AttributeAcc *a = named_array_get(&d->attributes, sizeof(AttributeAcc), o->target_attribute,
+                                      &item.attribute);
+    item.stratum = !o->is_causal ? SCORE_ISOLATE
+                   : o->base_pred_correct == 0 ? SCORE_CHANGED : SCORE_CAUSAL_OTHER;
+    if (s->n_items == s->cap_items) {
+        s->cap_items = s->cap_items ? 2 * s->cap_items : 64;
+        s->items = hd_realloc(s->items, (size_t)s->cap_items * sizeof *s->items);
+    }
+    s->items[s->n_items++] = item;
     Tally *t;
     if (o->is_causal) {
         a->n_causal++;
@@ -145,12 +162,13 @@ int score_summary_add(ScoreSummary *s, const ScoreOutcome *o)
             a->n_changed++;
             a->correct_changed += o->correct;
         }
-        t = named_array_get(&a->cause_templates, sizeof(Tally), o->base_template);
+        t = named_array_get(&a->cause_templates, sizeof(Tally), o->base_template, NULL);
     } else {
         a->n_isolate++;
         a->correct_isolate += o->correct;
-        QueriedGroup *q = named_array_get(&a->queried, sizeof(QueriedGroup), o->queried_attribute);
-        t = named_array_get(&q->templates, sizeof(Tally), o->base_template);
+        QueriedGroup *q =
+            named_array_get(&a->queried, sizeof(QueriedGroup), o->queried_attribute, NULL);
+        t = named_array_get(&q->templates, sizeof(Tally), o->base_template, NULL);
     }
     t->n++;
     t->correct += o->correct;
@@ -175,7 +193,9 @@ void score_outcome_release(ScoreOutcome *o)
     free((char *)o->target_attribute);
     free((char *)o->queried_attribute);
     free((char *)o->base_template);
+    free((char *)o->id);
     o->split = o->domain = o->target_attribute = o->queried_attribute = o->base_template = NULL;
+    o->id = NULL;
 }
 
 int score_outcome_from_record(ScoreOutcome *o, const msgpack_object *rec)
@@ -200,6 +220,11 @@ int score_outcome_from_record(ScoreOutcome *o, const msgpack_object *rec)
     else if (b->type == MSGPACK_OBJECT_BOOLEAN) o->base_pred_correct = b->via.boolean ? 1 : 0;
     else return hd_fail("score record: 'base_pred_correct' is not a bool or nil");
 
+    /* The id only pairs examples across summaries: optional. */
+    const msgpack_object *id = mp_map_get(rec, "id");
+    if (id && id->type != MSGPACK_OBJECT_STR && id->type != MSGPACK_OBJECT_NIL)
+        return hd_fail("score record: 'id' is not a string or nil");
+
     char *split = NULL, *domain = NULL, *target = NULL, *queried = NULL, *tmpl = NULL;
     if (get_str(rec, "split", &split) || get_str(rec, "domain", &domain) ||
         get_str(rec, "target_attribute", &target) || get_str(rec, "queried_attribute", &queried) ||
@@ -212,6 +237,7 @@ int score_outcome_from_record(ScoreOutcome *o, const msgpack_object *rec)
     o->target_attribute = target;
     o->queried_attribute = queried;
     o->base_template = tmpl;
+    o->id = id && id->type == MSGPACK_OBJECT_STR ? mp_strdup(id) : NULL;
     return 0;
 }
 
@@ -263,40 +289,61 @@ static double disentangle(double cause, double isolate)
     return (cause + isolate) / 2;
 }
 
-static ScoreRow attribute_row(const char *domain, const AttributeAcc *a)
+void score_counts_add(ScoreCounts *c, ScoreStratum stratum, int correct)
 {
-    ScoreRow r = {.domain = domain, .attribute = a->name, .n_causal = a->n_causal,
-                  .n_isolate = a->n_isolate, .n_changed = a->n_changed};
-    r.cause = ratio(a->correct_causal, a->n_causal);
-    r.cause_changed = ratio(a->correct_changed, a->n_changed);
-    r.cause_macro = template_mean(&a->cause_templates);
-    /* Isolate macro: each queried attribute B weighs the same, whatever
-     * its number of templates or examples. */
-    const QueriedGroup *q = a->queried.items;
-    double iso_macro_sum = 0;
-    for (int i = 0; i < a->queried.n; i++) iso_macro_sum += template_mean(&q[i].templates);
-    if (a->n_isolate > 0) {
-        r.isolate = ratio(a->correct_isolate, a->n_isolate);
-        r.isolate_macro = iso_macro_sum / a->queried.n;
-        r.disentangle = disentangle(r.cause, r.isolate);
-        r.disentangle_macro = disentangle(r.cause_macro, r.isolate_macro);
-    } else {
-        /* No isolation examples: nothing was measured, so Isolate and
-         * Disentangle are nil, micro and macro (not 0 and Cause). */
-        r.isolate = r.isolate_macro = r.disentangle = r.disentangle_macro = NAN;
+    if (stratum == SCORE_ISOLATE) {
+        c->n_isolate++;
+        c->correct_isolate += correct;
+        return;
     }
+    c->n_causal++;
+    c->correct_causal += correct;
+    if (stratum == SCORE_CHANGED) {
+        c->n_changed++;
+        c->correct_changed += correct;
+    }
+}
+
+ScoreRow score_row_micro(const ScoreCounts *c)
+{
+    ScoreRow r = {.n_causal = c->n_causal, .n_isolate = c->n_isolate, .n_changed = c->n_changed,
+                  .cause_macro = NAN, .isolate_macro = NAN, .disentangle_macro = NAN};
+    r.cause = ratio(c->correct_causal, c->n_causal);
+    r.isolate = ratio(c->correct_isolate, c->n_isolate);
+    r.disentangle = disentangle(r.cause, r.isolate);
+    r.cause_changed = ratio(c->correct_changed, c->n_changed);
     return r;
 }
 
-/* Running mean that skips the values it must leave out. */
+static ScoreRow attribute_row(const char *domain, const AttributeAcc *a)
+{
+    ScoreCounts c = {a->n_causal, a->correct_causal, a->n_isolate, a->correct_isolate,
+                     a->n_changed, a->correct_changed};
+    ScoreRow r = score_row_micro(&c);
+    r.domain = domain;
+    r.attribute = a->name;
+    r.cause_macro = template_mean(&a->cause_templates);
+    /* Isolate macro: each queried attribute B weighs the same, whatever
+     * its number of templates or examples. */
+    if (a->queried.n > 0) {
+        const QueriedGroup *q = a->queried.items;
+        double sum = 0;
+        for (int i = 0; i < a->queried.n; i++) sum += template_mean(&q[i].templates);
+        r.isolate_macro = sum / a->queried.n;
+    }
+    r.disentangle_macro = disentangle(r.cause_macro, r.isolate_macro);
+    return r;
+}
+
+/* Running mean that skips nil values. */
 typedef struct {
     double sum;
     int n;
 } Mean;
 
-static void mean_add(Mean *m, double v, int include)
+static void mean_add(Mean *m, double v)
 {
-    if (include && !isnan(v)) {
+    if (!isnan(v)) {
         m->sum += v;
         m->n++;
     }
@@ -307,10 +354,10 @@ static double mean_value(const Mean *m)
     return m->n ? m->sum / m->n : NAN;
 }
 
-/* A "(mean)" row over `rows`: cause-type means leave out rows without
- * causal examples, isolate-type means rows without isolation examples,
- * cause_changed rows with n_changed 0 (all of them nil); Disentangle is
- * that of the two means; counts are summed. */
+/* A "(mean)" row over `rows`: each rate is the mean of the rows that have
+ * it (a row without causal examples has no cause, one without isolation
+ * examples no isolate, so neither counts as 0); Disentangle is that of
+ * the two means, not a mean of Disentangles; counts are summed. */
 static ScoreRow mean_row(const char *domain, const char *attribute, const ScoreRow *rows, int n)
 {
     ScoreRow r = {.domain = domain, .attribute = attribute};
@@ -320,11 +367,11 @@ static ScoreRow mean_row(const char *domain, const char *attribute, const ScoreR
         r.n_causal += x->n_causal;
         r.n_isolate += x->n_isolate;
         r.n_changed += x->n_changed;
-        mean_add(&cause, x->cause, x->n_causal > 0);
-        mean_add(&cause_macro, x->cause_macro, x->n_causal > 0);
-        mean_add(&isolate, x->isolate, x->n_isolate > 0);
-        mean_add(&isolate_macro, x->isolate_macro, x->n_isolate > 0);
-        mean_add(&changed, x->cause_changed, x->n_changed > 0);
+        mean_add(&cause, x->cause);
+        mean_add(&cause_macro, x->cause_macro);
+        mean_add(&isolate, x->isolate);
+        mean_add(&isolate_macro, x->isolate_macro);
+        mean_add(&changed, x->cause_changed);
     }
     r.cause = mean_value(&cause);
     r.isolate = mean_value(&isolate);
@@ -336,33 +383,84 @@ static ScoreRow mean_row(const char *domain, const char *attribute, const ScoreR
     return r;
 }
 
+void score_rows_add_means(ScoreRow *rows, const int *n_attr, int n_domains)
+{
+    int n_attr_all = 0;
+    for (int i = 0; i < n_domains; i++) n_attr_all += n_attr[i];
+    /* Domain means over that domain's attribute rows (contiguous). */
+    int first = 0, k = n_attr_all;
+    for (int i = 0; i < n_domains; i++) {
+        const char *name = n_attr[i] > 0 ? rows[first].domain : NULL;
+        rows[k++] = mean_row(name, "(mean)", rows + first, n_attr[i]);
+        first += n_attr[i];
+    }
+    /* The overall row averages the domain means, not the attributes, so
+     * every domain weighs the same (HDF gather_main_table). */
+    rows[k] = mean_row("(all)", "(mean)", rows + n_attr_all, n_domains);
+}
+
+static const SplitAcc *split_at(const ScoreSummary *s, int split)
+{
+    return split >= 0 && split < s->splits.n ? &((const SplitAcc *)s->splits.items)[split] : NULL;
+}
+
+static const DomainAcc *domain_at(const ScoreSummary *s, int split, int domain)
+{
+    const SplitAcc *sp = split_at(s, split);
+    if (!sp || domain < 0 || domain >= sp->domains.n) return NULL;
+    return &((const DomainAcc *)sp->domains.items)[domain];
+}
+
 ScoreRow *score_summary_rows(const ScoreSummary *s, int split_index, int *n_rows)
 {
-    if (split_index < 0 || split_index >= s->splits.n) return NULL;
-    const SplitAcc *sp = &((SplitAcc *)s->splits.items)[split_index];
+    const SplitAcc *sp = split_at(s, split_index);
+    if (!sp) return NULL;
     const DomainAcc *d = sp->domains.items;
-    int n_attr = 0;
-    for (int i = 0; i < sp->domains.n; i++) n_attr += d[i].attributes.n;
-    int n = n_attr + sp->domains.n + 1;
+    int n_attr_all = 0;
+    int *n_attr = hd_calloc((size_t)sp->domains.n + 1, sizeof *n_attr);
+    for (int i = 0; i < sp->domains.n; i++) n_attr_all += n_attr[i] = d[i].attributes.n;
+    int n = n_attr_all + sp->domains.n + 1;
     ScoreRow *rows = hd_calloc((size_t)n, sizeof *rows);
-
     int k = 0;
     for (int i = 0; i < sp->domains.n; i++) {
         const AttributeAcc *a = d[i].attributes.items;
         for (int j = 0; j < d[i].attributes.n; j++) rows[k++] = attribute_row(d[i].name, &a[j]);
     }
-    /* Domain means over that domain's attribute rows (contiguous above). */
-    int first = 0;
-    for (int i = 0; i < sp->domains.n; i++) {
-        rows[k++] = mean_row(d[i].name, "(mean)", rows + first, d[i].attributes.n);
-        first += d[i].attributes.n;
-    }
-    /* The overall row averages the domain means, not the attributes, so
-     * every domain weighs the same (HDF gather_main_table). */
-    rows[k] = mean_row("(all)", "(mean)", rows + n_attr, sp->domains.n);
-    k++;
-    *n_rows = k;
+    score_rows_add_means(rows, n_attr, sp->domains.n);
+    free(n_attr);
+    *n_rows = n;
     return rows;
+}
+
+const ScoreItem *score_summary_items(const ScoreSummary *s, int *n)
+{
+    *n = s->n_items;
+    return s->items;
+}
+
+int score_summary_n_domains(const ScoreSummary *s, int split)
+{
+    const SplitAcc *sp = split_at(s, split);
+    return sp ? sp->domains.n : -1;
+}
+
+int score_summary_n_attributes(const ScoreSummary *s, int split, int domain)
+{
+    const DomainAcc *d = domain_at(s, split, domain);
+    return d ? d->attributes.n : -1;
+}
+
+const char *score_summary_domain(const ScoreSummary *s, int split, int domain)
+{
+    const DomainAcc *d = domain_at(s, split, domain);
+    return d ? d->name : NULL;
+}
+
+const char *score_summary_attribute(const ScoreSummary *s, int split, int domain, int attribute)
+{
+    const DomainAcc *d = domain_at(s, split, domain);
+    if (!d || attribute < 0 || attribute >= d->attributes.n) return NULL;
+    return ((const AttributeAcc *)d->attributes.items)[attribute].name;
 }
 
 /* ---- output */

@@ -6,7 +6,9 @@
  * Feed one ScoreOutcome per scored example, then ask for the rows of each
  * split.  Splits, domains, attributes, queried attributes and templates
  * keep the order in which they were first seen, so output is
- * deterministic for a given input order. */
+ * deterministic for a given input order.  Every example is also kept as
+ * one small item (its stratum and outcome) for the bootstrap intervals and
+ * paired comparisons of score_stats.h. */
 #ifndef HD_SCORE_SUMMARY_H
 #define HD_SCORE_SUMMARY_H
 
@@ -21,6 +23,8 @@ typedef struct {
     int is_causal;                   /* 1 causal, 0 isolation */
     int correct;                     /* 1 or 0 */
     int base_pred_correct;           /* unintervened model already right: 1, 0, or -1 unknown */
+    const char *id;                  /* the example's id, which pairs it with the same example
+                                      * in another summary (score_stats.h); NULL: none */
 } ScoreOutcome;
 
 /* One row of a summary.  Rates are fractions in [0, 1]; NAN stands for nil
@@ -77,5 +81,48 @@ void score_summary_print_table(const ScoreSummary *s, FILE *f, const char *title
  * side-by-side view of `make demo` (flip = cause_changed). */
 void score_summary_print_comparison(FILE *f, ScoreSummary *const *sum, const char *const keys[][3],
                                     int n);
+
+/* ---- what the bootstrap (score_stats.h) needs: every example kept as one
+ * small item, and the micro rates computed from counts by the same code
+ * that makes the point estimates. */
+
+/* Resampling strata within a (split, domain, target attribute): causal
+ * examples whose unintervened answer was wrong (the flip rate's subset),
+ * the other causal examples, isolation examples. */
+typedef enum { SCORE_CHANGED = 0, SCORE_CAUSAL_OTHER = 1, SCORE_ISOLATE = 2 } ScoreStratum;
+enum { SCORE_N_STRATA = 3 };
+
+typedef struct {
+    const char *id;                  /* NULL when the outcome had none */
+    int split, domain, attribute;    /* indices, first-seen order (the rows' order) */
+    ScoreStratum stratum;
+    int correct;                     /* 1 or 0 */
+} ScoreItem;
+
+/* Every example added, in order; *n gets the count.  Valid until the next add. */
+const ScoreItem *score_summary_items(const ScoreSummary *s, int *n);
+/* The tree's shape and names; -1 / NULL when an index is out of range. */
+int score_summary_n_domains(const ScoreSummary *s, int split);
+int score_summary_n_attributes(const ScoreSummary *s, int split, int domain);
+const char *score_summary_domain(const ScoreSummary *s, int split, int domain);
+const char *score_summary_attribute(const ScoreSummary *s, int split, int domain, int attribute);
+
+/* The correct/total counts behind one attribute row's micro rates. */
+typedef struct {
+    long n_causal, correct_causal, n_isolate, correct_isolate, n_changed, correct_changed;
+} ScoreCounts;
+
+/* Adds one example of a stratum to c. */
+void score_counts_add(ScoreCounts *c, ScoreStratum stratum, int correct);
+
+/* An attribute row from counts: the counts and the micro rates (cause,
+ * isolate, disentangle, cause_changed); names NULL, macro rates nil. */
+ScoreRow score_row_micro(const ScoreCounts *c);
+
+/* The mean rows after the attribute rows: rows holds n_attr[0] + ... +
+ * n_attr[n_domains - 1] attribute rows, domain by domain, and room for
+ * n_domains + 1 more, which get one "(mean)" row per domain and the
+ * ("(all)", "(mean)") row (as score_summary_rows lays them out). */
+void score_rows_add_means(ScoreRow *rows, const int *n_attr, int n_domains);
 
 #endif

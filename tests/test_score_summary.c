@@ -482,8 +482,10 @@ static void outcome_from_good_record(void **state)
         assert_int_equal(o.is_causal, 0);
         assert_int_equal(o.correct, 1);
         assert_int_equal(o.base_pred_correct, base_pred);
+        assert_string_equal(o.id, "city/test/Country/isolate/3");   /* pairs examples */
         score_outcome_release(&o);
         assert_null(o.split);
+        assert_null(o.id);
         msgpack_sbuffer_destroy(&sb);
     }
 }

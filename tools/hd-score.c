@@ -198,14 +198,14 @@ static void score_batch(Scorer *sc, const msgpack_object *const *recs, int k, co
             if (sc->out && score_record_write(sc->out, &sc->s, &v, &j, mode, sc->method,
                                               sc->o->rule, sc->o->eval_tokens) < 0)
                 hd_die("%s", hd_last_error());
-            char *str[5];
-            static const char *const keys[5] = {"split", "domain", "target_attribute",
-                                                "queried_attribute", "base_template"};
-            for (int i = 0; i < 5; i++) str[i] = record_str(recs[r], keys[i]);
+            char *str[6];
+            static const char *const keys[6] = {"split", "domain", "target_attribute",
+                                                "queried_attribute", "base_template", "id"};
+            for (int i = 0; i < 6; i++) str[i] = record_str(recs[r], keys[i]);
             ScoreOutcome oc = {str[0], str[1], str[2], str[3], str[4], h->is_causal[r], correct[r],
-                               record_flag(recs[r], "base_pred_correct")};
+                               record_flag(recs[r], "base_pred_correct"), str[5]};
             add_outcome(sc->sum[m], m == 0 ? sc->sum[sc->n_modes] : NULL, oc);
-            for (int i = 0; i < 5; i++) free(str[i]);
+            for (int i = 0; i < 6; i++) free(str[i]);
         }
     }
     free(first);
