@@ -40,10 +40,12 @@ int score_record_write(RecordWriter *out, const HnSession *s, const HnView *v,
     const msgpack_object *rec = j->rec;
     /* every tensor decoded before the first byte is packed, so that a bad
      * one leaves no half record behind */
-    Tensor base_ids = {0}, src_ids = {0}, label_ids = {0};
+    Tensor base_ids = {0}, src_ids = {0}, label_ids = {0}, base_pred = {0};
+    const int has_base_pred = mp_map_get(rec, "base_pred_ids") != NULL;
     if (tensor_from_record(rec, "base_ids", &base_ids) < 0 ||
         tensor_from_record(rec, "source_ids", &src_ids) < 0 ||
-        tensor_from_record(rec, "label_ids", &label_ids) < 0) {
+        tensor_from_record(rec, "label_ids", &label_ids) < 0 ||
+        (has_base_pred && tensor_from_record(rec, "base_pred_ids", &base_pred) < 0)) {
         tensor_release(&base_ids);
         tensor_release(&src_ids);
         tensor_release(&label_ids);
@@ -55,7 +57,7 @@ int score_record_write(RecordWriter *out, const HnSession *s, const HnView *v,
     const float *W = v->W_used + (size_t)j->row * (S + 1) * B;
 
     msgpack_packer *pk = record_writer_packer(out);
-    msgpack_pack_map(pk, 24);
+    msgpack_pack_map(pk, 25);
     mp_pack_str(pk, "t"); mp_pack_str(pk, "score");
     static const char *const copied[] = {"id", "domain", "split", "kind", "target_attribute",
                                          "queried_attribute", "base_template", "label",
@@ -73,6 +75,11 @@ int score_record_write(RecordWriter *out, const HnSession *s, const HnView *v,
     mp_pack_str(pk, "pred_ids");
     msgpack_pack_array(pk, (size_t)j->n_pred);
     for (int i = 0; i < j->n_pred; i++) msgpack_pack_int(pk, j->pred[i]);
+    /* the unintervened model's tokens, so that --summarize can judge it on
+     * the first N label tokens too (--also-first) */
+    mp_pack_str(pk, "base_pred_ids");
+    if (has_base_pred) pack_ids(pk, &base_pred);
+    else msgpack_pack_nil(pk);
     mp_pack_str(pk, "correct");
     if (j->correct) msgpack_pack_true(pk);
     else msgpack_pack_false(pk);
@@ -116,5 +123,6 @@ int score_record_write(RecordWriter *out, const HnSession *s, const HnView *v,
     tensor_release(&base_ids);
     tensor_release(&src_ids);
     tensor_release(&label_ids);
+    tensor_release(&base_pred);
     return record_writer_end_record(out);
 }

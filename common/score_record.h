@@ -1,7 +1,7 @@
 /* The `score` record hd-score writes for one example and selection mode:
  * the acts record's identity fields, the prediction and label token ids,
- * the tokens in their printable form and the selection matrix actually
- * used, without the batch's padding.
+ * the unintervened model's tokens, the tokens in their printable form and
+ * the selection matrix actually used, without the batch's padding.
  * score_example.h reads it back for display. */
 #ifndef HD_SCORE_RECORD_H
 #define HD_SCORE_RECORD_H

@@ -8,7 +8,8 @@
  * keep the order in which they were first seen, so output is
  * deterministic for a given input order.  Every example is also kept as
  * one small item (its stratum and outcome) for the bootstrap intervals and
- * paired comparisons of score_stats.h. */
+ * paired comparisons of score_stats.h; the records and tables are made by
+ * score_report.h. */
 #ifndef HD_SCORE_SUMMARY_H
 #define HD_SCORE_SUMMARY_H
 
@@ -65,22 +66,6 @@ const char *score_summary_split(const ScoreSummary *s, int i);
  * A new array (free() it); *n_rows gets its length.  NULL when the index
  * is out of range. */
 ScoreRow *score_summary_rows(const ScoreSummary *s, int split_index, int *n_rows);
-
-/* Packs one `summary` record (a map) for that split.  method/mode/rule may
- * be NULL (packed as nil). */
-void score_summary_pack(const ScoreSummary *s, int split_index, msgpack_packer *pk,
-                        const char *method, const char *mode, const char *rule,
-                        int eval_tokens);
-
-/* Aligned text table of every split's rows, percent with one decimal, "-"
- * for nil; title (may be NULL) printed first. */
-void score_summary_print_table(const ScoreSummary *s, FILE *f, const char *title);
-
-/* The overall ("(all)", "(mean)") row of each of n summaries, one line per
- * summary and split, labelled keys[i] = {method, mode, rule}: the
- * side-by-side view of `make demo` (flip = cause_changed). */
-void score_summary_print_comparison(FILE *f, ScoreSummary *const *sum, const char *const keys[][3],
-                                    int n);
 
 /* ---- what the bootstrap (score_stats.h) needs: every example kept as one
  * small item, and the micro rates computed from counts by the same code

@@ -17,6 +17,7 @@
 
 #include "error.h"
 #include "msgpack_util.h"
+#include "score_groups.h"
 #include "score_stats.h"
 #include "score_summary.h"
 
@@ -338,6 +339,28 @@ static void outcome_id_from_record(void **state)
     }
 }
 
+/* The first-N judgement (--also-first) from token ids. */
+static void first_tokens_judgement(void **state)
+{
+    (void)state;
+    const int label[] = {1, 2, 3, 4}, near[] = {1, 2, 3, 9}, off[] = {1, 7, 3, 4};
+    int c, bc;
+    score_first_tokens(near, 4, label, 4, off, 4, 0, 3, &c, &bc);
+    assert_int_equal(c, 1);    /* wrong only after the third token */
+    assert_int_equal(bc, 0);
+    score_first_tokens(off, 4, label, 4, near, 4, 0, 3, &c, &bc);
+    assert_int_equal(c, 0);
+    assert_int_equal(bc, 1);
+    /* too few predictions to tell; no base tokens: known only when the
+     * whole label was right */
+    score_first_tokens(near, 2, label, 4, NULL, 0, 1, 3, &c, &bc);
+    assert_int_equal(c, -1);
+    assert_int_equal(bc, 1);
+    score_first_tokens(near, 2, label, 2, NULL, 0, 0, 3, &c, &bc);
+    assert_int_equal(c, 1);    /* a two-token label needs two */
+    assert_int_equal(bc, -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -350,6 +373,7 @@ int main(void)
         cmocka_unit_test(paired_identical_is_zero),
         cmocka_unit_test(paired_matches_by_id),
         cmocka_unit_test(outcome_id_from_record),
+        cmocka_unit_test(first_tokens_judgement),
     };
     return cmocka_run_group_tests_name("score_stats", tests, NULL, NULL);
 }

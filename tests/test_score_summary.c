@@ -15,6 +15,7 @@
 
 #include "error.h"
 #include "msgpack_util.h"
+#include "score_report.h"
 #include "score_summary.h"
 
 #define EPS 1e-12
@@ -358,7 +359,8 @@ static void packed_summary_reads_back(void **state)
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    score_summary_pack(s, 0, &pk, "hyperdas", "soft", NULL, 3);
+    ScoreBootstrap b = {0, 7};   /* no replicates: every interval nil */
+    score_summary_pack(s, 0, &pk, "hyperdas", "soft", NULL, 3, &b);
 
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
@@ -373,12 +375,15 @@ static void packed_summary_reads_back(void **state)
     assert_str(rec, "mode", "soft");
     assert_nil_key(rec, "rule");
     assert_int_key(rec, "eval_tokens", 3);
+    const msgpack_object *boot = get(rec, "bootstrap");
+    assert_int_key(boot, "n", 0);
+    assert_int_key(boot, "seed", 7);
     const msgpack_object *rows = get(rec, "rows");
     assert_int_equal(rows->type, MSGPACK_OBJECT_ARRAY);
     assert_int_equal(rows->via.array.size, 5);
 
     const msgpack_object *country = &rows->via.array.ptr[0];
-    assert_int_equal(country->via.map.size, 12);
+    assert_int_equal(country->via.map.size, 16);
     assert_str(country, "domain", "city");
     assert_str(country, "attribute", "Country");
     assert_int_key(country, "n_causal", 4);
@@ -391,6 +396,10 @@ static void packed_summary_reads_back(void **state)
     assert_double_key(country, "disentangle_macro", 0.625);
     assert_int_key(country, "n_changed", 0);
     assert_nil_key(country, "cause_changed");
+    assert_nil_key(country, "cause_ci");
+    assert_nil_key(country, "isolate_ci");
+    assert_nil_key(country, "disentangle_ci");
+    assert_nil_key(country, "cause_changed_ci");
 
     const msgpack_object *continent = &rows->via.array.ptr[1];
     assert_str(continent, "attribute", "Continent");
@@ -570,7 +579,7 @@ static void table_has_expected_rows(void **state)
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     assert_non_null(f);
-    score_summary_print_table(s, f, "# scores");
+    score_summary_print_table(s, f, "# scores", NULL);
     fclose(f);
 
     /* Rows as words; "cause_changed(n_changed)" cells hold a space, so

@@ -8,8 +8,9 @@
  * `score` record (prediction, label, correct, the selection matrix used,
  * the tokens), then one `summary` record per mode and split: Cause,
  * Isolate and Disentangle per attribute, per domain and overall, micro
- * (spec 5.2) and RAVEL's macro (5.3).  --summarize recomputes the summary
- * from score records alone (no model). */
+ * (spec 5.2) and RAVEL's macro (5.3), with seeded bootstrap intervals;
+ * --table adds paired comparisons of the methods (score_stats.h).
+ * --summarize recomputes the summary from score records alone (no model). */
 #include "checkpoint.h"
 #include "cli.h"
 #include "error.h"
@@ -24,6 +25,7 @@
 #include "record_input.h"
 #include "record_shard.h"
 #include "records.h"
+#include "score_groups.h"
 #include "score_match.h"
 #include "score_record.h"
 #include "score_summary.h"
@@ -47,7 +49,17 @@ typedef struct {
     HnDevice device;
     long batch, eval_tokens;
     RecordShard shard;
+    ScoreBootstrap bootstrap;
+    long also_first;     /* -1: not given (3 with --table, else off) */
+    char **compare;      /* --compare A:B, n_compare of them */
+    int n_compare;
 } Options;
+
+/* --also-first as used: its N, or 0 when off. */
+static int first_tokens(const Options *o)
+{
+    return (int)(o->also_first >= 0 ? o->also_first : o->table ? 3 : 0);
+}
 
 static void usage(void)
 {
@@ -82,8 +94,27 @@ static void usage(void)
         "                        'cat SHARDS | hd-score --summarize'.  Started by\n"
         "                        mpirun or srun as N processes without --shard: rank I\n"
         "                        scores shard I into FILE.shard-I-of-N (-o FILE)\n"
-        "      --table           print the summary as an aligned table on stdout; the\n"
-        "                        records then go only to -o FILE, if given\n"
+        "      --table           print the summary as an aligned table on stdout, then\n"
+        "                        the comparison of every summary's overall row and the\n"
+        "                        paired comparisons; the records then go only to -o\n"
+        "                        FILE, if given\n"
+        "      --bootstrap N     replicates of the 95%% percentile intervals of Cause,\n"
+        "                        Isolate, Disentangle and the flip rate, resampled\n"
+        "                        within each (split, domain, attribute, kind) stratum\n"
+        "                        (default 1000; 0: no intervals)\n"
+        "      --seed N          the bootstrap's seed (default 42)\n"
+        "      --compare A:B     with --table: compare summary A with B on the examples\n"
+        "                        both scored (A, B: method/mode, e.g. hyperdas/soft,\n"
+        "                        das/groundtruth, none/unintervened): paired bootstrap\n"
+        "                        intervals of the differences and McNemar's exact test\n"
+        "                        on the flips; repeatable.  Default: the first mode of\n"
+        "                        each method against every other method's, and every\n"
+        "                        mode against the unintervened model\n"
+        "      --also-first N    also judge every example on its first N label tokens\n"
+        "                        (the paper's rule) from the score records' token ids:\n"
+        "                        rows 'first N tokens' in the comparisons (default 3\n"
+        "                        with --table, else 0 = off); given explicitly, their\n"
+        "                        summary records too (eval_tokens N)\n"
         "  -t, --threads N       CPU threads\n"
         "      --device D        cpu (default) or cuda: the teacher-forced forward on\n"
         "                        the GPU (target matrices in bf16 there); cpu-staged:\n"
@@ -102,7 +133,7 @@ typedef struct {
     const char *method;
     int n_modes;
     SelectionMode modes[MAX_MODES];
-    ScoreSummary *sum[MAX_MODES + 1]; /* + the unintervened model, last */
+    ScoreGroups groups; /* group m = mode m */
     RecordWriter *out; /* NULL: records are not written (--table alone) */
 } Scorer;
 
@@ -119,16 +150,6 @@ static char *record_str(const msgpack_object *rec, const char *key)
     return v ? v : hd_strdup("");
 }
 
-/* Counts one outcome; with `unintervened`, also the unintervened model's
- * outcome on the same example (the acts record's own prediction), the
- * floor every method is compared with. */
-static void add_outcome(ScoreSummary *sum, ScoreSummary *unintervened, ScoreOutcome oc)
-{
-    if (score_summary_add(sum, &oc) < 0) hd_die("%s", hd_last_error());
-    if (!unintervened || oc.base_pred_correct < 0) return;
-    oc.correct = oc.base_pred_correct;
-    if (score_summary_add(unintervened, &oc) < 0) hd_die("%s", hd_last_error());
-}
 
 /* The RAVEL rule (spec ravel.md 5.1): greedily generate n = --eval-tokens
  * tokens from the intervened base prompt; correct when they match the
@@ -204,7 +225,12 @@ static void score_batch(Scorer *sc, const msgpack_object *const *recs, int k, co
             for (int i = 0; i < 6; i++) str[i] = record_str(recs[r], keys[i]);
             ScoreOutcome oc = {str[0], str[1], str[2], str[3], str[4], h->is_causal[r], correct[r],
                                record_flag(recs[r], "base_pred_correct"), str[5]};
-            add_outcome(sc->sum[m], m == 0 ? sc->sum[sc->n_modes] : NULL, oc);
+            int first = -1, first_base = -1;
+            if (sc->groups.first_n > 0)
+                score_first_tokens_from_acts(recs[r], j.pred, j.n_pred, sc->groups.first_n, &first,
+                                             &first_base);
+            if (score_groups_add(&sc->groups, m, &oc, first, first_base) < 0)
+                hd_die("%s", hd_last_error());
             for (int i = 0; i < 6; i++) free(str[i]);
         }
     }
@@ -223,6 +249,9 @@ static void parse_modes(Scorer *sc, const char *list)
         int mode = selection_mode_from_name(t);
         if (mode < 0) hd_usage_error("--modes: unknown mode '%s'", t);
         if (sc->n_modes == MAX_MODES) hd_usage_error("--modes: at most %d modes", MAX_MODES);
+        /* one summary per mode: a mode twice would count its examples twice */
+        for (int i = 0; i < sc->n_modes; i++)
+            if (sc->modes[i] == (SelectionMode)mode) hd_usage_error("--modes: '%s' given twice", t);
         sc->modes[sc->n_modes++] = (SelectionMode)mode;
     }
     free(m);
@@ -241,26 +270,15 @@ static char *step_directory(const char *dir)
     return step;
 }
 
-static void write_summaries(RecordWriter *out, ScoreSummary *const *sum, const char *const *modes,
-                            int n, const char *method, const char *rule, long eval_tokens,
-                            int table)
+/* Summary records, tables and comparisons of every group; an unknown
+ * --compare name is a usage error. */
+static void report(const Options *o, const ScoreGroups *groups, RecordWriter *out)
 {
-    for (int m = 0; m < n; m++) {
-        if (out)
-            for (int i = 0; i < score_summary_n_splits(sum[m]); i++) {
-                score_summary_pack(sum[m], i, record_writer_packer(out), method, modes[m], rule,
-                                   (int)eval_tokens);
-                if (record_writer_end_record(out) < 0) hd_die("%s", hd_last_error());
-            }
-        if (table) {
-            char title[256];
-            char tokens[32] = "all";
-            if (eval_tokens > 0) snprintf(tokens, sizeof tokens, "first %ld", eval_tokens);
-            snprintf(title, sizeof title, "%s, %s selection, %s rule, %s label tokens", method,
-                     modes[m], rule, tokens);
-            score_summary_print_table(sum[m], stdout, title);
-        }
-    }
+    if (o->table && score_groups_check_compare(groups, o->compare, o->n_compare) < 0)
+        hd_usage_error("%s", hd_last_error());
+    if (score_groups_report(groups, out, o->table ? stdout : NULL, o->also_first > 0,
+                            &o->bootstrap, o->compare, o->n_compare) < 0)
+        hd_die("%s", hd_last_error());
 }
 
 static int run_scoring(Options *o, char **files, int n_files)
@@ -288,8 +306,11 @@ static int run_scoring(Options *o, char **files, int n_files)
     sc.method = hn_method_name(cfg.method);
     parse_modes(&sc, o->modes ? o->modes : cfg.method == HN_METHOD_DAS ? "groundtruth" : "soft");
     const char *mode_names[MAX_MODES];
-    for (int m = 0; m <= sc.n_modes; m++) sc.sum[m] = score_summary_new();
-    for (int m = 0; m < sc.n_modes; m++) mode_names[m] = selection_mode_name(sc.modes[m]);
+    score_groups_init(&sc.groups, first_tokens(o));
+    for (int m = 0; m < sc.n_modes; m++) {
+        mode_names[m] = selection_mode_name(sc.modes[m]);
+        score_groups_find(&sc.groups, sc.method, mode_names[m], o->rule, o->eval_tokens);
+    }
     train_batch_init(&sc.s.tb, tc->n_layers + 1, tc->hidden_size);
 
     ShardBatching how = {"acts", (int)o->batch, 0}; /* other records pass by */
@@ -346,19 +367,9 @@ static int run_scoring(Options *o, char **files, int n_files)
     if (n_done + k == 0 && (!o->sharded || range.n_batched == 0))
         hd_die("no acts records in the input (pipe cache-acts output in)");
 
-    write_summaries(sc.out, sc.sum, mode_names, sc.n_modes, sc.method, o->rule, o->eval_tokens,
-                    o->table);
-    if (o->table) {
-        const char *keys[MAX_MODES + 1][3];
-        for (int m = 0; m < sc.n_modes; m++)
-            keys[m][0] = sc.method, keys[m][1] = mode_names[m], keys[m][2] = o->rule;
-        /* cache-acts judged the unintervened model teacher-forced */
-        keys[sc.n_modes][0] = "none", keys[sc.n_modes][1] = "unintervened";
-        keys[sc.n_modes][2] = RULE_TF;
-        score_summary_print_comparison(stdout, sc.sum, keys, sc.n_modes + 1);
-    }
+    report(o, &sc.groups, sc.out);
     if (sc.out && record_writer_close(sc.out) < 0) hd_die("%s", hd_last_error());
-    for (int m = 0; m <= sc.n_modes; m++) score_summary_free(sc.sum[m]);
+    score_groups_free(&sc.groups);
     free(copies);
     free(recs);
     free(step);
@@ -373,12 +384,10 @@ static int run_summarize(Options *o, char **files, int n_files)
 {
     RecordInput *in = record_input_open(files, n_files);
     if (!in) hd_die("%s", hd_last_error());
-    /* one summary per (method, mode, rule) met, in first-seen order */
-    ScoreSummary *sum[MAX_MODES + 1];
-    const char *keys[MAX_MODES + 1][3];
-    long eval_tokens[MAX_MODES] = {0};
-    ScoreSummary *unintervened = score_summary_new();
-    int n = 0, rc;
+    /* one group per (method, mode, rule) met, in first-seen order */
+    ScoreGroups groups;
+    score_groups_init(&groups, first_tokens(o));
+    int rc;
     const msgpack_object *rec;
     while ((rc = record_input_next(in, &rec)) > 0) {
         if (!mp_is_str(mp_map_get(rec, "t"), "score")) continue; /* old summaries, others */
@@ -390,27 +399,21 @@ static int run_summarize(Options *o, char **files, int n_files)
         char *rule = mp_strdup(mp_map_get(rec, "rule"));
         if (!method || !mode || !rule)
             hd_die("%s: score record without method, mode or rule", record_input_where(in));
-        int m = 0;
-        while (m < n && (strcmp(keys[m][0], method) || strcmp(keys[m][1], mode) ||
-                         strcmp(keys[m][2], rule)))
-            m++;
-        if (m == n) {
-            if (n == MAX_MODES)
-                hd_die("%s: more than %d (method, mode, rule) groups", record_input_where(in), MAX_MODES);
-            keys[n][0] = method, keys[n][1] = mode, keys[n][2] = rule;
-            sum[n++] = score_summary_new();
-        } else {
-            free(method);
-            free(mode);
-            free(rule);
-        }
-        add_outcome(sum[m], m == 0 ? unintervened : NULL, oc);
+        int64_t et = 0;
+        if (mp_get_int64(mp_map_get(rec, "eval_tokens"), &et) < 0) et = 0;
+        int m = score_groups_find(&groups, method, mode, rule, et);
+        groups.g[m].eval_tokens = et;
+        int first = -1, first_base = -1;
+        if (groups.first_n > 0) score_first_tokens_from_record(rec, groups.first_n, &first, &first_base);
+        if (score_groups_add(&groups, m, &oc, first, first_base) < 0)
+            hd_die("%s: %s", record_input_where(in), hd_last_error());
         score_outcome_release(&oc);
-        int64_t et;
-        if (mp_get_int64(mp_map_get(rec, "eval_tokens"), &et) == 0) eval_tokens[m] = et;
+        free(method);
+        free(mode);
+        free(rule);
     }
     if (rc < 0) hd_die("%s", hd_last_error());
-    if (n == 0) hd_die("no score records in the input");
+    if (groups.n == 0) hd_die("no score records in the input");
     RecordWriter *out = NULL;
     if (!o->table || o->output) {
         out = record_writer_open(o->output, o->gzip);
@@ -419,20 +422,8 @@ static int run_summarize(Options *o, char **files, int n_files)
                           record_input_n_headers(in), 0);
         if (record_writer_end_record(out) < 0) hd_die("%s", hd_last_error());
     }
-    for (int m = 0; m < n; m++) {
-        const char *mode = keys[m][1];
-        write_summaries(out, &sum[m], &mode, 1, keys[m][0], keys[m][2], eval_tokens[m], o->table);
-    }
-    if (o->table) {
-        sum[n] = unintervened;
-        keys[n][0] = "none", keys[n][1] = "unintervened", keys[n][2] = RULE_TF;
-        score_summary_print_comparison(stdout, sum, keys, n + 1);
-    }
-    score_summary_free(unintervened);
-    for (int m = 0; m < n; m++) {
-        score_summary_free(sum[m]);
-        for (int i = 0; i < 3; i++) free((char *)keys[m][i]);
-    }
+    report(o, &groups, out);
+    score_groups_free(&groups);
     if (out && record_writer_close(out) < 0) hd_die("%s", hd_last_error());
     record_input_close(in);
     return 0;
@@ -441,9 +432,10 @@ static int run_summarize(Options *o, char **files, int n_files)
 int main(int argc, char **argv)
 {
     hd_cli_init(argc, argv, "hd-score");
-    Options o = {.batch = 16, .eval_tokens = -1, .rule = RULE_TF};
+    Options o = {.batch = 16, .eval_tokens = -1, .rule = RULE_TF, .also_first = -1,
+                 .bootstrap = {SCORE_BOOTSTRAP_DEFAULT_N, SCORE_BOOTSTRAP_DEFAULT_SEED}};
     enum { OPT_MODES = 256, OPT_RULE, OPT_ETOK, OPT_SUMMARIZE, OPT_TABLE, OPT_SHARD, OPT_VERSION,
-           OPT_DEVICE };
+           OPT_DEVICE, OPT_BOOTSTRAP, OPT_SEED, OPT_COMPARE, OPT_ALSO_FIRST };
     static const struct option longopts[] = {
         {"checkpoint", required_argument, 0, 'c'}, {"model", required_argument, 0, 'm'},
         {"modes", required_argument, 0, OPT_MODES}, {"rule", required_argument, 0, OPT_RULE}, {"eval-tokens", required_argument, 0, OPT_ETOK},
@@ -453,6 +445,9 @@ int main(int argc, char **argv)
         {"output", required_argument, 0, 'o'},     {"gzip", no_argument, 0, 'z'},
         {"help", no_argument, 0, 'h'},             {"version", no_argument, 0, OPT_VERSION},
         {"device", required_argument, 0, OPT_DEVICE},
+        {"bootstrap", required_argument, 0, OPT_BOOTSTRAP}, {"seed", required_argument, 0, OPT_SEED},
+        {"compare", required_argument, 0, OPT_COMPARE},
+        {"also-first", required_argument, 0, OPT_ALSO_FIRST},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "c:m:b:t:o:zh", longopts, NULL)) != -1) {
@@ -480,10 +475,26 @@ int main(int argc, char **argv)
         case 'h': usage(); return 0;
         case OPT_VERSION: hd_cli_print_version(); return 0;
         case OPT_DEVICE: o.device = hn_device_parse(optarg); break;
+        case OPT_BOOTSTRAP:
+            o.bootstrap.n = (int)hd_cli_parse_count("--bootstrap", optarg);
+            /* every replicate's rates are kept for the percentiles */
+            if (o.bootstrap.n > 100000) hd_usage_error("--bootstrap: at most 100000 replicates");
+            break;
+        case OPT_SEED: o.bootstrap.seed = (uint64_t)hd_cli_parse_count("--seed", optarg); break;
+        case OPT_COMPARE: {
+            const char *colon = strchr(optarg, ':');
+            if (!colon || !strchr(colon + 1, '/') || !memchr(optarg, '/', (size_t)(colon - optarg)))
+                hd_usage_error("--compare: expected A:B with A and B method/mode, got '%s'", optarg);
+            o.compare = hd_realloc(o.compare, (size_t)(o.n_compare + 1) * sizeof *o.compare);
+            o.compare[o.n_compare++] = optarg;
+            break;
+        }
+        case OPT_ALSO_FIRST: o.also_first = hd_cli_parse_count("--also-first", optarg); break;
         default: hd_usage_error("unknown option");
         }
     }
     if (o.batch < 1) hd_usage_error("--batch must be at least 1");
+    if (o.n_compare > 0 && !o.table) hd_usage_error("--compare prints its comparisons with --table");
     if (o.eval_tokens < 0) o.eval_tokens = o.generate ? 3 : 0;
     if (o.generate && o.device != HN_DEVICE_CPU)
         hd_usage_error("--device: greedy generation (--rule %s) runs on the CPU", RULE_GEN);
@@ -493,7 +504,9 @@ int main(int argc, char **argv)
         if (o.ckpt) hd_usage_error("--summarize reads score records: no --checkpoint");
         if (o.sharded)
             hd_usage_error("--summarize sums whole runs: cat the shards' scores into it, no --shard");
-        return run_summarize(&o, argv + optind, argc - optind);
+        int rc = run_summarize(&o, argv + optind, argc - optind);
+        free(o.compare);
+        return rc;
     }
     if (!o.ckpt) hd_usage_error("a checkpoint is needed: -c DIR (from hd-train)");
     char *rank_output = NULL; /* started by mpirun/srun: this rank's shard */
@@ -506,5 +519,6 @@ int main(int argc, char **argv)
         hd_usage_error("%s", hd_last_error());
     int rc = run_scoring(&o, argv + optind, argc - optind);
     free(rank_output);
+    free(o.compare);
     return rc;
 }

@@ -50,6 +50,78 @@ check "--table: one section per mode and the comparison with the unintervened mo
     $BIN/hd-score --summarize --table $TMP/hd.scores > $TMP/table.txt &&
     grep -q 'hyperdas, bidding_argmax selection' $TMP/table.txt &&
     grep -q '^comparison' $TMP/table.txt && grep -q ' none  *unintervened ' $TMP/table.txt"
+check "summary records: a 95% interval beside every rate (nil with the rate), bootstrap {n, seed}" bash -c "
+    jq -e '(.bootstrap == {\"n\": 1000, \"seed\": 42}) and
+           ([.rows[] | (.cause_ci, .isolate_ci, .disentangle_ci, .cause_changed_ci) | select(. != null)
+             | select(length != 2 or .[0] > .[1] or .[0] < 0 or .[1] > 1)] | length == 0) and
+           ([.rows[] | select((.cause == null) != (.cause_ci == null) or (.isolate == null) != (.isolate_ci == null)
+             or (.disentangle == null) != (.disentangle_ci == null)
+             or (.cause_changed == null) != (.cause_changed_ci == null))] | length == 0) and
+           (.rows[-1].cause_ci | length == 2)' $TMP/sum.json > /dev/null"
+# The tiny random model gets nothing right: made-up outcomes (a hash of id
+# and mode) give the statistics something to measure.
+vary() {  # IN OUT
+    $BIN/hd-cat --full "$1" | jq -c 'if .t == "score" then .correct = (((.id + .mode) | explode | add) % 3 != 0) else . end' |
+        $BIN/hd-cat --to-records > "$2"
+}
+$BIN/hd-score -c $TMP/das $TMP/test.acts > $TMP/das.scores 2> /dev/null
+vary $TMP/hd.scores $TMP/hd-varied.scores
+vary $TMP/das.scores $TMP/das-varied.scores
+check "--table: every rate with its interval; the same seed the same table, another seed another" bash -c "
+    $BIN/hd-score --summarize --table $TMP/hd-varied.scores > $TMP/t1.txt &&
+    $BIN/hd-score --summarize --table --seed 42 --bootstrap 1000 $TMP/hd-varied.scores > $TMP/t2.txt &&
+    $BIN/hd-score --summarize --table --seed 7 $TMP/hd-varied.scores > $TMP/t3.txt &&
+    cmp $TMP/t1.txt $TMP/t2.txt && ! cmp -s $TMP/t1.txt $TMP/t3.txt &&
+    grep -E '^test +city +Country +[0-9]+ +[0-9]+ +[0-9.]+ \\[[0-9.]+, [0-9.]+\\] +[0-9.]+ \\[[0-9.]+, [0-9.]+\\] +[0-9.]+ \\[[0-9.]+, [0-9.]+\\] +[0-9.]+ \\[[0-9.]+, [0-9.]+\\] \\([0-9]+\\)' $TMP/t1.txt &&
+    grep -E '^test +hyperdas +soft +teacher-forced +[0-9.]+ \\[[0-9.]+, [0-9.]+\\] ' $TMP/t1.txt &&
+    $BIN/hd-score --summarize --table --bootstrap 0 $TMP/hd-varied.scores > $TMP/t0.txt &&
+    ! grep -q '\\[' $TMP/t0.txt &&
+    $BIN/hd-score --summarize --bootstrap 0 $TMP/hd-varied.scores | $BIN/hd-cat --where t=summary | tail -n +2 |
+        jq -e 'select(.bootstrap.n != 0 or (.rows[] | .cause_ci != null))' > /dev/null; [ \$? = 4 ]"
+check "a kind without examples: '-' in the table, nil in the record (never 0.0)" bash -c "
+    $BIN/hd-cat --full $TMP/hd-varied.scores | jq -c 'select(.t != \"score\" or .kind == \"causal\" or .target_attribute != \"Country\")' |
+        $BIN/hd-cat --to-records > $TMP/no-iso.scores &&
+    $BIN/hd-score --summarize --table --also-first 0 $TMP/no-iso.scores > $TMP/no-iso.txt &&
+    grep -E '^test +city +Country +[0-9]+ +0 +[0-9.]+ \\[[0-9.]+, [0-9.]+\\] +- +- ' $TMP/no-iso.txt &&
+    $BIN/hd-score --summarize $TMP/no-iso.scores | $BIN/hd-cat --where t=summary --where mode=soft | tail -1 |
+        jq -e '.rows[] | select(.attribute == \"Country\") | .n_isolate == 0 and .isolate == null and
+               .disentangle == null and .isolate_ci == null and .disentangle_ci == null and
+               .isolate_macro == null and .disentangle_macro == null and .cause != null' > /dev/null"
+check "paired comparisons: by default each method's first mode against the other's and every mode against the unintervened" bash -c "
+    $BIN/hd-score --summarize --table $TMP/hd-varied.scores $TMP/das-varied.scores > $TMP/pair.txt &&
+    grep -q '^paired' $TMP/pair.txt &&
+    grep -E '^test +hyperdas/soft +das/groundtruth +all +$N_TEST +[-+][0-9.]+ \\[[-+][0-9.]+, [-+][0-9.]+\\] ' $TMP/pair.txt &&
+    grep -E '^test +hyperdas/random +none/unintervened +all +$N_TEST ' $TMP/pair.txt &&
+    grep -E '^test +das/groundtruth +none/unintervened +all ' $TMP/pair.txt &&
+    ! grep -E '^test +hyperdas/random +das/groundtruth ' $TMP/pair.txt"
+check "--compare A:B: one pair, McNemar's b, c and exact p on the flips; an unknown name is a usage error" bash -c "
+    $BIN/hd-cat --full $TMP/das-varied.scores | jq -c 'if .t == \"score\" then .correct = false else . end' |
+        $BIN/hd-cat --to-records > $TMP/das-wrong.scores &&
+    b=\$($BIN/hd-cat --where t=score --where mode=soft $TMP/hd-varied.scores | tail -n +2 |
+        jq -s '[.[] | select(.kind == \"causal\" and .base_pred_correct == false and .correct)] | length') &&
+    [ \$b -gt 0 ] && p=\$(awk -v b=\$b 'BEGIN { p = 2 / 2 ^ b; printf(\"%.4g\", (p > 1 ? 1 : p)) }') &&
+    $BIN/hd-score --summarize --table --compare hyperdas/soft:das/groundtruth --also-first 0 \
+        $TMP/hd-varied.scores $TMP/das-wrong.scores > $TMP/cmp.txt &&
+    [ \$(sed -n '/^paired/,\$p' $TMP/cmp.txt | grep -c '^test') = 1 ] &&
+    grep -E \"^test +hyperdas/soft +das/groundtruth +all +$N_TEST +.* \$b +0 +\$p\\\$\" $TMP/cmp.txt &&
+    $BIN/hd-score --summarize --table --compare hyperdas/soft:das/nothing $TMP/hd-varied.scores \
+        $TMP/das-wrong.scores > /dev/null 2> $TMP/err; [ \$? = 2 ] && grep -q 'das/nothing' $TMP/err &&
+    $BIN/hd-score --summarize --compare soft $TMP/hd.scores > /dev/null 2>&1; [ \$? = 2 ]"
+check "--also-first 3: first-3-token rows and summaries recomputed from the score records' token ids" bash -c "
+    $BIN/hd-cat --where t=score --head 1 $TMP/hd.scores | tail -1 |
+        jq -e '(.base_pred_ids | length) == (.label_ids | length)' > /dev/null &&
+    $BIN/hd-cat --full $TMP/hd.scores | jq -c 'if .t == \"score\" then
+            .pred_ids = .label_ids[0:3] + (.label_ids[3:] | map(. + 1)) | .correct = ((.label_ids | length) <= 3)
+            | .base_pred_ids = .pred_ids else . end' | $BIN/hd-cat --to-records > $TMP/first3.scores &&
+    $BIN/hd-score --summarize --table $TMP/first3.scores > $TMP/first3.txt &&
+    grep -E '^test +hyperdas +soft +first 3 tokens +100.0 \\[100.0, 100.0\\] +100.0 \\[100.0, 100.0\\]' $TMP/first3.txt &&
+    grep -E '^test +none +unintervened +first 3 tokens +100.0 ' $TMP/first3.txt &&
+    grep -E '^test +hyperdas/soft +none/unintervened +first 3 ' $TMP/first3.txt &&
+    [ \$($BIN/hd-score --summarize $TMP/first3.scores | $BIN/hd-cat --where t=summary --count) = 3 ] &&
+    $BIN/hd-score --summarize --also-first 3 $TMP/first3.scores | $BIN/hd-cat --where t=summary --where eval_tokens=3 |
+        tail -n +2 > $TMP/first3.json && [ \$(wc -l < $TMP/first3.json) = 3 ] &&
+    jq -e '.rule == \"teacher-forced\" and .rows[-1].cause == 1 and .rows[-1].isolate == 1' $TMP/first3.json > /dev/null &&
+    $BIN/hd-score -c $TMP/hd --table --modes soft $TMP/test.acts | grep -qE '^test +hyperdas +soft +first 3 tokens '"
 check "identity intervention (source = base, DAS at the entity): Cause = Isolate = 1" bash -c "
     $BIN/hd-cat --full $TMP/test.acts | jq -c 'if .t == \"acts\" then
           .source_ids = .base_ids | .source_hidden = .base_hidden | .source_entity_pos = .base_entity_pos
@@ -57,11 +129,11 @@ check "identity intervention (source = base, DAS at the entity): Cause = Isolate
           | .label_ids = .base_pred_ids | .base_pred_correct = true else . end' |
         $BIN/hd-cat --to-records > $TMP/identity.acts &&
     $BIN/hd-score -c $TMP/das --table $TMP/identity.acts > $TMP/id.txt &&
-    grep -E '^test +das +groundtruth +teacher-forced +100.0 +100.0 +100.0' $TMP/id.txt"
+    grep -E '^test +das +groundtruth +teacher-forced +100.0 \\[100.0, 100.0\\] +100.0 \\[100.0, 100.0\\] +100.0 \\[100.0, 100.0\\]' $TMP/id.txt"
 check "identity under the RAVEL rule (greedy-generate, first token): Cause = Isolate = 1" bash -c "
     $BIN/hd-score -c $TMP/das --rule greedy-generate --eval-tokens 1 -o $TMP/gen.scores --table \
         $TMP/identity.acts > $TMP/gen.txt &&
-    grep -E '^test +das +groundtruth +greedy-generate +100.0 +100.0 +100.0' $TMP/gen.txt &&
+    grep -E '^test +das +groundtruth +greedy-generate +100.0 \\[100.0, 100.0\\] +100.0 \\[100.0, 100.0\\] +100.0 \\[100.0, 100.0\\]' $TMP/gen.txt &&
     [ \$($BIN/hd-cat --where t=score --where rule=greedy-generate --count $TMP/gen.scores) = $N_TEST ]"
 check "--device cpu-staged (the GPU's code path on the CPU): the CPU's score records" bash -c "
     $BIN/hd-score -c $TMP/hd --device cpu-staged --modes soft,bidding_argmax,random -b 3 \
