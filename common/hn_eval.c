@@ -1,6 +1,7 @@
 #include "hn_eval.h"
 #include "llama_generate.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,11 +34,13 @@ void eval_counts_add(EvalCounts *c, const int *correct, const int *is_causal, in
     }
 }
 
-double eval_cause(const EvalCounts *c) { return c->n_causal ? (double)c->ok_causal / c->n_causal : 0; }
-double eval_isolate(const EvalCounts *c) { return c->n_isolate ? (double)c->ok_isolate / c->n_isolate : 0; }
+/* A rate with no examples is NAN (nil in the log), never 0: an evaluation
+ * set without isolation examples has no Isolate, and its Disentangle is not
+ * its Cause. */
+double eval_cause(const EvalCounts *c) { return c->n_causal ? (double)c->ok_causal / c->n_causal : NAN; }
+double eval_isolate(const EvalCounts *c) { return c->n_isolate ? (double)c->ok_isolate / c->n_isolate : NAN; }
 
 double eval_disentangle(const EvalCounts *c)
 {
-    if (!c->n_isolate) return eval_cause(c);
-    return (eval_cause(c) + eval_isolate(c)) / 2;
+    return (eval_cause(c) + eval_isolate(c)) / 2;   /* NAN unless both exist */
 }

@@ -21,6 +21,7 @@ typedef struct {
  * of each example. */
 void hn_eval_judge(const HnView *v, int V, int b, int B, int n_tokens, int *correct);
 void eval_counts_add(EvalCounts *c, const int *correct, const int *is_causal, int b);
+/* NAN when there is no example of the kind (both kinds for Disentangle). */
 double eval_cause(const EvalCounts *c);
 double eval_isolate(const EvalCounts *c);
 double eval_disentangle(const EvalCounts *c);

@@ -46,6 +46,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* A rate, or nil when it has no examples (NAN). */
+static void pack_rate(msgpack_packer *pk, double v)
+{
+    if (isnan(v)) msgpack_pack_nil(pk);
+    else msgpack_pack_double(pk, v);
+}
+
 static void usage(void)
 {
     printf(
@@ -199,15 +206,19 @@ static void evaluate(HnSession *r, ActsSet *val, const TrainOptions *o, long ste
         mp_pack_str(pk, "mode"); mp_pack_str(pk, selection_mode_name(opt.mode));
         mp_pack_str(pk, "n_causal"); msgpack_pack_int64(pk, c.n_causal);
         mp_pack_str(pk, "n_isolate"); msgpack_pack_int64(pk, c.n_isolate);
-        mp_pack_str(pk, "cause"); msgpack_pack_double(pk, eval_cause(&c));
-        mp_pack_str(pk, "isolate"); msgpack_pack_double(pk, eval_isolate(&c));
-        mp_pack_str(pk, "disentangle"); msgpack_pack_double(pk, eval_disentangle(&c));
+        mp_pack_str(pk, "cause"); pack_rate(pk, eval_cause(&c));
+        mp_pack_str(pk, "isolate"); pack_rate(pk, eval_isolate(&c));
+        mp_pack_str(pk, "disentangle"); pack_rate(pk, eval_disentangle(&c));
         mp_pack_str(pk, "loss"); msgpack_pack_double(pk, c.n_batches ? c.loss_sum / c.n_batches : 0);
         mp_pack_str(pk, "eval_tokens"); msgpack_pack_int64(pk, o->eval_tokens);
         if (record_writer_end_record(log) < 0) hd_die("%s", hd_last_error());
-        fprintf(stderr, "%s: step %ld eval %s: cause %.3f isolate %.3f disentangle %.3f (%ld+%ld examples)\n",
-                hd_progname, step, selection_mode_name(opt.mode), eval_cause(&c), eval_isolate(&c),
-                eval_disentangle(&c), c.n_causal, c.n_isolate);
+        char rates[3][16];
+        double v[3] = {eval_cause(&c), eval_isolate(&c), eval_disentangle(&c)};
+        for (int k = 0; k < 3; k++)
+            snprintf(rates[k], sizeof rates[k], isnan(v[k]) ? "-" : "%.3f", v[k]);
+        fprintf(stderr, "%s: step %ld eval %s: cause %s isolate %s disentangle %s (%ld+%ld examples)\n",
+                hd_progname, step, selection_mode_name(opt.mode), rates[0], rates[1], rates[2], c.n_causal,
+                c.n_isolate);
     }
     free(modes);
 }

@@ -22,6 +22,13 @@ check "log: header, one step record per step, eval records per mode" bash -c "
     [ \$($BIN/hd-cat --where t=step --count $TMP/log.msgpack) = 6 ] &&
     [ \$($BIN/hd-cat --where t=eval --count $TMP/log.msgpack) = 4 ] &&
     $BIN/hd-cat --where t=eval --where mode=bidding_argmax $TMP/log.msgpack | grep -q '\"cause\":'"
+check "eval: a kind without examples is nil, not 0 (causal-only validation set)" bash -c "
+    $BIN/ravel-pairs --domain city --attribute Country -n 6 --iso-ratio 0 --split test |
+        $BIN/cache-acts -o $TMP/causal-val.msgpack &&
+    $BIN/hd-train -c $TMP/cval $SMALL --max-steps 1 --save-every 0 --val $TMP/causal-val.msgpack \
+        --eval-modes soft $TMP/acts.msgpack 2> $TMP/cval.err | $BIN/hd-cat --where t=eval > $TMP/cval.jsonl &&
+    grep -q '\"n_isolate\":0,\"cause\":[0-9.]*,\"isolate\":null,\"disentangle\":null' $TMP/cval.jsonl &&
+    grep -q 'isolate - disentangle -' $TMP/cval.err"
 check "checkpoint: latest step with weights, optimizer, config and state" bash -c "
     [ \$(readlink $TMP/run/latest) = step-00000006 ] && [ -d $TMP/run/step-00000003 ] &&
     for f in model.safetensors optimizer.safetensors config.json state.json; do
