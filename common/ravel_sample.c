@@ -296,16 +296,28 @@ int ravel_group_draw(RavelGroup *g, RavelDraw *out)
     return 0;
 }
 
-static int draw_partner(RavelGroup *g, RavelDraw *io)
+/* Draws the free entity of a record whose other entity is fixed (e2 when
+ * source_side, else e1) until the pair is valid, then the source attribute
+ * and template. */
+static int draw_other(RavelGroup *g, RavelDraw *io, int source_side)
 {
     long tries = 0;
     do {
-        if (++tries > RAVEL_MAX_TRIES) return ravel_group_fail(g, "no valid source entity found in 1000000 tries");
-        io->e2 = g->ent[rng_uniform(&g->rng, (uint64_t)g->n_ent)];
+        if (++tries > RAVEL_MAX_TRIES)
+            return ravel_group_fail(g, source_side ? "no valid source entity found in 1000000 tries"
+                                                   : "no valid base entity found in 1000000 tries");
+        int e = g->ent[rng_uniform(&g->rng, (uint64_t)g->n_ent)];
+        if (source_side) io->e2 = e;
+        else io->e1 = e;
     } while (!pair_valid(g, io->e1, io->e2));
     io->source_attribute = draw_source_attribute(g, io->e2);
     draw_source_template(g, io);
     return 0;
+}
+
+static int draw_partner(RavelGroup *g, RavelDraw *io)
+{
+    return draw_other(g, io, 1);
 }
 
 int ravel_group_next(RavelGroup *g, RavelDraw *out)
@@ -344,14 +356,7 @@ int ravel_group_draw_around(RavelGroup *g, int base_template, int verify_entity,
     /* causal: the verified prompt is the base template with the source
      * entity, so e2 is fixed and the base entity is drawn */
     out->e2 = verify_entity;
-    long tries = 0;
-    do {
-        if (++tries > RAVEL_MAX_TRIES) return ravel_group_fail(g, "no valid base entity found in 1000000 tries");
-        out->e1 = g->ent[rng_uniform(&g->rng, (uint64_t)g->n_ent)];
-    } while (!pair_valid(g, out->e1, out->e2));
-    out->source_attribute = draw_source_attribute(g, out->e2);
-    draw_source_template(g, out);
-    return 0;
+    return draw_other(g, out, 0);
 }
 
 void ravel_group_verify_entities(const RavelGroup *g, unsigned char *ok)
