@@ -27,6 +27,7 @@
 #   $(STUDY)/table.txt         every summary with 95% intervals and the paired
 #                              comparisons (hd-score --summarize --table)
 #   $(STUDY)/loss.svg          the training curves (hd-plot --curve)
+#   $(STUDY)/learning.svg      the learning curve (hd-plot --learning-curve)
 # The filter is strict by default (STUDY_FILTER): the base prompt must be
 # known too, so the unintervened model answers the base entity's own value
 # and a causal "success" is always a flip, never the model's prior (on
@@ -59,7 +60,7 @@ STUDY_LARGEST := $(lastword $(STUDY_SIZES))
 .PHONY: study study-data
 .DELETE_ON_ERROR:
 
-study: $(STUDY)/table.txt $(STUDY)/loss.svg
+study: $(STUDY)/table.txt $(STUDY)/loss.svg $(STUDY)/learning.svg
 	@cat $(STUDY)/table.txt
 
 study-data: $(foreach n,$(STUDY_SIZES),$(STUDY)/train-$(n).acts) $(STUDY)/val.acts $(STUDY)/test.acts
@@ -131,3 +132,7 @@ $(STUDY)/table.txt: $(STUDY_SCORES)
 
 $(STUDY)/loss.svg: $(foreach n,$(STUDY_SIZES),$(STUDY)/hd-$(n).log $(STUDY)/das-$(n).log)
 	$(RAVEL_BIN)/hd-plot --curve $@ $^
+
+$(STUDY)/learning.svg: $(STUDY_SCORES)
+	$(RAVEL_BIN)/hd-plot --learning-curve $@ \
+	  $(foreach n,$(STUDY_SIZES),$(n)=$(STUDY)/hd-$(n).scores $(n)=$(STUDY)/das-$(n).scores)
