@@ -65,14 +65,6 @@ static void usage(void)
         "      --version         version\n");
 }
 
-/* One pair of the window, with what the filter needs of it. */
-typedef struct {
-    const PairItem *pair;
-    char *prompt;            /* verify_input, NUL-terminated copy */
-    char *answer;            /* label */
-    int outcome;             /* 1 correct, 0 wrong, -1 not yet known */
-} Item;
-
 typedef struct {
     char key[256];
     long long tried, kept;
@@ -185,32 +177,34 @@ static void run_batches(Filter *f, const TokenSeq **seqs, int m, int *correct)
     free(ok);
 }
 
-/* Runs the model on every item whose outcome is not known yet. */
-static void resolve(Filter *f, Item *items, int n)
+/* Outcomes of n (prompt, answer, sequence): the known table's where it has
+ * them, else the model's, each distinct prompt and answer run once; what
+ * the model ran joins the table (and, with log_new, --known-out).
+ * outcome[i]: 1 correct, 0 wrong. */
+static void resolve(Filter *f, int n, char *const *prompts, char *const *answers, const TokenSeq *const *seqs,
+                    int log_new, int *outcome)
 {
-    const TokenSeq **todo = hd_malloc((size_t)n * sizeof *todo);
-    int *which = hd_malloc((size_t)n * sizeof *which);
-    int *correct = hd_malloc((size_t)n * sizeof *correct);
+    const TokenSeq **todo = hd_malloc((size_t)(n ? n : 1) * sizeof *todo);
+    int *which = hd_malloc((size_t)(n ? n : 1) * sizeof *which);
+    int *correct = hd_malloc((size_t)(n ? n : 1) * sizeof *correct);
     int m = 0;
     for (int i = 0; i < n; i++) {
-        if (items[i].outcome >= 0) continue;
-        /* the same prompt and answer twice in one batch: run it once */
+        if ((outcome[i] = known_filter_lookup(f->known, prompts[i], answers[i])) >= 0) continue;
+        /* the same prompt and answer twice in one window: run it once */
         int dup = 0;
         for (int j = 0; j < m && !dup; j++)
-            dup = strcmp(items[which[j]].prompt, items[i].prompt) == 0 &&
-                  strcmp(items[which[j]].answer, items[i].answer) == 0;
+            dup = strcmp(prompts[which[j]], prompts[i]) == 0 && strcmp(answers[which[j]], answers[i]) == 0;
         if (dup) continue;
-        todo[m] = &items[i].pair->tokens.verify;
+        todo[m] = seqs[i];
         which[m++] = i;
     }
     run_batches(f, todo, m, correct);
     for (int j = 0; j < m; j++) {
-        Item *it = &items[which[j]];
-        known_filter_add(f->known, it->prompt, it->answer, correct[j]);
-        write_known(f, it->prompt, it->answer, correct[j]);
+        known_filter_add(f->known, prompts[which[j]], answers[which[j]], correct[j]);
+        if (log_new) write_known(f, prompts[which[j]], answers[which[j]], correct[j]);
     }
     for (int i = 0; i < n; i++)
-        if (items[i].outcome < 0) items[i].outcome = known_filter_lookup(f->known, items[i].prompt, items[i].answer) == 1;
+        if (outcome[i] < 0) outcome[i] = known_filter_lookup(f->known, prompts[i], answers[i]) == 1;
     free(todo);
     free(which);
     free(correct);
@@ -221,18 +215,19 @@ static void resolve(Filter *f, Item *items, int n)
 static void flush_window(void *ctx, PairItem *pairs, int n)
 {
     Filter *f = ctx;
-    Item *items = hd_calloc((size_t)n, sizeof *items);
+    char **prompts = hd_calloc((size_t)n, sizeof *prompts), **answers = hd_calloc((size_t)n, sizeof *answers);
+    const TokenSeq **seqs = hd_calloc((size_t)n, sizeof *seqs);
+    int *outcome = hd_calloc((size_t)n, sizeof *outcome);
     for (int i = 0; i < n; i++) {
-        items[i].pair = &pairs[i];
-        items[i].prompt = mp_strdup(mp_map_get(pairs[i].rec, "verify_input"));
-        items[i].answer = mp_strdup(mp_map_get(pairs[i].rec, "label"));
-        items[i].outcome = known_filter_lookup(f->known, items[i].prompt, items[i].answer);
+        prompts[i] = mp_strdup(mp_map_get(pairs[i].rec, "verify_input"));
+        answers[i] = mp_strdup(mp_map_get(pairs[i].rec, "label"));
+        seqs[i] = &pairs[i].tokens.verify;
     }
-    resolve(f, items, n);
+    resolve(f, n, prompts, answers, seqs, 1, outcome);
     for (int i = 0; i < n; i++) {
         const msgpack_object *rec = pairs[i].rec;
-        count(f, rec, items[i].outcome);
-        if (items[i].outcome || f->keep_all) {
+        count(f, rec, outcome[i]);
+        if (outcome[i] || f->keep_all) {
             static const char *const skip[] = {"filtered", "model_correct"};
             msgpack_packer *pk = record_writer_packer(f->out);
             mp_pack_record_rewrite(pk, rec, "pair", skip, 2, f->keep_all ? 2 : 1);
@@ -240,15 +235,18 @@ static void flush_window(void *ctx, PairItem *pairs, int n)
             msgpack_pack_true(pk);
             if (f->keep_all) {
                 mp_pack_str(pk, "model_correct");
-                if (items[i].outcome) msgpack_pack_true(pk);
+                if (outcome[i]) msgpack_pack_true(pk);
                 else msgpack_pack_false(pk);
             }
             if (record_writer_end_record(f->out) < 0) hd_die("%s", hd_last_error());
         }
-        free(items[i].prompt);
-        free(items[i].answer);
+        free(prompts[i]);
+        free(answers[i]);
     }
-    free(items);
+    free(prompts);
+    free(answers);
+    free(seqs);
+    free(outcome);
 }
 
 /* ---- queries in, known records out ---- */
@@ -258,7 +256,6 @@ typedef struct {
     const msgpack_object *rec;
     char *prompt, *answer;
     TokenSeq seq;
-    int outcome;
 } Query;
 
 static char *query_str(const msgpack_object *rec, const char *key, RecordInput *in)
@@ -274,23 +271,18 @@ static char *query_str(const msgpack_object *rec, const char *key, RecordInput *
  * prompt once), then one known record per query, in input order. */
 static void flush_queries(Filter *f, Query *q, int n)
 {
-    const TokenSeq **todo = hd_malloc((size_t)(n ? n : 1) * sizeof *todo);
-    int *which = hd_malloc((size_t)(n ? n : 1) * sizeof *which), *correct = hd_malloc((size_t)(n ? n : 1) * sizeof *correct);
-    int m = 0;
+    char **prompts = hd_calloc((size_t)(n ? n : 1), sizeof *prompts), **answers = hd_calloc((size_t)(n ? n : 1), sizeof *answers);
+    const TokenSeq **seqs = hd_calloc((size_t)(n ? n : 1), sizeof *seqs);
+    int *outcome = hd_calloc((size_t)(n ? n : 1), sizeof *outcome);
     for (int i = 0; i < n; i++) {
-        q[i].outcome = known_filter_lookup(f->known, q[i].prompt, q[i].answer);
-        if (q[i].outcome >= 0) continue;
-        int dup = 0;
-        for (int j = 0; j < m && !dup; j++)
-            dup = strcmp(q[which[j]].prompt, q[i].prompt) == 0 && strcmp(q[which[j]].answer, q[i].answer) == 0;
-        if (dup) continue;
-        todo[m] = &q[i].seq;
-        which[m++] = i;
+        prompts[i] = q[i].prompt;
+        answers[i] = q[i].answer;
+        seqs[i] = &q[i].seq;
     }
-    run_batches(f, todo, m, correct);
-    for (int j = 0; j < m; j++) known_filter_add(f->known, q[which[j]].prompt, q[which[j]].answer, correct[j]);
+    /* every query gets its known record below, --known-out too */
+    resolve(f, n, prompts, answers, seqs, 0, outcome);
     for (int i = 0; i < n; i++) {
-        int ok = known_filter_lookup(f->known, q[i].prompt, q[i].answer) == 1;
+        int ok = outcome[i];
         char *domain = mp_strdup(mp_map_get(q[i].rec, "domain")), *attr = mp_strdup(mp_map_get(q[i].rec, "attribute"));
         char key[256];
         snprintf(key, sizeof key, "%s %s", domain ? domain : "?", attr ? attr : "?");
@@ -304,9 +296,10 @@ static void flush_queries(Filter *f, Query *q, int n)
         free(q[i].seq.ids);
         mp_copy_destroy(&q[i].copy);
     }
-    free(todo);
-    free(which);
-    free(correct);
+    free(prompts);
+    free(answers);
+    free(seqs);
+    free(outcome);
 }
 
 static void run_queries(Filter *f, RecordInput *in, int window, int max_len)
