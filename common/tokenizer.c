@@ -107,12 +107,48 @@ const char *tokenizer_token_string(const Tokenizer *t, int32_t id, size_t *len)
     return t->token_text[id];
 }
 
+/* HF's pre-tokenizer regexes run on Oniguruma, whose \s is the Unicode
+ * White_Space property.  PCRE2's \s under UCP also matches U+180E (it is
+ * in PCRE2's fixed list of horizontal spaces, though it left White_Space
+ * in Unicode 6.3), which changes the pieces of "420    \u180ewith" for
+ * Llama 3 and SmolLM2.  So \s and \S, in a class or not, are rewritten as
+ * \p{White_Space} and \P{White_Space}; other escapes, and \Q...\E, are
+ * copied as they are.  Returns a malloc'd pattern. */
+static char *white_space_as_oniguruma(const char *pattern)
+{
+    size_t n = strlen(pattern);
+    char *out = hd_malloc(8 * n + 1), *o = out; /* "\s" (2) -> "\p{White_Space}" (15) */
+    for (size_t i = 0; i < n; i++) {
+        if (pattern[i] != '\\' || i + 1 == n) {
+            *o++ = pattern[i];
+            continue;
+        }
+        char c = pattern[++i];
+        if (c == 's' || c == 'S') {
+            o += sprintf(o, "\\%c{White_Space}", c == 's' ? 'p' : 'P');
+        } else if (c == 'Q') { /* literal text up to \E */
+            const char *e = strstr(pattern + i + 1, "\\E");
+            size_t end = e ? (size_t)(e - pattern) + 2 : n;
+            memcpy(o, pattern + i - 1, end - (i - 1));
+            o += end - (i - 1);
+            i = end - 1;
+        } else {
+            *o++ = '\\';
+            *o++ = c;
+        }
+    }
+    *o = 0;
+    return out;
+}
+
 int tokenizer_add_pre_regex(Tokenizer *t, const char *pattern)
 {
     int err;
     PCRE2_SIZE at;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP,
+    char *onig = white_space_as_oniguruma(pattern);
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)onig, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP,
                                    &err, &at, NULL);
+    free(onig);
     if (!re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(err, msg, sizeof msg);

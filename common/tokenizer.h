@@ -3,8 +3,11 @@
  * Two kinds of model are supported, the ones hyperdas's models use:
  *
  *  - byte-level BPE (GPT-2 family: Llama 3 / 3.1, SmolLM2): the text is
- *    split by a pre-tokenizer regex (PCRE2 with JIT, Unicode properties)
- *    and each piece's bytes are merged by BPE;
+ *    split by a pre-tokenizer regex (PCRE2 with JIT, Unicode properties;
+ *    \s is read as HF's Oniguruma reads it, the White_Space property, and
+ *    the Digits step knows the Unicode 15 digits as Rust's is_numeric
+ *    does: tokenizer.c, tokenizer_internal.h) and each piece's bytes are
+ *    merged by BPE;
  *  - SentencePiece-style BPE with byte fallback (Llama 2): a normalizer
  *    prepends U+2581 and turns spaces into U+2581, characters outside the
  *    vocabulary become <0xXX> byte tokens.

@@ -3,7 +3,7 @@
  * describe:
  *
  *   model "gpt2":  byte-level BPE; pre-tokenizer by tokenizer.ggml.pre
- *                  ("smollm": \p{N} split off one by one, then the GPT-2
+ *                  ("smollm": digits split off one by one, then the GPT-2
  *                  pattern, as SmolLM2's own tokenizer.json and llama.cpp
  *                  do; "llama-bpe"/"llama3": the Llama 3 pattern with
  *                  ignore_merges; "default"/"gpt2": the GPT-2 pattern);
@@ -119,7 +119,7 @@ static int set_pre(Tokenizer *t, const char *pre)
     if (!pre || !strcmp(pre, "default") || !strcmp(pre, "gpt2") || !strcmp(pre, "gpt-2"))
         return tokenizer_add_pre_regex(t, PATTERN_GPT2);
     if (!strcmp(pre, "smollm"))
-        return tokenizer_add_pre_regex(t, "\\p{N}") || tokenizer_add_pre_regex(t, PATTERN_GPT2) ? -1 : 0;
+        return tokenizer_add_pre_regex(t, PATTERN_DIGIT) || tokenizer_add_pre_regex(t, PATTERN_GPT2) ? -1 : 0;
     if (!strcmp(pre, "llama-bpe") || !strcmp(pre, "llama3") || !strcmp(pre, "llama-v3")) {
         t->bpe.ignore_merges = 1; /* set again after finish_vocab */
         return tokenizer_add_pre_regex(t, PATTERN_LLAMA3);
@@ -171,7 +171,15 @@ static int build(Tokenizer *t, const TokenizerArrays *a)
             if (a->token_types[i] == TYPE_UNKNOWN) unk = (int32_t)i;
     if (unk >= (int32_t)a->n_tokens) return hd_fail("tokenizer.ggml.unknown_token_id %d is out of range", unk);
     t->unk_id = unk;
-    if (spm) t->bpe.unk_id = unk;
+    /* transformers' GGUF converter for Llama-architecture files gives the
+     * BPE model tokenizer.ggml.unknown_token_id as its unknown token (fused)
+     * whatever the vocabulary: SmolLM2's, which lacks the byte-level
+     * characters of bytes 0x04, 0x06, 0x13, 0x14, 0x16 and 0x1D, gives them
+     * <|endoftext|> (id 0) rather than dropping them. */
+    if (spm || unk >= 0) {
+        t->bpe.unk_id = unk;
+        t->bpe.fuse_unk = 1;
+    }
 
     if (a->merges) {
         for (size_t i = 0; i < a->n_merges; i++) {

@@ -17,6 +17,15 @@
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "               \
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 
+/* HF's Digits pre-tokenizer is Rust's char::is_numeric, not a regex: in
+ * tokenizers 0.20.3 it knows Unicode 15, whose new digits and numerals
+ * (Kawi U+11F50-59, Kaktovik U+1D2C0-D3, Nag Mundari U+1E4F0-F9) PCRE2
+ * 10.42 (Debian 12, Unicode 14 tables) leaves out of \p{N}.  They are
+ * listed here (a no-op with a PCRE2 that knows them).  HF's regexes run on
+ * Oniguruma, whose tables are Unicode 14 too, so \p{N} stays as it is in
+ * the Split and ByteLevel patterns. */
+#define PATTERN_DIGIT "[\\p{N}\\x{11F50}-\\x{11F59}\\x{1D2C0}-\\x{1D2D3}\\x{1E4F0}-\\x{1E4F9}]"
+
 /* A token matched in the input text before anything else.  One entry per
  * content string: a repeated entry updates the flags (HF keeps the last
  * AddedToken for an id, and a content is special if any entry was). */

@@ -216,7 +216,7 @@ static int load_pre_tokenizer(Tokenizer *t, json_t *p)
         return 0;
     }
     if (strcmp(type, "Digits") == 0)
-        return tokenizer_add_pre_regex(t, get_bool(p, "individual_digits", 0) ? "\\p{N}" : "\\p{N}+");
+        return tokenizer_add_pre_regex(t, get_bool(p, "individual_digits", 0) ? PATTERN_DIGIT : PATTERN_DIGIT "+");
     return hd_fail("pre_tokenizer '%s' is not supported", type);
 }
 

@@ -23,6 +23,12 @@ Writes tests/fixtures/tokenizer/:
   llama2_scores.json ids of the hard corpus for the Llama 2 vocabulary with
                      merges derived from scores (-id) by transformers' GGUF
                      converter: the tokenizer_from_arrays "llama" path.
+  classes.json       strings where a Unicode character class decides the
+                     split (see class_corpus()) and every tokenizer's ids and
+                     byte offsets for them (tests/test_tokenizer_classes.c);
+  tiny_classes_*.json  two small tokenizers whose ids show any such split
+                     (see class_tokenizers()); `classes` as the argument
+                     rewrites these three files alone.
 
 SmolLM2: transformers 4.46 builds its tokenizer from the GGUF with a plain
 GPT-2 ByteLevel pre-tokenizer and ignores tokenizer.ggml.pre = "smollm", so
@@ -188,6 +194,92 @@ def hard_corpus():
     return c
 
 
+def class_corpus():
+    """Strings whose pieces depend on which characters a class holds.
+
+    Whitespace: HF's regexes run on Oniguruma, whose \\s is the Unicode
+    White_Space property; PCRE2's \\s under UCP also takes U+180E (which
+    lost White_Space in Unicode 6.3).  Every code point some engine or
+    version might class differently is put after runs of spaces, between
+    words and before newlines.
+
+    Digits: HF's Digits pre-tokenizer is Rust's char::is_numeric (Unicode
+    15 in tokenizers 0.20.3), its regexes use Oniguruma's tables (Unicode
+    14, like PCRE2 10.42's): the Unicode 15 digits and numerals (Kawi,
+    Kaktovik, Nag Mundari) are split off by the one and not by the other.
+    A few Unicode 16 digits, which neither knows, are included too."""
+    spaces = [0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0x85, 0xA0, 0x1680, 0x180E,
+              0x2000, 0x2007, 0x200A, 0x200B, 0x200C, 0x200D, 0x2028, 0x2029, 0x202F, 0x205F, 0x2060,
+              0x3000, 0xFEFF]
+    out = ["420    \u180ewith"]
+    for cp in spaces:
+        c = chr(cp)
+        out += [f"a  {c}b", f"a {c} b", f"x{c}{c}", f"{c}  y", f"1 {c}\n2", f"word{c}", f"420    {c}with"]
+    unicode15 = [*range(0x11F50, 0x11F5A), *range(0x1D2C0, 0x1D2D4), *range(0x1E4F0, 0x1E4FA)]
+    for cp in unicode15:
+        d = chr(cp)
+        out += [f"x{d}{d}{d}{d} y", f"1{d}2"]
+    out += ["Kawi \U00011F50\U00011F51\U00011F52\U00011F53 and 1234", " \U0001E4F1\U0001E4F2\U0001E4F3",
+            "a\U0001D2C5b\U0001D2D3", "12\U00011F53\U00011F5434"]
+    for cp in (0x10D40, 0x11BF0, 0x116D0, 0x16D70, 0x1CCF0, 0x1E5F1):
+        out.append(f"x{chr(cp)}{chr(cp)}{chr(cp)} 5")
+    return out
+
+
+def class_tokenizers():
+    """Two byte-level BPEs trained on the class corpus with no split at all,
+    so that their merges cross every boundary HF's pre-tokenizers draw (a
+    run of spaces, a space and what follows, a run of digits): a piece cut
+    anywhere else then gives other ids, where the real vocabularies often
+    give the same ones.  They are then given SmolLM2's pre-tokenizer (digits
+    split off one by one, GPT-2 regex) and Llama 3's (its regex,
+    ignore_merges) and saved as tiny_classes_smollm.json and
+    tiny_classes_llama3.json."""
+    pres = {
+        "tiny_classes_smollm": ({"type": "Sequence", "pretokenizers": [
+            {"type": "Digits", "individual_digits": True},
+            {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}]}, False),
+        "tiny_classes_llama3": ({"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": LLAMA3_PATTERN}, "behavior": "Isolated", "invert": False},
+            {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]}, True),
+    }
+    out = []
+    for name, (pre, ignore_merges) in pres.items():
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+        tok.train_from_iterator(class_corpus() * 4, trainers.BpeTrainer(
+            vocab_size=700, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+        j = json.loads(tok.to_str())
+        j["pre_tokenizer"] = pre
+        j["model"]["ignore_merges"] = ignore_merges
+        j["decoder"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
+        tok = Tokenizer.from_str(json.dumps(j))
+        tok.save(os.path.join(OUT, name + ".json"))
+        out.append((name, Tokenizer.from_file(os.path.join(OUT, name + ".json"))))
+    return out
+
+
+def write_classes(named):
+    """classes.json: the class corpus encoded by the class tokenizers and
+    every tokenizer in named [(name, Tokenizer)]; entries of tokenizers not
+    in named are kept from the existing file when its strings are the same."""
+    strings = class_corpus()
+    named = class_tokenizers() + list(named)
+    path = os.path.join(OUT, "classes.json")
+    old = {}
+    if os.path.exists(path):
+        prev = json.load(open(path, encoding="utf-8"))
+        if prev.get("strings") == strings:
+            old = prev["tokenizers"]
+    for name, tok in named:
+        ids, offs = encode_all(tok, strings)
+        old[name] = [{"ids": i, "offsets": o} for i, o in zip(ids, offs)]
+    import tokenizers
+    dump(path, {"tokenizers_version": tokenizers.__version__, "strings": strings,
+                "tokenizers": dict(sorted(old.items()))})
+    print(f"  classes.json: {len(strings)} strings, tokenizers {', '.join(sorted(old))}")
+
+
 def sample_prompts(layout, n_ravel=70, n_wiki=30):
     rng = random.Random(20240611)
     ravel, wiki = [], []
@@ -209,6 +301,14 @@ def smollm2_tokenizer():
     path = os.path.join(MODELS, GGUF)
     if not os.path.exists(path):
         return None, None
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        # Only the tokenizer is read (return_tensors=False): transformers'
+        # torch check guards the tensors, which are never touched here, so
+        # `classes` runs in a venv with tokenizers, transformers and gguf.
+        import transformers.modeling_gguf_pytorch_utils as gguf_utils
+        gguf_utils.is_torch_available = lambda: True
     from transformers import AutoTokenizer
     t = AutoTokenizer.from_pretrained(MODELS, gguf_file=GGUF)
     raw = t.backend_tokenizer
@@ -398,11 +498,19 @@ def sweep(tok, layout, name, raw=None):
 
 
 def main():
-    """Usage: gen_tokenizer_fixtures.py [all|tiny]; "tiny" redoes only the
-    files that need neither ../shared/tokenizers nor the model (seconds,
-    against about 13 minutes for everything on two cores)."""
+    """Usage: gen_tokenizer_fixtures.py [all|tiny|classes]; "tiny" redoes
+    only the files that need neither ../shared/tokenizers nor the model
+    (seconds, against about 13 minutes for everything on two cores);
+    "classes" only classes.json, from the committed tiny tokenizers, the
+    real ones and SmolLM2 (seconds)."""
     only_tiny = len(sys.argv) > 1 and sys.argv[1] == "tiny"
     os.makedirs(OUT, exist_ok=True)
+    tiny_names = ["tiny_bytelevel", "tiny_llama3", "tiny_spm"]
+    if len(sys.argv) > 1 and sys.argv[1] == "classes":
+        named = [(n, Tokenizer.from_file(os.path.join(OUT, n + ".json"))) for n in tiny_names]
+        named += [(name, tok) for name, tok, info in real_tokenizers()]
+        write_classes(named)
+        return
     layout = sweep_layout()
     corpus = hard_corpus()
     samples = sample_prompts(layout)
@@ -417,13 +525,18 @@ def main():
         exp.update({"vocab_size": tok.get_vocab_size(with_added_tokens=True)})
         dump(os.path.join(OUT, name + ".expect.json"), exp)
 
+    # read back from the files the C test loads
+    tiny_loaded = [(n, Tokenizer.from_file(os.path.join(OUT, n + ".json"))) for n in tiny_names]
     if only_tiny:
+        write_classes(tiny_loaded)
         return
     tok = llama2_from_scores()
     ids, offs = encode_all(tok, corpus)
     dump(os.path.join(OUT, "llama2_scores.json"), {"encode": [{"ids": i, "offsets": o} for i, o in zip(ids, offs)]})
 
-    for name, tok, info in real_tokenizers():
+    reals = real_tokenizers()
+    write_classes(tiny_loaded + [(name, tok) for name, tok, info in reals])
+    for name, tok, info in reals:
         t0 = time.time()
         raw = info.pop("transformers_unpatched", None)
         vocab_ids = list(range(tok.get_vocab_size(with_added_tokens=True)))
