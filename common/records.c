@@ -24,6 +24,7 @@ struct RecordReader {
     int have_header;
     long long index;            /* records returned so far */
     long long segment_records;  /* data records since the last header */
+    int in_segment;             /* a header was read, its end record not yet */
     int at_eof;
 };
 
@@ -115,7 +116,15 @@ static int validate(RecordReader *r, const msgpack_object *rec)
     size_t tlen;
     const char *t = mp_record_type(rec, &tlen);
     if (!t) return fail_at(r, n, "record has no string type key 't'");
-    if (tlen == 6 && memcmp(t, "header", 6) == 0) {
+    int is_header = tlen == 6 && memcmp(t, "header", 6) == 0;
+    /* Every segment is header ... end: a record outside one means the
+     * stream lost its start, or the segment before lost its end. */
+    if (!r->in_segment && !is_header)
+        return fail_at(r, n, r->index == 1 ? "the stream has no header (it must start with one)"
+                                           : "a record after the end record, with no header before it");
+    if (r->in_segment && is_header)
+        return fail_at(r, n, "a header before the end record of the stream before it (truncated stream?)");
+    if (is_header) {
         if (header_check(rec) < 0) return fail_at(r, n, hd_last_error());
     } else if (tlen == 3 && memcmp(t, "end", 3) == 0) {
         int64_t count;
@@ -132,6 +141,18 @@ static int validate(RecordReader *r, const msgpack_object *rec)
     return 0;
 }
 
+/* End of input: clean only after a complete segment (header ... end). */
+static int at_end(RecordReader *r)
+{
+    if (msgpack_unpacker_message_size(&r->unpacker) > 0)
+        return fail_at(r, r->index + 1, "truncated record at end of input");
+    if (r->index == 0) return hd_fail("%s: empty input: no header record", r->path);
+    if (r->in_segment)
+        return hd_fail("%s: truncated: no end record after %lld record%s", r->path, r->index,
+                       r->index == 1 ? "" : "s");
+    return 0;
+}
+
 int record_reader_next(RecordReader *r, const msgpack_object **rec)
 {
     for (;;) {
@@ -140,19 +161,23 @@ int record_reader_next(RecordReader *r, const msgpack_object **rec)
             r->index++;
             const msgpack_object *o = &r->current.data;
             if (validate(r, o) < 0) return -1;
-            const char *t = mp_record_type(o, NULL);
             if (mp_is_str(mp_map_get(o, "t"), "header")) {
                 /* Keep the header alive: swap it into its own slot. */
                 msgpack_unpacked_destroy(&r->header);
                 r->header = r->current;
                 msgpack_unpacked_init(&r->current);
                 r->have_header = 1;
+                r->in_segment = 1;
                 r->segment_records = 0;
                 *rec = &r->header.data;
                 return 1;
             }
-            if (!(t && mp_is_str(mp_map_get(o, "t"), "end"))) r->segment_records++;
-            else r->segment_records = 0;
+            if (mp_is_str(mp_map_get(o, "t"), "end")) {
+                r->in_segment = 0;
+                r->segment_records = 0;
+            } else {
+                r->segment_records++;
+            }
             *rec = o;
             return 1;
         }
@@ -161,14 +186,12 @@ int record_reader_next(RecordReader *r, const msgpack_object **rec)
         if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
             return fail_at(r, r->index + 1, "record too large for memory");
         /* MSGPACK_UNPACK_CONTINUE: need more bytes */
-        if (r->at_eof) return 0;
+        if (r->at_eof) return at_end(r) < 0 ? -1 : 0;
         int got = refill(r);
         if (got < 0) return -1;
         if (got == 0) {
             r->at_eof = 1;
-            if (msgpack_unpacker_message_size(&r->unpacker) > 0)
-                return fail_at(r, r->index + 1, "truncated record at end of input");
-            return 0;
+            return at_end(r) < 0 ? -1 : 0;
         }
     }
 }

@@ -5,7 +5,12 @@
  * data transparently).  Every error message names the file and the record
  * number: "FILE: record N: what".  A stream may be the concatenation of
  * several streams (`cat a b`): each header starts a new segment, and an
- * `end` record's count is checked against its own segment.
+ * `end` record's count is checked against its own segment.  Every segment
+ * must be whole: input that does not start with a header, or that ends
+ * (or starts its next header) before a segment's end record, is an error
+ * ("FILE: truncated: no end record after N records"), so that a cut
+ * stream is never taken for a short complete one.  A reader closed before
+ * the end (hd-cat --head, --shard ranges) checks nothing it did not read.
  *
  * Writing: to stdout (refused when it is a terminal) or to a file written
  * under a temporary name and renamed by record_writer_close(), so a killed
@@ -20,8 +25,9 @@ typedef struct RecordReader RecordReader;
 
 /* path "-" or NULL is stdin. */
 RecordReader *record_reader_open(const char *path);
-/* 1: *rec is the next record (valid until the next call); 0: end of input;
- * -1: error (hd_last_error() says "FILE: record N: what"). */
+/* 1: *rec is the next record (valid until the next call); 0: end of input
+ * after an end record; -1: error (hd_last_error() says "FILE: record N:
+ * what", or "FILE: truncated: ..." / "FILE: empty input: ..." at the end). */
 int record_reader_next(RecordReader *r, const msgpack_object **rec);
 /* The header of the current segment, or NULL if the stream has none yet. */
 const msgpack_object *record_reader_header(const RecordReader *r);

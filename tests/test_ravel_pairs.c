@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "header.h"
 #include "known_filter.h"
 #include "ravel_data.h"
 #include "ravel_sample.h"
@@ -533,6 +534,8 @@ static void write_known(const char *path, const KnownRec *recs, int n, int with_
         if (recs[i].answer) S("answer"), S(recs[i].answer);
         if (recs[i].model) S("model"), S(recs[i].model);
     }
+    msgpack_pack_map(&pk, 2);
+    S("t"), S("end"), S("count"), msgpack_pack_int(&pk, n + with_other);
 #undef S
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
@@ -583,6 +586,7 @@ static void known_filter_rules(void **state)
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    header_pack_begin(&pk, "known", NULL, 0, 0);
     msgpack_pack_map(&pk, 3);
     msgpack_pack_str(&pk, 1), msgpack_pack_str_body(&pk, "t", 1);
     msgpack_pack_str(&pk, 5), msgpack_pack_str_body(&pk, "known", 5);
@@ -594,7 +598,7 @@ static void known_filter_rules(void **state)
     fclose(fp);
     msgpack_sbuffer_destroy(&sb);
     assert_null(known_filter_load(path));
-    assert_non_null(strstr(hd_last_error(), "record 1: known record has no boolean 'correct'"));
+    assert_non_null(strstr(hd_last_error(), "record 2: known record has no boolean 'correct'"));
     unlink(path);
 }
 

@@ -179,8 +179,9 @@ static long long read_stream(const char *path)
     return rc < 0 ? -1 - n : n;
 }
 
-/* Cut the stream after every byte: a cut inside a record is an error naming
- * the file and the record; a cut between records is a short clean stream. */
+/* Cut the stream after every byte: every cut is an error naming the file
+ * and the record, a cut between records too (the end record is missing),
+ * so that no cut stream reads as a short complete one. */
 static void truncation_at_every_offset(void **state)
 {
     (void)state;
@@ -199,18 +200,24 @@ static void truncation_at_every_offset(void **state)
     for (size_t k = 0; k < n; k++) {
         spit(cut, b, k);
         long long got = read_stream(cut);
-        int boundary = 0;
-        long long whole = 0;
+        long long whole = -1;
         for (size_t i = 0; i < nb; i++)
-            if (bounds[i] == k) { boundary = 1; whole = (long long)i; }
-        if (boundary) {
-            assert_int_equal(got, whole);
+            if (bounds[i] == k) whole = (long long)i;
+        assert_true(got < 0);
+        char want[128];
+        if (whole == 0) {
+            assert_int_equal(got, -1);
+            snprintf(want, sizeof want, "cut.msgpack: empty input: no header record");
+        } else if (whole > 0) {
+            assert_int_equal(got, -1 - whole);   /* every whole record was returned */
+            snprintf(want, sizeof want, "cut.msgpack: truncated: no end record after %lld record%s", whole,
+                     whole == 1 ? "" : "s");
         } else {
-            assert_true(got < 0);
-            assert_non_null(strstr(hd_last_error(), "cut.msgpack: record "));
-            assert_non_null(strstr(hd_last_error(), "truncated"));
+            snprintf(want, sizeof want, "cut.msgpack: record %lld: truncated record", -got);
         }
+        if (!strstr(hd_last_error(), want)) fail_msg("cut at %zu: '%s' lacks '%s'", k, hd_last_error(), want);
     }
+    assert_int_equal(read_stream(path_in_tmp("full.msgpack")), (long long)nb - 1);
     free(cut);
     free(b);
 }
@@ -249,13 +256,20 @@ static void pack_into(msgpack_sbuffer *sb, msgpack_packer *pk)
     msgpack_packer_init(pk, sb, msgpack_sbuffer_write);
 }
 
+/* A buffer that starts with a valid header (record 1). */
+static void pack_with_header(msgpack_sbuffer *sb, msgpack_packer *pk)
+{
+    pack_into(sb, pk);
+    header_pack_begin(pk, "test", NULL, 0, 0);
+}
+
 static void corrupt_records_are_errors(void **state)
 {
     (void)state;
     msgpack_sbuffer sb;
     msgpack_packer pk;
     /* tensor whose byte count disagrees with its shape */
-    pack_into(&sb, &pk);
+    pack_with_header(&sb, &pk);
     msgpack_pack_map(&pk, 2);
     mp_pack_str(&pk, "t"); mp_pack_str(&pk, "acts");
     mp_pack_str(&pk, "h");
@@ -263,7 +277,7 @@ static void corrupt_records_are_errors(void **state)
     mp_pack_str(&pk, "dtype"); mp_pack_str(&pk, "f32");
     mp_pack_str(&pk, "shape"); msgpack_pack_array(&pk, 2); msgpack_pack_int(&pk, 2); msgpack_pack_int(&pk, 3);
     mp_pack_str(&pk, "data"); msgpack_pack_bin(&pk, 20); msgpack_pack_bin_body(&pk, "01234567890123456789", 20);
-    expect_error(sb.data, sb.size, "record 1: h: tensor data has 20 bytes, shape and dtype need 24");
+    expect_error(sb.data, sb.size, "record 2: h: tensor data has 20 bytes, shape and dtype need 24");
     msgpack_sbuffer_destroy(&sb);
     /* a record that is not a map */
     pack_into(&sb, &pk);
@@ -279,7 +293,7 @@ static void corrupt_records_are_errors(void **state)
     expect_error(sb.data, sb.size, "record 1: unsupported stream version 7");
     msgpack_sbuffer_destroy(&sb);
     /* unknown dtype, zlib data that is not zlib */
-    pack_into(&sb, &pk);
+    pack_with_header(&sb, &pk);
     msgpack_pack_map(&pk, 2);
     mp_pack_str(&pk, "t"); mp_pack_str(&pk, "acts");
     mp_pack_str(&pk, "h");
@@ -290,11 +304,27 @@ static void corrupt_records_are_errors(void **state)
     expect_error(sb.data, sb.size, "unknown tensor dtype 'f64'");
     msgpack_sbuffer_destroy(&sb);
     /* an end record whose count disagrees: records were lost */
-    pack_into(&sb, &pk);
+    pack_with_header(&sb, &pk);
     msgpack_pack_map(&pk, 1); mp_pack_str(&pk, "t"); mp_pack_str(&pk, "pair");
     msgpack_pack_map(&pk, 2); mp_pack_str(&pk, "t"); mp_pack_str(&pk, "end");
     mp_pack_str(&pk, "count"); msgpack_pack_int(&pk, 5);
-    expect_error(sb.data, sb.size, "record 2: end record counts 5 records, the stream has 1");
+    expect_error(sb.data, sb.size, "record 3: end record counts 5 records, the stream has 1");
+    msgpack_sbuffer_destroy(&sb);
+    /* data with no header before it: at the start, and after an end record */
+    pack_into(&sb, &pk);
+    msgpack_pack_map(&pk, 1); mp_pack_str(&pk, "t"); mp_pack_str(&pk, "pair");
+    expect_error(sb.data, sb.size, "bad.msgpack: record 1: the stream has no header");
+    msgpack_sbuffer_destroy(&sb);
+    pack_with_header(&sb, &pk);
+    msgpack_pack_map(&pk, 2); mp_pack_str(&pk, "t"); mp_pack_str(&pk, "end");
+    mp_pack_str(&pk, "count"); msgpack_pack_int(&pk, 0);
+    msgpack_pack_map(&pk, 1); mp_pack_str(&pk, "t"); mp_pack_str(&pk, "pair");
+    expect_error(sb.data, sb.size, "record 3: a record after the end record, with no header before it");
+    msgpack_sbuffer_destroy(&sb);
+    /* a second header before the first segment's end: that segment was cut */
+    pack_with_header(&sb, &pk);
+    header_pack_begin(&pk, "test", NULL, 0, 0);
+    expect_error(sb.data, sb.size, "record 2: a header before the end record of the stream before it");
     msgpack_sbuffer_destroy(&sb);
     /* plain garbage */
     expect_error("\xc1\xc1\xc1", 3, "record 1: not a msgpack value");
@@ -323,7 +353,8 @@ static void corrupt_zlib_tensor_fails_on_decode(void **state)
     msgpack_sbuffer_destroy(&sb);
 }
 
-/* Concatenated streams (`cat a b`): two segments, each end count checked. */
+/* Concatenated streams (`cat a b`): two segments, each end count checked,
+ * and the last one must be whole too. */
 static void concatenated_streams_read_as_one(void **state)
 {
     (void)state;
@@ -335,6 +366,10 @@ static void concatenated_streams_read_as_one(void **state)
     memcpy(two + n, b, n);
     spit(path_in_tmp("ab.msgpack"), two, 2 * n);
     assert_int_equal(read_stream(path_in_tmp("ab.msgpack")), 28);
+    /* the second segment without its end record (14 bytes: count 12) */
+    spit(path_in_tmp("ab.msgpack"), two, 2 * n - 14);
+    assert_int_equal(read_stream(path_in_tmp("ab.msgpack")), -1 - 27);
+    assert_non_null(strstr(hd_last_error(), "ab.msgpack: truncated: no end record after 27 records"));
     free(two);
     free(b);
 }

@@ -1,0 +1,78 @@
+# What every reader does with a stream that is not whole, and with input
+# of the wrong kind or size (issue 14): a stream cut anywhere, from a file,
+# stdin, gzip or a `cat` of segments, is one error line naming the input,
+# never a short clean result; `cat a b` of whole streams still reads as one.
+source tests/cli/lib.bash
+export SOURCE_DATE_EPOCH=0
+
+# One line on stderr matching $1, non-zero exit; the command follows.
+fails_with() {
+    local pattern=$1; shift
+    "$@" > "$TMP/fw.out" 2> "$TMP/fw.err"
+    local st=$?
+    cat "$TMP/fw.err"
+    [ "$st" -ne 0 ] || { echo "exit status 0"; return 1; }
+    [ "$(wc -l < "$TMP/fw.err")" -eq 1 ] || { echo "stderr is not one line"; return 1; }
+    grep -q -- "$pattern" "$TMP/fw.err" || { echo "no match for: $pattern"; return 1; }
+}
+
+# A stream with one 1000-value tensor: header, 2 data records, end.  The end
+# record {"t":"end","count":2} is the last 14 bytes.
+{
+    printf '{"t":"acts","id":"a","x":{"dtype":"f32","shape":[1000],"data":['
+    seq -s, 1000 | tr -d '\n'
+    printf ']}}\n{"t":"acts","id":"b"}\n'
+} | $BIN/hd-cat --to-records --kind acts > $TMP/s.mp
+SIZE=$(stat -c %s $TMP/s.mp)
+# the same header (same command line) with no data: header and end only
+$BIN/hd-cat --to-records --kind acts < /dev/null > $TMP/empty.mp
+HSIZE=$(( $(stat -c %s $TMP/empty.mp) - 14 ))
+head -c $((SIZE - 14)) $TMP/s.mp > $TMP/no-end.mp
+head -c $HSIZE $TMP/s.mp > $TMP/header-only.mp
+head -c 20 $TMP/s.mp > $TMP/in-header.mp
+head -c $((HSIZE + 2000)) $TMP/s.mp > $TMP/in-tensor.mp
+: > $TMP/zero.mp
+
+check "a whole stream reads" test "$($BIN/hd-cat --count $TMP/s.mp)" = 2
+check "cut exactly before the end record: truncated, with the record count" \
+    fails_with "^hd-cat: $TMP/no-end.mp: truncated: no end record after 3 records\$" $BIN/hd-cat $TMP/no-end.mp
+check "cut after the header only" \
+    fails_with "^hd-cat: $TMP/header-only.mp: truncated: no end record after 1 record\$" \
+    $BIN/hd-cat --count $TMP/header-only.mp
+check "cut inside the header" \
+    fails_with "^hd-cat: $TMP/in-header.mp: record 1: truncated record" $BIN/hd-cat $TMP/in-header.mp
+check "cut inside a tensor" \
+    fails_with "^hd-cat: $TMP/in-tensor.mp: record 2: truncated record" $BIN/hd-cat $TMP/in-tensor.mp
+check "empty input" fails_with "^hd-cat: $TMP/zero.mp: empty input: no header" $BIN/hd-cat $TMP/zero.mp
+check "empty stdin" fails_with "^hd-cat: stdin: empty input: no header" $BIN/hd-cat < /dev/null
+check "cut before the end record, on stdin and gzip" bash -c "
+    $BIN/hd-cat < $TMP/no-end.mp 2> $TMP/e1 >/dev/null; [ \$? = 1 ] &&
+    grep -qx 'hd-cat: stdin: truncated: no end record after 3 records' $TMP/e1 &&
+    gzip -c $TMP/no-end.mp > $TMP/no-end.mp.gz &&
+    ! $BIN/hd-cat $TMP/no-end.mp.gz > /dev/null 2> $TMP/e2 &&
+    grep -qx 'hd-cat: $TMP/no-end.mp.gz: truncated: no end record after 3 records' $TMP/e2"
+check "what was read before the cut is still shown" bash -c "
+    ! $BIN/hd-cat $TMP/no-end.mp > $TMP/out 2>/dev/null && [ \$(wc -l < $TMP/out) = 3 ]"
+check "a stream without a header" bash -c "
+    tail -c +$((HSIZE + 1)) $TMP/s.mp > $TMP/headless.mp &&
+    $BIN/hd-cat $TMP/headless.mp > /dev/null 2> $TMP/err; [ \$? = 1 ] &&
+    grep -qx 'hd-cat: $TMP/headless.mp: record 1: the stream has no header (it must start with one)' $TMP/err"
+check "cat of whole streams reads as one; with a cut one it fails naming it" bash -c "
+    [ \$(cat $TMP/s.mp $TMP/empty.mp $TMP/s.mp | $BIN/hd-cat --count) = 4 ] &&
+    [ \$(cat $TMP/s.mp $TMP/s.mp | gzip | $BIN/hd-cat --count) = 4 ] &&
+    ! cat $TMP/s.mp $TMP/no-end.mp | $BIN/hd-cat --count > /dev/null 2> $TMP/err &&
+    grep -qx 'hd-cat: stdin: truncated: no end record after 7 records' $TMP/err &&
+    ! cat $TMP/no-end.mp $TMP/s.mp | $BIN/hd-cat --count > /dev/null 2> $TMP/err &&
+    grep -q 'hd-cat: stdin: record 4: a header before the end record' $TMP/err &&
+    ! $BIN/hd-cat --count $TMP/s.mp $TMP/no-end.mp > /dev/null 2> $TMP/err &&
+    grep -qx 'hd-cat: $TMP/no-end.mp: truncated: no end record after 3 records' $TMP/err"
+check "a reader that stops early on purpose (--head) does not look past it" bash -c "
+    [ \$($BIN/hd-cat --head 1 $TMP/no-end.mp | wc -l) = 2 ]"
+check "other readers: hd-score --summarize (the multi-file input), hd-plot" bash -c "
+    $BIN/hd-cat --to-records --kind scores -o $TMP/sc.mp < /dev/null &&
+    head -c \$(( \$(stat -c %s $TMP/sc.mp) - 14 )) $TMP/sc.mp > $TMP/sc-cut.mp &&
+    ! $BIN/hd-score --summarize $TMP/sc.mp $TMP/sc-cut.mp > /dev/null 2> $TMP/err &&
+    grep -q 'sc-cut.mp: truncated: no end record after 1 record' $TMP/err &&
+    ! $BIN/hd-plot --heatmaps $TMP/plots $TMP/sc-cut.mp 2> $TMP/err &&
+    grep -q 'sc-cut.mp: truncated: no end record after 1 record' $TMP/err"
+done_testing
