@@ -1,5 +1,6 @@
 #include "msgpack_util.h"
 #include "error.h"
+#include "unicode.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,16 @@ void mp_pack_str_or_nil(msgpack_packer *pk, const char *s)
 {
     if (s) mp_pack_str(pk, s);
     else msgpack_pack_nil(pk);
+}
+
+void mp_pack_text(msgpack_packer *pk, const char *s, size_t n)
+{
+    if (utf8_first_invalid((const uint8_t *)s, n) == n) {
+        mp_pack_strn(pk, s, n);
+        return;
+    }
+    msgpack_pack_bin(pk, n);
+    msgpack_pack_bin_body(pk, s, n);
 }
 
 static int key_is(const msgpack_object *k, const char *key, size_t n)

@@ -11,6 +11,11 @@ void mp_pack_str(msgpack_packer *pk, const char *s);
 void mp_pack_strn(msgpack_packer *pk, const char *s, size_t n);
 /* A string or nil when s is NULL. */
 void mp_pack_str_or_nil(msgpack_packer *pk, const char *s);
+/* Text that may not be valid UTF-8 (a token's bytes can hold part of a
+ * character): a str when it is valid, else a bin with the same bytes, so
+ * that every str of a stream is UTF-8 (Python's msgpack raw=False, jq and
+ * JSON readers decode str as UTF-8 and fail on anything else). */
+void mp_pack_text(msgpack_packer *pk, const char *s, size_t n);
 
 /* The value under a string key of a map, or NULL (also when m is no map). */
 const msgpack_object *mp_map_get(const msgpack_object *m, const char *key);

@@ -20,6 +20,10 @@ static int text_field(const msgpack_object *rec, const char *key, int required, 
         *out = visible_text(v->via.str.ptr, v->via.str.size, TEXT_CHARS);
         return 0;
     }
+    if (v && v->type == MSGPACK_OBJECT_BIN) { /* text that is not UTF-8 (mp_pack_text) */
+        *out = visible_text(v->via.bin.ptr, v->via.bin.size, TEXT_CHARS);
+        return 0;
+    }
     if (required) return hd_fail("score record has no string '%s'", key);
     if (v && v->type != MSGPACK_OBJECT_NIL) return hd_fail("'%s' is not a string", key);
     *out = hd_strdup("?");
@@ -36,6 +40,11 @@ static int tokens_field(const msgpack_object *rec, const char *key, char ***out,
     *out = hd_calloc((size_t)*n + 1, sizeof **out);
     for (int i = 0; i < *n; i++) {
         const msgpack_object *t = &v->via.array.ptr[i];
+        /* a bin: a token holding part of a character (mp_pack_text) */
+        if (t->type == MSGPACK_OBJECT_BIN) {
+            (*out)[i] = visible_text(t->via.bin.ptr, t->via.bin.size, TOKEN_CHARS);
+            continue;
+        }
         if (t->type != MSGPACK_OBJECT_STR) return hd_fail("'%s'[%d] is not a string", key, i);
         (*out)[i] = visible_text(t->via.str.ptr, t->via.str.size, TOKEN_CHARS);
     }

@@ -7,22 +7,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The bytes each token stands for: a byte-level token may hold part of a
+ * character (b'\xc2'), which goes out as a bin, not as a str that is not
+ * UTF-8 (mp_pack_text). */
 static void pack_token_strings(msgpack_packer *pk, const Tokenizer *tok, const Tensor *ids)
 {
     msgpack_pack_array(pk, ids->numel);
     for (size_t i = 0; i < ids->numel; i++) {
         size_t len = 0;
         const char *s = tokenizer_token_bytes(tok, (int32_t)tensor_get_f64(ids, i), &len);
-        mp_pack_strn(pk, s ? s : "", s ? len : 0);
+        mp_pack_text(pk, s ? s : "", s ? len : 0);
     }
 }
 
-/* Copies a record's string field (or nil) into the score record. */
+/* Copies a record's field (or nil) into the score record; a str that is
+ * not UTF-8 becomes a bin, as everywhere in a score record. */
 static void pack_copy(msgpack_packer *pk, const msgpack_object *rec, const char *key)
 {
     mp_pack_str(pk, key);
     const msgpack_object *v = mp_map_get(rec, key);
-    if (v) msgpack_pack_object(pk, *v);
+    if (v && v->type == MSGPACK_OBJECT_STR) mp_pack_text(pk, v->via.str.ptr, v->via.str.size);
+    else if (v) msgpack_pack_object(pk, *v);
     else msgpack_pack_nil(pk);
 }
 
@@ -68,7 +73,8 @@ int score_record_write(RecordWriter *out, const HnSession *s, const HnView *v,
     mp_pack_str(pk, "rule"); mp_pack_str(pk, rule);
     mp_pack_str(pk, "eval_tokens"); msgpack_pack_int64(pk, eval_tokens);
     char *pred_text = tokenizer_decode(s->target.tok, j->pred, (size_t)j->n_pred, 0, NULL);
-    mp_pack_str(pk, "prediction"); mp_pack_str(pk, pred_text ? pred_text : "");
+    /* decoded as HF decodes (invalid bytes become U+FFFD): UTF-8, checked anyway */
+    mp_pack_str(pk, "prediction"); mp_pack_text(pk, pred_text ? pred_text : "", pred_text ? strlen(pred_text) : 0);
     free(pred_text);
     mp_pack_str(pk, "label_ids");
     pack_ids(pk, &label_ids);

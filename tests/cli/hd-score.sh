@@ -36,6 +36,18 @@ check "score record: weights [S+1, B] over the tokens, entity positions, predict
            (.base_entity_pos < (.base_tokens | length)) and (.source_entity_pos < (.source_tokens | length)) and
            (.correct | type == \"boolean\") and (.pred_ids | length) == (.label_ids | length) and
            .method == \"hyperdas\" and .rule == \"teacher-forced\"' $TMP/one.json > /dev/null"
+# A name with non-ASCII letters: the tiny model's byte-level tokens split
+# its characters, and such a token's bytes must not make a str that is not
+# UTF-8 (Python's msgpack raw=False, iconv and jq refuse one).
+$BIN/ravel-pairs --domain nobel_prize_winner -n 100 | $BIN/hd-cat --full |
+    jq -c 'select(.t == "header" or (.base_input // "" | explode | any(. > 127)))' | head -3 |
+    $BIN/hd-cat --to-records | $BIN/cache-acts -o $TMP/utf8.acts
+check "a token holding part of a character: a bin in base_tokens; every str is UTF-8" bash -c "
+    $BIN/hd-score -c $TMP/hd --modes soft $TMP/utf8.acts > $TMP/utf8.scores &&
+    $BIN/hd-cat --where t=score $TMP/utf8.scores | grep -a '^{\"t\":\"score\"' > $TMP/utf8.jsonl &&
+    [ \$(wc -l < $TMP/utf8.jsonl) = 2 ] && iconv -f UTF-8 -t UTF-8 $TMP/utf8.jsonl > /dev/null &&
+    jq -e '[.base_tokens[] | objects | select(has(\"\$bin\"))] | length > 0' $TMP/utf8.jsonl > /dev/null &&
+    $BIN/hd-plot --heatmaps $TMP/utf8.plots $TMP/utf8.scores 2> /dev/null && [ -s $TMP/utf8.plots/index.html ]"
 check "summary rows: per attribute, domain mean, overall; rates in [0, 1] or nil" bash -c "
     $BIN/hd-cat --where t=summary --where mode=soft $TMP/hd.scores | grep '^{\"t\":\"summary\"' > $TMP/sum.json &&
     jq -e '(.rows | map(.attribute) | index(\"Country\") != null) and
