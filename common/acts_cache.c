@@ -91,18 +91,54 @@ static int same_seq(const TokenSeq *a, const TokenSeq *b)
     return a->n == b->n && memcmp(a->ids, b->ids, (size_t)a->n * sizeof *a->ids) == 0;
 }
 
+/* Shared states: writes sequence `slot`'s states record unless the stream
+ * has it already, and packs field: its key into the acts record later. */
+static uint64_t states_once(ActsCache *c, const TokenSeq *seq, int slot)
+{
+    uint64_t key = states_key(c->target->model.cfg.model_id, c->dtype, c->layers, c->n_layers,
+                              seq->ids, seq->n);
+    if (states_index_find(&c->written, key, NULL, NULL)) return key;
+    states_index_put(&c->written, key, 0, 0);
+    char hex[17];
+    states_key_format(key, hex);
+    msgpack_packer *pk = record_writer_packer(c->out);
+    msgpack_pack_map(pk, 4);
+    mp_pack_str(pk, "t");
+    mp_pack_str(pk, "states");
+    mp_pack_str(pk, "key");
+    mp_pack_str(pk, hex);
+    pack_ids(pk, "ids", seq->ids, seq->n);
+    pack_states(c, pk, "hidden", slot, seq->n);
+    if (record_writer_end_record(c->out) < 0) hd_die("%s", hd_last_error());
+    return key;
+}
+
+static void pack_key(msgpack_packer *pk, const char *field, uint64_t key)
+{
+    char hex[17];
+    states_key_format(key, hex);
+    mp_pack_str(pk, field);
+    mp_pack_str(pk, hex);
+}
+
 static void write_record(ActsCache *c, const PairItem *it, int base_slot, int source_slot,
                          const int32_t *pred, int correct)
 {
     static const char *const replaced[] = {
         "model_id", "layers", "base_ids", "base_prompt_len", "base_entity_pos", "source_ids",
         "source_entity_pos", "instruction_ids", "label_ids", "base_hidden", "source_hidden",
-        "base_pred_ids", "base_pred_correct"};
+        "base_states", "source_states", "base_pred_ids", "base_pred_correct"};
     const int n_replaced = (int)(sizeof replaced / sizeof *replaced);
     const TokenSeq *base = &it->tokens.base, *src = &it->tokens.source;
     int n_label = base->n - base->prompt_len;
+    uint64_t base_key = 0, src_key = 0;
+    if (!c->inline_states) {  /* the states records go first: readers need them */
+        base_key = states_once(c, base, base_slot);
+        src_key = states_once(c, src, source_slot);
+    }
     msgpack_packer *pk = record_writer_packer(c->out);
-    mp_pack_record_rewrite(pk, it->rec, "acts", replaced, n_replaced, n_replaced);
+    /* every replaced key is packed below but one of each hidden/states pair */
+    mp_pack_record_rewrite(pk, it->rec, "acts", replaced, n_replaced, n_replaced - 2);
     mp_pack_str(pk, "model_id");
     mp_pack_str(pk, c->target->model.cfg.model_id);
     mp_pack_str(pk, "layers");
@@ -118,8 +154,13 @@ static void write_record(ActsCache *c, const PairItem *it, int base_slot, int so
     msgpack_pack_int(pk, src->entity_last);
     pack_ids(pk, "instruction_ids", it->tokens.instruction.ids, it->tokens.instruction.n);
     pack_ids(pk, "label_ids", base->ids + base->prompt_len, n_label);
-    pack_states(c, pk, "base_hidden", base_slot, base->n);
-    pack_states(c, pk, "source_hidden", source_slot, src->n);
+    if (c->inline_states) {
+        pack_states(c, pk, "base_hidden", base_slot, base->n);
+        pack_states(c, pk, "source_hidden", source_slot, src->n);
+    } else {
+        pack_key(pk, "base_states", base_key);
+        pack_key(pk, "source_states", src_key);
+    }
     pack_ids(pk, "base_pred_ids", pred, n_label);
     mp_pack_str(pk, "base_pred_correct");
     if (correct) msgpack_pack_true(pk);
@@ -177,8 +218,11 @@ int acts_cache_init(ActsCache *c, const TargetModel *t, int batch, const char *l
     c->n_layers = acts_cache_parse_layers(layer_spec, t->model.cfg.n_layers, &c->layers);
     if (c->n_layers < 0) return -1;
     model_runner_init(&c->runner, &t->model, max_len);
+    states_index_init(&c->written);
     return 0;
 }
+
+void acts_cache_inline_states(ActsCache *c) { c->inline_states = 1; }
 
 int acts_cache_use_cuda(ActsCache *c)
 {
@@ -193,6 +237,7 @@ void acts_cache_free(ActsCache *c)
     free(c->layers);
     free(c->rows);
     free(c->packed);
+    states_index_free(&c->written);
     model_runner_free(&c->runner);
     memset(c, 0, sizeof *c);
 }
@@ -210,6 +255,8 @@ void acts_cache_pack_header(const ActsCache *c, msgpack_packer *pk)
     llama_cuda_describe(c->gpu, device, sizeof device);
     mp_pack_str(pk, "device");
     mp_pack_str(pk, device);
+    mp_pack_str(pk, "states");
+    mp_pack_str(pk, c->inline_states ? "inline" : "shared");
 }
 
 int acts_cache_run(ActsCache *c, RecordInput *in, RecordWriter *out)

@@ -11,13 +11,16 @@
  * the model's own teacher-forced prediction of the label.
  *
  * Repeated prompts: identical token sequences within a window of pairs
- * (4 batches) are run once and their states copied into every record that
- * needs them; each record stays self-contained. */
+ * (4 batches) are run once.  By default each distinct sequence's states are
+ * written once in the whole stream, as a `states` record that acts records
+ * name (acts_states.h); acts_cache_inline_states makes every record hold
+ * its own copy instead. */
 #ifndef HD_ACTS_CACHE_H
 #define HD_ACTS_CACHE_H
 
 #include <msgpack.h>
 
+#include "acts_states.h"
 #include "model_runner.h"
 #include "record_input.h"
 #include "records.h"
@@ -36,6 +39,8 @@ typedef struct {
     float *rows;                  /* scratch: one sequence's states, f32 */
     void *packed;                 /* scratch: the same in the output dtype */
     size_t scratch_cap;
+    int inline_states;            /* 1: every record holds its own states */
+    StatesIndex written;          /* shared: the keys already in the stream */
 } ActsCache;
 
 /* "all" or "0,8-15,30" into a sorted list of distinct indices in
@@ -53,9 +58,13 @@ void acts_cache_free(ActsCache *c);
  * -1 with a message when there is no usable GPU or no CUDA in the build. */
 int acts_cache_use_cuda(ActsCache *c);
 
-/* The acts header's own fields (model info, layers, dtype, device): n_extra
- * for header_pack_begin, then the packing. */
-#define ACTS_CACHE_HEADER_PAIRS (TARGET_MODEL_INFO_PAIRS + 3)
+/* Every acts record holds its own base_hidden and source_hidden (the
+ * stream is then 2-3x larger on known-first pairs); call before the run. */
+void acts_cache_inline_states(ActsCache *c);
+
+/* The acts header's own fields (model info, layers, dtype, device, states):
+ * n_extra for header_pack_begin, then the packing. */
+#define ACTS_CACHE_HEADER_PAIRS (TARGET_MODEL_INFO_PAIRS + 4)
 void acts_cache_pack_header(const ActsCache *c, msgpack_packer *pk);
 
 /* Reads the pair records of `in` and writes one acts record per pair to

@@ -6,8 +6,10 @@
  * into one uncompressed spool file whose record offsets are kept in memory;
  * a record is then read back with one pread.  Memory stays at one batch of
  * records whatever the data size (an acts record of SmolLM2 with every
- * layer is about 1.7 MB).  The spool is named by the caller (hd-train puts
- * it in its checkpoint directory, so --resume can reuse it). */
+ * layer is about 1.8 MB).  Shared hidden states (acts_states.h) stay shared
+ * in the spool, each `states` record once, and a record is resolved to its
+ * self-contained form when it is read.  The spool is named by the caller
+ * (hd-train puts it in its checkpoint directory, so --resume can reuse it). */
 #ifndef HD_ACTS_SET_H
 #define HD_ACTS_SET_H
 
@@ -18,8 +20,8 @@
 
 typedef struct ActsSet ActsSet;
 
-/* Reads files[0..n) (n == 0: stdin) and spools their acts records into
- * spool_path; other record types are skipped.  NULL with a message naming
+/* Reads files[0..n) (n == 0: stdin) and spools their acts and states
+ * records into spool_path; other record types are skipped.  NULL with a message naming
  * the input file and record on bad input. */
 ActsSet *acts_set_build(char **files, int n, const char *spool_path);
 /* Reopens an existing spool (its offsets are found by reading it once). */

@@ -1,12 +1,15 @@
 #include "record_input.h"
+#include "acts_states.h"
 #include "error.h"
 #include "msgpack_util.h"
 #include "records.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct RecordInput {
     char **files;
@@ -20,7 +23,57 @@ struct RecordInput {
     const msgpack_object **headers;
     int n_headers;
     char where[600];
+    /* shared hidden states: kept (keep_states) or stored and resolved */
+    int keep_states;
+    StatesIndex states;
+    int states_fd;                   /* the unlinked store, -1 until needed */
+    uint64_t states_end;
+    msgpack_sbuffer packed;          /* scratch: one states record's bytes */
+    MpCopy resolved;                 /* the last resolved acts record */
+    int has_resolved;
 };
+
+static int store_states(RecordInput *in, const msgpack_object *rec)
+{
+    uint64_t key;
+    if (states_record_check(rec, &key) < 0) return -1;
+    if (states_index_find(&in->states, key, NULL, NULL)) return 0;  /* cat of streams */
+    if (in->states_fd < 0) {
+        const char *dir = getenv("TMPDIR");
+        char path[4096];
+        snprintf(path, sizeof path, "%s/hyperdas-states.XXXXXX", dir && *dir ? dir : "/tmp");
+        in->states_fd = mkstemp(path);
+        if (in->states_fd < 0)
+            return hd_fail("cannot create a temporary file for shared states in %s: %s",
+                           dir && *dir ? dir : "/tmp", strerror(errno));
+        unlink(path);  /* gone with the process, whatever happens */
+    }
+    msgpack_sbuffer_clear(&in->packed);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &in->packed, msgpack_sbuffer_write);
+    msgpack_pack_object(&pk, *rec);
+    uint64_t at = in->states_end;
+    if (states_pwrite(in->states_fd, in->packed.data, in->packed.size, &in->states_end,
+                      "the temporary states file") < 0)
+        return -1;
+    states_index_put(&in->states, key, at, in->packed.size);
+    return 0;
+}
+
+/* A data record as the caller sees it: states stored, shared acts resolved.
+ * 1 to return *rec, 0 to read on, -1 on error. */
+static int take(RecordInput *in, const msgpack_object **rec)
+{
+    if (in->keep_states) return 1;
+    const msgpack_object *t = mp_map_get(*rec, "t");
+    if (mp_is_str(t, "states")) return store_states(in, *rec) < 0 ? -1 : 0;
+    if (!mp_is_str(t, "acts") || !acts_record_is_shared(*rec)) return 1;
+    if (in->has_resolved) mp_copy_destroy(&in->resolved);
+    in->has_resolved = 0;
+    if (states_resolve(&in->states, in->states_fd, *rec, &in->resolved, rec) < 0) return -1;
+    in->has_resolved = 1;
+    return 1;
+}
 
 static void keep_header(RecordInput *in, const msgpack_object *h)
 {
@@ -56,15 +109,21 @@ static int advance(RecordInput *in, const msgpack_object **rec)
         if (mp_is_str(t, "end")) continue;
         snprintf(in->where, sizeof in->where, "%s: record %lld", record_reader_path(in->reader),
                  record_reader_index(in->reader));
-        return 1;
+        rc = take(in, rec);
+        if (rc < 0) return hd_fail_prefix("%s: ", in->where);
+        if (rc > 0) return 1;
     }
 }
 
 
-RecordInput *record_input_open(char **files, int n)
+static RecordInput *open_input(char **files, int n, int keep_states)
 {
     static char *stdin_only[] = {"-"};
     RecordInput *in = hd_calloc(1, sizeof *in);
+    in->keep_states = keep_states;
+    in->states_fd = -1;
+    states_index_init(&in->states);
+    msgpack_sbuffer_init(&in->packed);
     in->files = n > 0 ? files : stdin_only;
     in->n_files = n > 0 ? n : 1;
     in->end = LLONG_MAX;
@@ -75,6 +134,9 @@ RecordInput *record_input_open(char **files, int n)
     }
     return in;
 }
+
+RecordInput *record_input_open(char **files, int n) { return open_input(files, n, 0); }
+RecordInput *record_input_open_shared(char **files, int n) { return open_input(files, n, 1); }
 
 static int next_any(RecordInput *in, const msgpack_object **rec)
 {
@@ -117,5 +179,9 @@ void record_input_close(RecordInput *in)
     }
     free(in->copies);
     free(in->headers);
+    if (in->has_resolved) mp_copy_destroy(&in->resolved);
+    if (in->states_fd >= 0) close(in->states_fd);
+    states_index_free(&in->states);
+    msgpack_sbuffer_destroy(&in->packed);
     free(in);
 }

@@ -11,8 +11,15 @@
 
 typedef struct RecordInput RecordInput;
 
-/* files[0..n) ("-" is stdin); n == 0 reads stdin. */
+/* files[0..n) ("-" is stdin); n == 0 reads stdin.
+ *
+ * Shared hidden states (acts_states.h): `states` records are not returned;
+ * they are kept in an unlinked temporary file ($TMPDIR, else /tmp), and an
+ * acts record that names them is returned in its self-contained form. */
 RecordInput *record_input_open(char **files, int n);
+/* The same, but states records are returned as data records and acts
+ * records as they are (hd-train's spool keeps the shared form). */
+RecordInput *record_input_open_shared(char **files, int n);
 /* 1 and the next data record (valid until the next call), 0 at the end of
  * the last file, -1 on error ("FILE: record N: what"). */
 int record_input_next(RecordInput *in, const msgpack_object **rec);

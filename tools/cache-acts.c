@@ -11,9 +11,11 @@
  * the model's own teacher-forced prediction of the label.
  *
  * Repeated prompts: identical token sequences within a window of pairs
- * (4 batches) are run once and their states copied into every record that
- * needs them; each record stays self-contained, so a stream of acts can be
- * shuffled, split or read one record at a time. */
+ * (4 batches) are run once, and each distinct sequence's states are written
+ * once in the stream, as a `states` record that the acts records name
+ * (common/acts_states.h); every reader resolves them, so a tool sees
+ * self-contained records.  --inline-states writes the states into every
+ * record instead (a stream that can be cut or shuffled record by record). */
 #include "acts_cache.h"
 #include "cli.h"
 #include "error.h"
@@ -43,11 +45,15 @@ static void usage(void)
         "                      indices and ranges, e.g. 0,8-15,30\n"
         "      --dtype T       bf16 (default) or f32\n"
         "      --zlib N        compress each tensor with zlib level N (1-9)\n"
+        "      --inline-states every acts record holds its own hidden states (default:\n"
+        "                      each distinct sequence's states once, in a states\n"
+        "                      record that the acts records name)\n"
         "      --max-len N     longest sequence in tokens (default 256)\n"
         "      --no-bos        do not prepend the model's BOS token\n"
         "      --shard I/N     write shard I of N (0 <= I < N; PAIRS must be files):\n"
-        "                      'cat' of the N shards has the unsharded run's data\n"
-        "                      records, byte for byte (same --batch).  Started by\n"
+        "                      'cat' of the N shards has the unsharded run's acts\n"
+        "                      records, byte for byte (same --batch; a shard repeats\n"
+        "                      the states records it needs).  Started by\n"
         "                      mpirun or srun as N processes without --shard: rank I\n"
         "                      writes shard I to FILE.shard-I-of-N (-o FILE needed)\n"
         "      --device D      cpu (default) or cuda: the forward on the GPU\n"
@@ -65,17 +71,18 @@ int main(int argc, char **argv)
 {
     hd_cli_init(argc, argv, "cache-acts");
     const char *model = NULL, *output = NULL, *layer_spec = "all";
-    int batch = 8, gzip = 0, max_len = 256, use_bos = 1, zlib = 0, use_cuda = 0;
+    int batch = 8, gzip = 0, max_len = 256, use_bos = 1, zlib = 0, use_cuda = 0, inline_states = 0;
     DType dtype = DTYPE_BF16;
     RecordShard shard = {0, 1};
     int sharded = 0;
-    enum { OPT_DTYPE = 256, OPT_ZLIB, OPT_MAX_LEN, OPT_NO_BOS, OPT_SHARD, OPT_DEVICE, OPT_VERSION };
+    enum { OPT_DTYPE = 256, OPT_ZLIB, OPT_MAX_LEN, OPT_NO_BOS, OPT_SHARD, OPT_DEVICE, OPT_INLINE,
+           OPT_VERSION };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},   {"batch", required_argument, 0, 'b'},
         {"layers", required_argument, 0, 'l'},  {"dtype", required_argument, 0, OPT_DTYPE},
         {"zlib", required_argument, 0, OPT_ZLIB}, {"max-len", required_argument, 0, OPT_MAX_LEN},
         {"no-bos", no_argument, 0, OPT_NO_BOS}, {"shard", required_argument, 0, OPT_SHARD},
-        {"device", required_argument, 0, OPT_DEVICE},
+        {"device", required_argument, 0, OPT_DEVICE}, {"inline-states", no_argument, 0, OPT_INLINE},
         {"threads", required_argument, 0, 't'},
         {"output", required_argument, 0, 'o'},  {"gzip", no_argument, 0, 'z'},
         {"help", no_argument, 0, 'h'},          {"version", no_argument, 0, OPT_VERSION},
@@ -102,6 +109,7 @@ int main(int argc, char **argv)
             sharded = 1;
             break;
         case OPT_DEVICE: use_cuda = hd_cli_parse_device(optarg); break;
+        case OPT_INLINE: inline_states = 1; break;
         case 't': hd_set_threads((int)hd_cli_parse_count("--threads", optarg)); break;
         case 'o': output = optarg; break;
         case 'z': gzip = 1; break;
@@ -128,6 +136,7 @@ int main(int argc, char **argv)
     ActsCache cache;
     if (acts_cache_init(&cache, &target, batch, layer_spec, dtype, zlib, max_len) < 0)
         hd_usage_error("%s", hd_last_error());
+    if (inline_states) acts_cache_inline_states(&cache);
     if (use_cuda && acts_cache_use_cuda(&cache) < 0) hd_die("--device cuda: %s", hd_last_error());
 
     /* pair_window_run batches pairs `batch` at a time from the start and

@@ -135,7 +135,9 @@ check "--also-first 3: first-3-token rows and summaries recomputed from the scor
     jq -e '.rule == \"teacher-forced\" and .rows[-1].cause == 1 and .rows[-1].isolate == 1' $TMP/first3.json > /dev/null &&
     $BIN/hd-score -c $TMP/hd --table --modes soft $TMP/test.acts | grep -qE '^test +hyperdas +soft +first 3 tokens '"
 check "identity intervention (source = base, DAS at the entity): Cause = Isolate = 1" bash -c "
-    $BIN/hd-cat --full $TMP/test.acts | jq -c 'if .t == \"acts\" then
+    $BIN/ravel-pairs --domain city --attribute Country,Continent --isolate Language -n 6 --split test |
+        $BIN/cache-acts --inline-states -o $TMP/test-inline.acts &&
+    $BIN/hd-cat --full $TMP/test-inline.acts | jq -c 'if .t == \"acts\" then
           .source_ids = .base_ids | .source_hidden = .base_hidden | .source_entity_pos = .base_entity_pos
           | .base_ids.data = .base_ids.data[0:.base_prompt_len] + .base_pred_ids.data
           | .label_ids = .base_pred_ids | .base_pred_correct = true else . end' |

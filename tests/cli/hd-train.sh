@@ -7,7 +7,8 @@ export SOURCE_DATE_EPOCH=0 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 SMALL="-b 4 --hyper-layers 2 --layer 2 --das-dim 8 --sub-ffn 32"
 $BIN/ravel-pairs --domain city --attribute Country -n 16 | $BIN/cache-acts -o $TMP/acts.msgpack
 $BIN/ravel-pairs --domain city --attribute Country -n 12 --split test | $BIN/cache-acts -o $TMP/val.msgpack
-$BIN/hd-cat --full $TMP/acts.msgpack | head -5 | $BIN/hd-cat --to-records > $TMP/four.msgpack
+$BIN/ravel-pairs --domain city --attribute Country -n 16 | $BIN/cache-acts --inline-states -o $TMP/acts-inline.msgpack
+$BIN/hd-cat --full $TMP/acts-inline.msgpack | head -5 | $BIN/hd-cat --to-records > $TMP/four.msgpack
 
 check "the loss falls on a fixed batch (30 Adam steps, lr 1e-3)" bash -c "
     $BIN/hd-train -c $TMP/fixed --epochs 30 $SMALL --lr 1e-3 --lr-rotate 1e-2 --no-sparsity \
@@ -102,4 +103,15 @@ check "--from-pairs: pairs in, the same weights as cache-acts then hd-train; no 
     cmp $TMP/via-acts/latest/model.safetensors $TMP/via-pairs/latest/model.safetensors &&
     [ ! -e $TMP/via-pairs/train.acts ] && [ ! -e $TMP/via-pairs/val.acts ] &&
     [ \"\$($BIN/hd-cat --where t=eval $TMP/l1 | grep -o '\"cause\":[^,]*')\" = \"\$($BIN/hd-cat --where t=eval $TMP/l2 | grep -o '\"cause\":[^,]*')\" ]"
+check "shared and inline acts train and score the same (and resume from the shared spool)" bash -c "
+    $BIN/hd-train -c $TMP/sh $SMALL --max-steps 2 --save-every 0 $TMP/acts.msgpack > /dev/null &&
+    $BIN/hd-train -c $TMP/in $SMALL --max-steps 2 --save-every 0 $TMP/acts-inline.msgpack > /dev/null &&
+    cmp $TMP/sh/latest/model.safetensors $TMP/in/latest/model.safetensors &&
+    $BIN/hd-train --resume $TMP/sh --max-steps 4 > /dev/null &&
+    $BIN/hd-train --resume $TMP/in --max-steps 4 > /dev/null &&
+    cmp $TMP/sh/latest/model.safetensors $TMP/in/latest/model.safetensors &&
+    $BIN/hd-score -c $TMP/sh --modes soft,groundtruth $TMP/val.msgpack -o $TMP/s1 &&
+    $BIN/ravel-pairs --domain city --attribute Country -n 12 --split test | $BIN/cache-acts --inline-states -o $TMP/val-inline.msgpack &&
+    $BIN/hd-score -c $TMP/sh --modes soft,groundtruth $TMP/val-inline.msgpack -o $TMP/s2 &&
+    cmp <($BIN/hd-cat $TMP/s1 | tail -n +2) <($BIN/hd-cat $TMP/s2 | tail -n +2)"
 done_testing

@@ -73,7 +73,8 @@ $BIN/cache-acts -b 4 $TMP/pairs.msgpack -o $TMP/acts.msgpack
 check "cache-acts writes one acts record per pair" \
     test "$($BIN/hd-cat --where t=acts --count $TMP/acts.msgpack)" = "$NPAIRS"
 check "acts shapes: every layer, base = prompt + label, d = 64" bash -c "
-    $BIN/hd-cat --head 1 $TMP/acts.msgpack | tail -1 > $TMP/one.json &&
+    $BIN/cache-acts -b 4 --inline-states $TMP/pairs.msgpack -o $TMP/inline.msgpack &&
+    $BIN/hd-cat --head 1 $TMP/inline.msgpack | tail -1 > $TMP/one.json &&
     grep -q '\"layers\":\\[0,1,2,3\\]' $TMP/one.json &&
     B=\$(grep -o '\"base_ids\":{\"dtype\":\"i32\",\"shape\":\\[[0-9]*' $TMP/one.json | grep -o '[0-9]*\$') &&
     grep -q \"\\\"base_hidden\\\":{\\\"dtype\\\":\\\"bf16\\\",\\\"shape\\\":\\[4,\$B,64\\]\" $TMP/one.json"
@@ -88,11 +89,38 @@ check "batching and padding do not change the states (f32, rel 1e-4)" bash -c "
     $BIN/cache-acts --dtype f32 -b 8 $TMP/pairs.msgpack | $BIN/hd-cat --full | tail -n +2 > $TMP/b8.json &&
     awk -v rel=1e-4 -v abs=1e-5 -f tests/cli/numclose.awk $TMP/b1.json $TMP/b8.json"
 check "--layers keeps the chosen layers only" bash -c "
-    $BIN/cache-acts --layers 0,2-3 $TMP/pairs.msgpack | $BIN/hd-cat --head 1 | tail -1 |
+    $BIN/cache-acts --inline-states --layers 0,2-3 $TMP/pairs.msgpack | $BIN/hd-cat --head 1 | tail -1 |
         grep -q '\"layers\":\\[0,2,3\\],.*\"base_hidden\":{\"dtype\":\"bf16\",\"shape\":\\[3,'"
 check "--zlib tensors read back to the same values" bash -c "
     diff <($BIN/cache-acts -b 4 --zlib 6 $TMP/pairs.msgpack | $BIN/hd-cat --full | tail -n +2 | sed 's/,\"codec\":\"zlib\"//g') \
          <($BIN/hd-cat --full $TMP/acts.msgpack | tail -n +2)"
+# Shared states (the default): each distinct sequence's states once, in a
+# states record before the first acts record that names it.
+check "shared states: a sequence's states are written once, before first use" bash -c "
+    cat $TMP/pairs.msgpack $TMP/pairs.msgpack > $TMP/twice.msgpack &&
+    $BIN/cache-acts -b 4 $TMP/twice.msgpack -o $TMP/twice.acts &&
+    $BIN/cache-acts -b 4 --inline-states $TMP/twice.msgpack -o $TMP/twice-inline.acts &&
+    [ \$($BIN/hd-cat --where t=acts --count $TMP/twice.acts) = \$((2 * $NPAIRS)) ] &&
+    [ \$($BIN/hd-cat --where t=states --count $TMP/twice.acts) = \$($BIN/hd-cat --where t=states --count $TMP/acts.msgpack) ] &&
+    [ \$(stat -c %s $TMP/twice.acts) -lt \$(( \$(stat -c %s $TMP/twice-inline.acts) * 6 / 10 )) ] &&
+    $BIN/hd-cat --header $TMP/twice.acts | grep -q '\"states\":\"shared\"' &&
+    $BIN/hd-cat $TMP/twice.acts | tail -n +2 | awk '
+        /\"t\":\"states\"/ { match(\$0, /\"key\":\"[0-9a-f]*\"/); seen[substr(\$0, RSTART + 7, 16)] = 1; next }
+        /\"t\":\"acts\"/ { for (f = 0; f < 2; f++) {
+            if (f) match(\$0, /\"source_states\":\"[0-9a-f]*\"/); else match(\$0, /\"base_states\":\"[0-9a-f]*\"/)
+            if (!RSTART || !(substr(\$0, RSTART + RLENGTH - 17, 16) in seen)) exit 1 } }'"
+check "a reference to states the stream lacks: error names file and record" bash -c "
+    $BIN/hd-cat --full $TMP/acts.msgpack | grep -v '\"t\":\"states\"' | $BIN/hd-cat --to-records > $TMP/nostates.acts &&
+    ! $BIN/hd-train -c $TMP/nostates.ckpt --max-steps 1 $TMP/nostates.acts 2> $TMP/err &&
+    grep -q '^hd-train: $TMP/nostates.acts: record 2: base_states [0-9a-f]*: no states record' $TMP/err"
+check "states whose ids differ from the acts record's are an error, not a wrong example" bash -c "
+    $BIN/hd-cat --full $TMP/acts.msgpack > $TMP/acts.json &&
+    b=\$(grep -m1 -o '\"base_states\":\"[0-9a-f]*\"' $TMP/acts.json | cut -d'\"' -f4) &&
+    s=\$(grep -m1 -o '\"source_states\":\"[0-9a-f]*\"' $TMP/acts.json | cut -d'\"' -f4) &&
+    sed \"s/\\\"base_states\\\":\\\"\$b\\\"/\\\"base_states\\\":\\\"\$s\\\"/\" $TMP/acts.json |
+        $BIN/hd-cat --to-records > $TMP/swapped.acts &&
+    ! $BIN/hd-train -c $TMP/swapped.ckpt --max-steps 1 $TMP/swapped.acts 2> $TMP/err &&
+    grep -q 'other token ids than base_ids' $TMP/err"
 check "truncated pair stream: error names file and record, nothing half written" bash -c "
     head -c 3000 $TMP/pairs.msgpack > $TMP/cut.msgpack
     ! $BIN/cache-acts $TMP/cut.msgpack -o $TMP/cut-acts.msgpack 2> $TMP/err &&

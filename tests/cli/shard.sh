@@ -17,20 +17,28 @@ $BIN/hd-train -c $TMP/hd -b 4 --hyper-layers 2 --layer 2 --das-dim 8 --sub-ffn 3
     $TMP/train.acts > /dev/null 2>&1
 
 data() { grep -v '^{"t":"header"'; }   # hd-cat lines without the headers
-export -f data
+nostates() { grep -v '^{"t":"states"'; }   # a shard repeats the states it needs
+export -f data nostates
 for i in 0 1 2; do
     $BIN/cache-acts -b 3 --shard $i/3 -o $TMP/s$i.acts $TMP/pairs
 done
 $BIN/cache-acts -b 3 -o $TMP/all.acts $TMP/pairs
 
 check "cache-acts: 3 shards concatenated = the unsharded acts records, byte for byte" bash -c "
-    [ \$($BIN/hd-cat --count $TMP/all.acts) = 16 ] &&
+    [ \$($BIN/hd-cat --where t=acts --count $TMP/all.acts) = 16 ] &&
     cat $TMP/s0.acts $TMP/s1.acts $TMP/s2.acts | $BIN/hd-cat --where t=acts --full | data > $TMP/cat.json &&
     $BIN/hd-cat --where t=acts --full $TMP/all.acts | data > $TMP/all.json &&
     [ \$(wc -l < $TMP/all.json) = 16 ] && cmp $TMP/cat.json $TMP/all.json"
+check "cache-acts: the cat of the shards (states repeated across shards) scores as the whole" bash -c "
+    cat $TMP/s0.acts $TMP/s1.acts $TMP/s2.acts > $TMP/cat.acts &&
+    [ \$($BIN/hd-cat --where t=states --count $TMP/cat.acts) -ge \$($BIN/hd-cat --where t=states --count $TMP/all.acts) ] &&
+    $BIN/hd-score -c $TMP/hd -b 4 --modes soft $TMP/cat.acts | $BIN/hd-cat --where t=score --full | data > $TMP/c.json &&
+    $BIN/hd-score -c $TMP/hd -b 4 --modes soft $TMP/all.acts | $BIN/hd-cat --where t=score --full | data > $TMP/a.json &&
+    [ \$(wc -l < $TMP/a.json) = 16 ] && cmp $TMP/c.json $TMP/a.json"
 check "cache-acts: shards cut on batches (6, 6, 4 pairs) and say so in the header" bash -c "
-    [ \$($BIN/hd-cat --count $TMP/s0.acts) = 6 ] && [ \$($BIN/hd-cat --count $TMP/s1.acts) = 6 ] &&
-    [ \$($BIN/hd-cat --count $TMP/s2.acts) = 4 ] &&
+    [ \$($BIN/hd-cat --where t=acts --count $TMP/s0.acts) = 6 ] &&
+    [ \$($BIN/hd-cat --where t=acts --count $TMP/s1.acts) = 6 ] &&
+    [ \$($BIN/hd-cat --where t=acts --count $TMP/s2.acts) = 4 ] &&
     $BIN/hd-cat --header $TMP/s1.acts | grep -q '\"shard\":\[1,3\]' &&
     ! $BIN/hd-cat --header $TMP/all.acts | grep -q '\"shard\"'"
 check "cache-acts: records of other types stay in their place, and end a batch" bash -c "
@@ -38,8 +46,8 @@ check "cache-acts: records of other types stay in their place, and end a batch" 
         $BIN/hd-cat --to-records > $TMP/mixed &&
     $BIN/cache-acts -b 3 -o $TMP/mixed.acts $TMP/mixed &&
     for i in 0 1 2 3; do $BIN/cache-acts -b 3 --shard \$i/4 -o $TMP/m\$i.acts $TMP/mixed || exit 1; done &&
-    cat $TMP/m0.acts $TMP/m1.acts $TMP/m2.acts $TMP/m3.acts | $BIN/hd-cat --full | data > $TMP/mcat.json &&
-    $BIN/hd-cat --full $TMP/mixed.acts | data > $TMP/mall.json &&
+    cat $TMP/m0.acts $TMP/m1.acts $TMP/m2.acts $TMP/m3.acts | $BIN/hd-cat --full | data | nostates > $TMP/mcat.json &&
+    $BIN/hd-cat --full $TMP/mixed.acts | data | nostates > $TMP/mall.json &&
     [ \$(wc -l < $TMP/mall.json) = 17 ] && sed -n 5p $TMP/mall.json | grep -q '\"t\":\"note\"' &&
     cmp $TMP/mcat.json $TMP/mall.json"
 
