@@ -35,6 +35,7 @@
 #include "rng.h"
 #include "target_model.h"
 #include "train_options.h"
+#include "train_records.h"
 #include "train_step.h"
 
 #include <errno.h>
@@ -45,13 +46,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* A rate, or nil when it has no examples (NAN). */
-static void pack_rate(msgpack_packer *pk, double v)
-{
-    if (isnan(v)) msgpack_pack_nil(pk);
-    else msgpack_pack_double(pk, v);
-}
 
 static void usage(void)
 {
@@ -199,19 +193,8 @@ static void evaluate(HnSession *r, ActsSet *val, const TrainOptions *o, long ste
             c.ok_isolate = counts[3], c.n_batches = counts[4];
         }
         if (!log) continue; /* ranks other than 0 */
-        msgpack_packer *pk = record_writer_packer(log);
-        msgpack_pack_map(pk, 10);
-        mp_pack_str(pk, "t"); mp_pack_str(pk, "eval");
-        mp_pack_str(pk, "step"); msgpack_pack_int64(pk, step);
-        mp_pack_str(pk, "mode"); mp_pack_str(pk, selection_mode_name(opt.mode));
-        mp_pack_str(pk, "n_causal"); msgpack_pack_int64(pk, c.n_causal);
-        mp_pack_str(pk, "n_isolate"); msgpack_pack_int64(pk, c.n_isolate);
-        mp_pack_str(pk, "cause"); pack_rate(pk, eval_cause(&c));
-        mp_pack_str(pk, "isolate"); pack_rate(pk, eval_isolate(&c));
-        mp_pack_str(pk, "disentangle"); pack_rate(pk, eval_disentangle(&c));
-        mp_pack_str(pk, "loss"); msgpack_pack_double(pk, c.n_batches ? c.loss_sum / c.n_batches : 0);
-        mp_pack_str(pk, "eval_tokens"); msgpack_pack_int64(pk, o->eval_tokens);
-        if (record_writer_end_record(log) < 0) hd_die("%s", hd_last_error());
+        if (train_record_eval(log, step, selection_mode_name(opt.mode), &c, o->eval_tokens) < 0)
+            hd_die("%s", hd_last_error());
         char rates[3][16];
         double v[3] = {eval_cause(&c), eval_isolate(&c), eval_disentangle(&c)};
         for (int k = 0; k < 3; k++)
@@ -221,33 +204,6 @@ static void evaluate(HnSession *r, ActsSet *val, const TrainOptions *o, long ste
                 c.n_isolate);
     }
     free(modes);
-}
-
-/* b examples padded to shape[3] (instruction, base, source lengths) */
-static void write_step(RecordWriter *log, long step, long epoch, const HnLoss *loss, float sp_w,
-                       double lr, double gnorm, int b, const int shape[3], double secs)
-{
-    const long tokens = (long)b * (shape[0] + shape[1] + shape[2]);
-    msgpack_packer *pk = record_writer_packer(log);
-    msgpack_pack_map(pk, 14);
-    mp_pack_str(pk, "t"); mp_pack_str(pk, "step");
-    mp_pack_str(pk, "step"); msgpack_pack_int64(pk, step);
-    mp_pack_str(pk, "epoch"); msgpack_pack_int64(pk, epoch);
-    mp_pack_str(pk, "loss"); msgpack_pack_double(pk, loss->total);
-    mp_pack_str(pk, "pred_loss"); msgpack_pack_double(pk, loss->pred);
-    mp_pack_str(pk, "sparsity_loss"); msgpack_pack_double(pk, loss->sparsity);
-    mp_pack_str(pk, "sparsity_weight"); msgpack_pack_double(pk, sp_w);
-    mp_pack_str(pk, "lr"); msgpack_pack_double(pk, lr);
-    mp_pack_str(pk, "grad_norm"); msgpack_pack_double(pk, gnorm);
-    mp_pack_str(pk, "examples"); msgpack_pack_int(pk, b);
-    /* the padded lengths: instruction, base, source (what the step cost depends on) */
-    mp_pack_str(pk, "shape");
-    msgpack_pack_array(pk, 3);
-    for (int i = 0; i < 3; i++) msgpack_pack_int(pk, shape[i]);
-    mp_pack_str(pk, "label_tokens"); msgpack_pack_int(pk, loss->n_label_tokens);
-    mp_pack_str(pk, "tokens_per_s"); msgpack_pack_double(pk, secs > 0 ? tokens / secs : 0);
-    mp_pack_str(pk, "seconds"); msgpack_pack_double(pk, secs);
-    if (record_writer_end_record(log) < 0) hd_die("%s", hd_last_error());
 }
 
 /* --from-pairs: the pair records of files[0..n) run through the target as
@@ -594,8 +550,9 @@ int main(int argc, char **argv)
         st.cursor += b;
         if (log) { /* rank 0 always has a share, padded as the whole batch */
             const int shape[3] = {run.tb.hb.E, run.tb.hb.B, run.tb.hb.S};
-            write_step(log, st.step, st.epoch, &loss, opt.sparsity_weight, lr, gnorm, b, shape,
-                       hd_now_seconds() - t0);
+            if (train_record_step(log, st.step, st.epoch, &loss, opt.sparsity_weight, lr, gnorm, b, shape,
+                                  hd_now_seconds() - t0) < 0)
+                hd_die("%s", hd_last_error());
         }
         progress_update(&prog, st.step);
         if (prog.enabled && (st.step % 10 == 0))
