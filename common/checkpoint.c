@@ -207,12 +207,23 @@ int checkpoint_load(const char *step_dir, Hypernet *hn, float *adam_m, float *ad
     json_t *cursor = json_object_get(j, "cursor"), *seed = json_object_get(j, "seed");
     int ok = json_is_integer(step) && json_is_integer(epoch) && json_is_integer(cursor) &&
              json_is_integer(seed);
-    if (ok) {
-        st->step = (long)json_integer_value(step);
-        st->epoch = (long)json_integer_value(epoch);
-        st->cursor = (long)json_integer_value(cursor);
-        st->seed = (uint64_t)json_integer_value(seed);
+    if (!ok) {
+        json_decref(j);
+        return hd_fail("%s: missing step, epoch, cursor or seed", path);
     }
+    /* a negative one would index before the data order (perm[cursor + i]) */
+    const char *const names[4] = {"step", "epoch", "cursor", "seed"};
+    const json_t *const values[4] = {step, epoch, cursor, seed};
+    for (int i = 0; i < 4; i++)
+        if (json_integer_value(values[i]) < 0) {
+            long long v = json_integer_value(values[i]);
+            json_decref(j);
+            return hd_fail("%s: %s is %lld; it must be >= 0", path, names[i], v);
+        }
+    st->step = (long)json_integer_value(step);
+    st->epoch = (long)json_integer_value(epoch);
+    st->cursor = (long)json_integer_value(cursor);
+    st->seed = (uint64_t)json_integer_value(seed);
     json_decref(j);
-    return ok ? 0 : hd_fail("%s: missing step, epoch, cursor or seed", path);
+    return 0;
 }

@@ -2,6 +2,7 @@
 #include "error.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,13 +43,27 @@ long long hd_cli_parse_count(const char *option, const char *value)
     return v;
 }
 
+long long hd_cli_parse_count_min(const char *option, const char *value, long long min)
+{
+    long long v = hd_cli_parse_count(option, value);
+    if (v < min) hd_usage_error("%s: expected at least %lld, got '%s'", option, min, value);
+    return v;
+}
+
 double hd_cli_parse_double(const char *option, const char *value)
 {
     char *end;
     errno = 0;
     double v = strtod(value, &end);
-    if (errno || end == value || *end)
-        hd_usage_error("%s: expected a number, got '%s'", option, value);
+    if (errno || end == value || *end || !isfinite(v))
+        hd_usage_error("%s: expected a finite number, got '%s'", option, value);
+    return v;
+}
+
+double hd_cli_parse_double_min(const char *option, const char *value, double min)
+{
+    double v = hd_cli_parse_double(option, value);
+    if (v < min) hd_usage_error("%s: expected a number >= %g, got '%s'", option, min, value);
     return v;
 }
 

@@ -18,7 +18,13 @@ void hd_cli_print_version(void);
 
 /* Parses a non-negative integer option value or exits with a usage error. */
 long long hd_cli_parse_count(const char *option, const char *value);
+/* The same, at least min (--epochs 0, --keep 0 mean nothing). */
+long long hd_cli_parse_count_min(const char *option, const char *value, long long min);
+/* A finite number (NaN and infinities are usage errors: no option means
+ * them), or exits with a usage error. */
 double hd_cli_parse_double(const char *option, const char *value);
+/* A finite number >= min (a negative rate, weight or norm means nothing). */
+double hd_cli_parse_double_min(const char *option, const char *value, double min);
 /* --device: "cpu" -> 0, "cuda" -> 1; anything else is a usage error. */
 int hd_cli_parse_device(const char *value);
 

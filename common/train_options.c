@@ -129,6 +129,75 @@ int train_options_restore(TrainOptions *o, const char *step_dir, const LlamaConf
     return 0;
 }
 
+/* ---- resuming: an option given again must agree with the checkpoint ---- */
+
+static int contradiction(const char *opt, const char *given, const char *ck, const char *path)
+{
+    return hd_fail("%s %s contradicts the checkpoint's %s (%s): a resumed run keeps the configuration "
+                   "it was trained with; drop %s, or train anew into another -c DIR",
+                   opt, given, ck, path, opt);
+}
+
+/* Numbers are compared as config.json prints them (%g), so that giving
+ * again the value a run was started with is no contradiction. */
+static int check_num(const char *opt, int given, double cli, double ck, const char *path)
+{
+    if (!given) return 0;
+    char a[64], b[64];
+    snprintf(a, sizeof a, "%g", cli);
+    snprintf(b, sizeof b, "%g", ck);
+    return strcmp(a, b) ? contradiction(opt, a, b, path) : 0;
+}
+
+static int check_str(const char *opt, const char *cli, const char *ck, const char *path)
+{
+    return cli && strcmp(cli, ck) ? contradiction(opt, cli, ck, path) : 0;
+}
+
+int train_options_check_resume(const TrainOptions *cli, const TrainOptions *ck, const char *step_dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", step_dir);
+    const HypernetConfig *h = &ck->hcfg;
+    const unsigned g = cli->given;
+    if (check_str("--method", cli->method, hn_method_name(h->method), path) ||
+        check_num("--layer", cli->layer >= 0, (double)cli->layer, h->intervention_layer, path) ||
+        check_num("--hyper-layers", cli->hyper_layers >= 0, (double)cli->hyper_layers, h->n_layers, path) ||
+        check_num("--das-dim", cli->das_dim >= 0, (double)cli->das_dim, h->das_dim, path) ||
+        check_num("--sub-ffn", cli->sub_ffn >= 0, (double)cli->sub_ffn, h->sub_ffn, path) ||
+        check_str("--subspace", cli->subspace, hn_subspace_name(h->subspace), path) ||
+        check_num("--batch", g & TRAIN_GIVEN_BATCH, (double)cli->batch, (double)ck->batch, path) ||
+        check_num("--lr", g & TRAIN_GIVEN_LR, cli->lr, ck->lr, path) ||
+        check_num("--lr-rotate", cli->lr_rotate >= 0, cli->lr_rotate, ck->lr_rotate, path) ||
+        check_num("--lr-mask", g & TRAIN_GIVEN_LR_MASK, cli->lr_mask, ck->lr_mask, path) ||
+        check_num("--weight-decay", g & TRAIN_GIVEN_WD, cli->wd, ck->wd, path) ||
+        check_num("--clip", cli->clip >= 0, cli->clip, ck->clip, path) ||
+        check_num("--warmup-steps", g & TRAIN_GIVEN_WARMUP, (double)cli->warmup, (double)ck->warmup, path) ||
+        check_str("--schedule", g & TRAIN_GIVEN_SCHEDULE ? cli->schedule : NULL, ck->schedule, path) ||
+        check_num("--causal-weight", cli->causal_w >= 0, cli->causal_w, ck->causal_w, path) ||
+        check_num("--iso-weight", cli->iso_w >= 0, cli->iso_w, ck->iso_w, path) ||
+        check_num("--head-std", g & TRAIN_GIVEN_HEAD_STD, cli->head_std, ck->head_std, path))
+        return -1;
+    if ((g & TRAIN_GIVEN_SEED) && cli->seed != ck->seed) {
+        char a[32], b[32];
+        snprintf(a, sizeof a, "%llu", (unsigned long long)cli->seed);
+        snprintf(b, sizeof b, "%llu", (unsigned long long)ck->seed);
+        return contradiction("--seed", a, b, path);
+    }
+    if ((g & TRAIN_GIVEN_SCRATCH) && !ck->from_scratch)
+        return contradiction("--from-scratch", "(given)", "decoder copied from the target", path);
+    if (g & TRAIN_GIVEN_SPARSITY) {
+        if (cli->sparsity != ck->sparsity)
+            return contradiction(cli->sparsity ? "--sparsity" : "--no-sparsity", "(given)",
+                                 ck->sparsity ? "sparsity loss" : "no sparsity loss", path);
+        if (cli->sparsity && (check_num("--sparsity (start)", 1, cli->sp_start, ck->sp_start, path) ||
+                              check_num("--sparsity (end)", 1, cli->sp_end, ck->sp_end, path) ||
+                              check_num("--sparsity (warm-up)", 1, cli->sp_warmup, ck->sp_warmup, path)))
+            return -1;
+    }
+    return 0;
+}
+
 /* Options left unset take the defaults of the chosen method: HyperDAS's
  * (spec hyperdas.md 7) or the MDAS baseline's (spec 9: AdamW on R only at
  * 3e-4 without weight decay or clipping, loss weights 1 and 1). */

@@ -11,10 +11,29 @@
 #include "hypernet.h"
 #include "target_model.h"
 
+/* Options a checkpoint fixes that have a default rather than a "not given"
+ * value: TrainOptions.given records which were on the command line, so
+ * that --resume refuses one that contradicts the checkpoint instead of
+ * ignoring it (train_options_check_resume). */
+enum {
+    TRAIN_GIVEN_BATCH = 1 << 0,
+    TRAIN_GIVEN_LR = 1 << 1,
+    TRAIN_GIVEN_LR_MASK = 1 << 2,
+    TRAIN_GIVEN_WD = 1 << 3,
+    TRAIN_GIVEN_WARMUP = 1 << 4,
+    TRAIN_GIVEN_SCHEDULE = 1 << 5,
+    TRAIN_GIVEN_SPARSITY = 1 << 6, /* --sparsity or --no-sparsity */
+    TRAIN_GIVEN_HEAD_STD = 1 << 7,
+    TRAIN_GIVEN_SCRATCH = 1 << 8,
+    TRAIN_GIVEN_SEED = 1 << 9,
+};
+
 typedef struct {
     /* lr_rotate, clip, causal_w, iso_w < 0 and eval_modes NULL: not given, so
      * the method's default (train_options_method_defaults) */
     const char *model, *ckpt, *resume, *val, *output;
+    int overwrite;                 /* --overwrite: replace a run already in ckpt */
+    unsigned given;                /* TRAIN_GIVEN_* */
     int gzip;
     int from_pairs;                /* inputs are pair records: cache their acts first */
     int recompute_target;          /* HnSession.recompute_target (memory, not results) */
@@ -40,6 +59,13 @@ char *train_options_json(const TrainOptions *o, const Hypernet *hn, const Target
 /* Reads step_dir/config.json back into o (hypernetwork and training
  * options); -1 with a message naming the file and key. */
 int train_options_restore(TrainOptions *o, const char *step_dir, const LlamaConfig *target);
+
+/* --resume: cli holds the options as parsed (before any default was
+ * filled in), ck the configuration read back from the checkpoint at
+ * step_dir.  -1 with a message naming the first option given with
+ * another value than the checkpoint's (compared as config.json prints
+ * them); 0 when none contradicts it. */
+int train_options_check_resume(const TrainOptions *cli, const TrainOptions *ck, const char *step_dir);
 
 /* Fills the options left unset with the defaults of o->method; -1 with a
  * message for an unknown method. */

@@ -240,22 +240,25 @@ static void score_batch(Scorer *sc, const msgpack_object *const *recs, int k, co
     free(correct);
 }
 
-/* Parses --modes into sc->modes. */
-static void parse_modes(Scorer *sc, const char *list)
+/* Parses --modes into modes[]; returns their number.  Also run on the
+ * option alone, before any model is loaded, so that a typo is a usage
+ * error at once. */
+static int parse_modes(SelectionMode modes[MAX_MODES], const char *list)
 {
     char *m = hd_strdup(list);
-    sc->n_modes = 0;
+    int n = 0;
     for (char *save = NULL, *t = strtok_r(m, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         int mode = selection_mode_from_name(t);
         if (mode < 0) hd_usage_error("--modes: unknown mode '%s'", t);
-        if (sc->n_modes == MAX_MODES) hd_usage_error("--modes: at most %d modes", MAX_MODES);
+        if (n == MAX_MODES) hd_usage_error("--modes: at most %d modes", MAX_MODES);
         /* one summary per mode: a mode twice would count its examples twice */
-        for (int i = 0; i < sc->n_modes; i++)
-            if (sc->modes[i] == (SelectionMode)mode) hd_usage_error("--modes: '%s' given twice", t);
-        sc->modes[sc->n_modes++] = (SelectionMode)mode;
+        for (int i = 0; i < n; i++)
+            if (modes[i] == (SelectionMode)mode) hd_usage_error("--modes: '%s' given twice", t);
+        modes[n++] = (SelectionMode)mode;
     }
     free(m);
-    if (sc->n_modes == 0) hd_usage_error("--modes: no mode given");
+    if (n == 0) hd_usage_error("--modes: no mode given");
+    return n;
 }
 
 /* The step directory: DIR itself when it holds config.json, else its latest. */
@@ -304,7 +307,7 @@ static int run_scoring(Options *o, char **files, int n_files)
         if (cfg.intervention_layer > 0) llama_model_release_embedding(&sc.s.target.model);
     }
     sc.method = hn_method_name(cfg.method);
-    parse_modes(&sc, o->modes ? o->modes : cfg.method == HN_METHOD_DAS ? "groundtruth" : "soft");
+    sc.n_modes = parse_modes(sc.modes, o->modes ? o->modes : cfg.method == HN_METHOD_DAS ? "groundtruth" : "soft");
     const char *mode_names[MAX_MODES];
     score_groups_init(&sc.groups, first_tokens(o));
     for (int m = 0; m < sc.n_modes; m++) {
@@ -494,6 +497,7 @@ int main(int argc, char **argv)
         }
     }
     if (o.batch < 1) hd_usage_error("--batch must be at least 1");
+    if (o.modes) parse_modes((SelectionMode[MAX_MODES]){0}, o.modes);
     if (o.n_compare > 0 && !o.table) hd_usage_error("--compare prints its comparisons with --table");
     if (o.eval_tokens < 0) o.eval_tokens = o.generate ? 3 : 0;
     if (o.generate && o.device != HN_DEVICE_CPU)

@@ -60,7 +60,9 @@ static void usage(void)
         "  -c, --checkpoint DIR    checkpoint directory (default hd-train.ckpt); the\n"
         "                          training records are spooled there (DIR/train.spool)\n"
         "      --resume DIR        continue from DIR's latest checkpoint (with no ACTS:\n"
-        "                          from its spool), bit-identical to an uninterrupted run\n"
+        "                          from its spool), bit-identical to an uninterrupted run;\n"
+        "                          an option the checkpoint fixes (method, hypernetwork,\n"
+        "                          optimisation but --epochs/--max-steps) must agree\n"
         "      --val FILE          held-out acts records evaluated every --eval-every steps\n"
         "      --from-pairs        the inputs and --val are pair records (ravel-pairs |\n"
         "                          hd-filter): their activations are computed first, as\n"
@@ -234,8 +236,10 @@ static char *cache_pairs(const TargetModel *t, char **files, int n, const char *
 
 static void parse_sparsity(TrainOptions *o, const char *arg)
 {
-    if (sscanf(arg, "%lf:%lf:%lf", &o->sp_start, &o->sp_end, &o->sp_warmup) != 3 ||
-        o->sp_warmup < 0 || o->sp_warmup > 1)
+    int used = 0; /* the whole argument, three finite weights >= 0, a fraction */
+    if (sscanf(arg, "%lf:%lf:%lf%n", &o->sp_start, &o->sp_end, &o->sp_warmup, &used) != 3 || arg[used] ||
+        !isfinite(o->sp_start) || !isfinite(o->sp_end) || o->sp_start < 0 || o->sp_end < 0 ||
+        !(o->sp_warmup >= 0 && o->sp_warmup <= 1))
         hd_usage_error("--sparsity: expected START:END:WARMUP_FRACTION, got '%s'", arg);
 }
 
@@ -293,36 +297,48 @@ int main(int argc, char **argv)
         case OPT_DEVICE: device = hn_device_parse(optarg); break;
         case OPT_LAYER: o.layer = hd_cli_parse_count("--layer", optarg); break;
         case OPT_HL: o.hyper_layers = hd_cli_parse_count("--hyper-layers", optarg); break;
-        case OPT_DAS: o.das_dim = hd_cli_parse_count("--das-dim", optarg); break;
+        case OPT_DAS: o.das_dim = hd_cli_parse_count_min("--das-dim", optarg, 1); break;
         case OPT_SUB: o.subspace = optarg; break;
-        case OPT_SUBFFN: o.sub_ffn = hd_cli_parse_count("--sub-ffn", optarg); break;
-        case OPT_SCRATCH: o.from_scratch = 1; break;
-        case OPT_HEADSTD: o.head_std = hd_cli_parse_double("--head-std", optarg); break;
-        case OPT_EPOCHS: o.epochs = hd_cli_parse_count("--epochs", optarg); break;
+        case OPT_SUBFFN: o.sub_ffn = hd_cli_parse_count_min("--sub-ffn", optarg, 1); break;
+        case OPT_SCRATCH: o.from_scratch = 1; o.given |= TRAIN_GIVEN_SCRATCH; break;
+        case OPT_HEADSTD:
+            o.head_std = hd_cli_parse_double_min("--head-std", optarg, 0);
+            o.given |= TRAIN_GIVEN_HEAD_STD;
+            break;
+        case OPT_EPOCHS: o.epochs = hd_cli_parse_count_min("--epochs", optarg, 1); break;
         case OPT_MAXSTEPS: o.max_steps = hd_cli_parse_count("--max-steps", optarg); break;
-        case 'b': o.batch = hd_cli_parse_count("--batch", optarg); break;
-        case OPT_LR: o.lr = hd_cli_parse_double("--lr", optarg); break;
-        case OPT_LRROT: o.lr_rotate = hd_cli_parse_double("--lr-rotate", optarg); break;
-        case OPT_LRMASK: o.lr_mask = hd_cli_parse_double("--lr-mask", optarg); break;
-        case OPT_WD: o.wd = hd_cli_parse_double("--weight-decay", optarg); break;
-        case OPT_CLIP: o.clip = hd_cli_parse_double("--clip", optarg); break;
-        case OPT_WARMUP: o.warmup = hd_cli_parse_count("--warmup-steps", optarg); break;
+        case 'b': o.batch = hd_cli_parse_count_min("--batch", optarg, 1); o.given |= TRAIN_GIVEN_BATCH; break;
+        /* rates, weights and norms: finite and >= 0 (0: frozen group, no
+         * clipping, no such loss); NaN or a negative rate trains nothing */
+        case OPT_LR: o.lr = hd_cli_parse_double_min("--lr", optarg, 0); o.given |= TRAIN_GIVEN_LR; break;
+        case OPT_LRROT: o.lr_rotate = hd_cli_parse_double_min("--lr-rotate", optarg, 0); break;
+        case OPT_LRMASK:
+            o.lr_mask = hd_cli_parse_double_min("--lr-mask", optarg, 0);
+            o.given |= TRAIN_GIVEN_LR_MASK;
+            break;
+        case OPT_WD: o.wd = hd_cli_parse_double_min("--weight-decay", optarg, 0); o.given |= TRAIN_GIVEN_WD; break;
+        case OPT_CLIP: o.clip = hd_cli_parse_double_min("--clip", optarg, 0); break;
+        case OPT_WARMUP:
+            o.warmup = hd_cli_parse_count("--warmup-steps", optarg);
+            o.given |= TRAIN_GIVEN_WARMUP;
+            break;
         case OPT_SCHED:
             if (strcmp(optarg, "constant") && strcmp(optarg, "linear") && strcmp(optarg, "cosine"))
                 hd_usage_error("--schedule: expected constant, linear or cosine");
             o.schedule = optarg;
+            o.given |= TRAIN_GIVEN_SCHEDULE;
             break;
-        case OPT_CW: o.causal_w = hd_cli_parse_double("--causal-weight", optarg); break;
-        case OPT_IW: o.iso_w = hd_cli_parse_double("--iso-weight", optarg); break;
-        case OPT_SP: parse_sparsity(&o, optarg); break;
-        case OPT_NOSP: o.sparsity = 0; break;
-        case OPT_SEED: o.seed = (uint64_t)hd_cli_parse_count("--seed", optarg); break;
+        case OPT_CW: o.causal_w = hd_cli_parse_double_min("--causal-weight", optarg, 0); break;
+        case OPT_IW: o.iso_w = hd_cli_parse_double_min("--iso-weight", optarg, 0); break;
+        case OPT_SP: parse_sparsity(&o, optarg); o.given |= TRAIN_GIVEN_SPARSITY; break;
+        case OPT_NOSP: o.sparsity = 0; o.given |= TRAIN_GIVEN_SPARSITY; break;
+        case OPT_SEED: o.seed = (uint64_t)hd_cli_parse_count("--seed", optarg); o.given |= TRAIN_GIVEN_SEED; break;
         case OPT_EVERY: o.eval_every = hd_cli_parse_count("--eval-every", optarg); break;
         case OPT_MODES: o.eval_modes = optarg; break;
         case OPT_ETOK: o.eval_tokens = hd_cli_parse_count("--eval-tokens", optarg); break;
         case OPT_EMAX: o.eval_max = hd_cli_parse_count("--eval-max", optarg); break;
         case OPT_SAVE: o.save_every = hd_cli_parse_count("--save-every", optarg); break;
-        case OPT_KEEP: o.keep = hd_cli_parse_count("--keep", optarg); break;
+        case OPT_KEEP: o.keep = hd_cli_parse_count_min("--keep", optarg, 1); break;
         case 't': hd_set_threads((int)hd_cli_parse_count("--threads", optarg)); break;
         case 'o': o.output = optarg; break;
         case 'z': o.gzip = 1; break;
@@ -335,7 +351,6 @@ int main(int argc, char **argv)
         default: hd_usage_error("unknown option");
         }
     }
-    if (o.batch < 1) hd_usage_error("--batch must be at least 1");
     const int use_cuda = device == HN_DEVICE_CUDA;
     if (tf32 && !use_cuda) hd_usage_error("--tf32 is for the GPU's GEMMs: add --device cuda");
     if (use_cuda && o.batch < world)
@@ -348,6 +363,7 @@ int main(int argc, char **argv)
     if (rank == 0 && o.batch < world)
         hd_warn("--batch %ld is smaller than the %d processes: some have nothing to do", o.batch,
                 world);
+    const TrainOptions as_given = o; /* before the defaults: what --resume must agree with */
     if (train_options_method_defaults(&o) < 0) hd_usage_error("--method: %s", hd_last_error());
     {   /* every --eval-modes name must be known before hours of training */
         char *m = hd_strdup(o.eval_modes);
@@ -368,6 +384,7 @@ int main(int argc, char **argv)
         if (!resume_step) hd_die("%s", hd_last_error());
         o.hcfg = hypernet_default_config(tc);
         if (train_options_restore(&o, resume_step, tc) < 0) hd_die("%s", hd_last_error());
+        if (train_options_check_resume(&as_given, &o, resume_step) < 0) hd_usage_error("%s", hd_last_error());
         o.ckpt = o.resume;
     } else {
         o.hcfg = hypernet_default_config(tc);
@@ -448,6 +465,11 @@ int main(int argc, char **argv)
     }
     size_t n_train = acts_set_count(train);
     if (n_train == 0) hd_die("no acts records in the input (pipe cache-acts output in)");
+    /* a state.json whose cursor lies past the spool's end was saved with
+     * other training data */
+    if ((size_t)st.cursor > n_train)
+        hd_die("%s/state.json: cursor %ld is past the %zu records of %s (resume with the run's own data)",
+               resume_step, st.cursor, n_train, spool);
     for (int i = 0; i < acts_set_n_headers(train); i++) {
         const msgpack_object *h = acts_set_headers(train)[i];
         const msgpack_object *hash = mp_map_get(h, "config_hash");
