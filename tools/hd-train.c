@@ -19,6 +19,7 @@
 #include "acts_cache.h"
 #include "acts_set.h"
 #include "checkpoint.h"
+#include "ckpt_guard.h"
 #include "cli.h"
 #include "cpu/grad_clip.h"
 #include "cpu/sparsity_loss.h"
@@ -30,21 +31,21 @@
 #include "llama_load.h"
 #include "hypernet.h"
 #include "msgpack_util.h"
+#include "outfile.h"
 #include "record_input.h"
 #include "records.h"
 #include "rng.h"
 #include "target_model.h"
 #include "train_options.h"
 #include "train_records.h"
+#include "train_spool.h"
 #include "train_step.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 static void usage(void)
@@ -58,11 +59,15 @@ static void usage(void)
         "  -m, --model PATH        target model (as given to cache-acts; default: $HD_MODEL,\n"
         "                          else the SmolLM2 of 'make model')\n"
         "  -c, --checkpoint DIR    checkpoint directory (default hd-train.ckpt); the\n"
-        "                          training records are spooled there (DIR/train.spool)\n"
+        "                          training records are spooled there (DIR/train.spool);\n"
+        "                          one run at a time (DIR/lock), and not over another\n"
+        "                          run's checkpoints (--resume or --overwrite)\n"
         "      --resume DIR        continue from DIR's latest checkpoint (with no ACTS:\n"
         "                          from its spool), bit-identical to an uninterrupted run;\n"
         "                          an option the checkpoint fixes (method, hypernetwork,\n"
         "                          optimisation but --epochs/--max-steps) must agree\n"
+        "      --overwrite         a new run into a DIR that holds another run: its\n"
+        "                          checkpoints go once the new input has been checked\n"
         "      --val FILE          held-out acts records evaluated every --eval-every steps\n"
         "      --from-pairs        the inputs and --val are pair records (ravel-pairs |\n"
         "                          hd-filter): their activations are computed first, as\n"
@@ -255,7 +260,7 @@ int main(int argc, char **argv)
                  .das_dim = -1, .sub_ffn = -1};
     HnDevice device = HN_DEVICE_CPU;
     int tf32 = 0;
-    enum { OPT_RESUME = 256, OPT_METHOD, OPT_PAIRS, OPT_VAL, OPT_LAYER, OPT_HL, OPT_DAS, OPT_SUB, OPT_SUBFFN, OPT_SCRATCH,
+    enum { OPT_RESUME = 256, OPT_OVERWRITE, OPT_METHOD, OPT_PAIRS, OPT_VAL, OPT_LAYER, OPT_HL, OPT_DAS, OPT_SUB, OPT_SUBFFN, OPT_SCRATCH,
            OPT_HEADSTD, OPT_EPOCHS, OPT_MAXSTEPS, OPT_LR, OPT_LRROT, OPT_LRMASK, OPT_WD, OPT_CLIP,
            OPT_WARMUP, OPT_SCHED, OPT_CW, OPT_IW, OPT_SP, OPT_NOSP, OPT_SEED, OPT_EVERY, OPT_MODES,
            OPT_ETOK, OPT_EMAX, OPT_SAVE, OPT_KEEP, OPT_RECOMPUTE, OPT_VERSION, OPT_DEVICE,
@@ -263,7 +268,7 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'}, {"checkpoint", required_argument, 0, 'c'},
         {"method", required_argument, 0, OPT_METHOD}, {"resume", required_argument, 0, OPT_RESUME}, {"val", required_argument, 0, OPT_VAL},
-        {"from-pairs", no_argument, 0, OPT_PAIRS},
+        {"from-pairs", no_argument, 0, OPT_PAIRS}, {"overwrite", no_argument, 0, OPT_OVERWRITE},
         {"layer", required_argument, 0, OPT_LAYER}, {"hyper-layers", required_argument, 0, OPT_HL},
         {"das-dim", required_argument, 0, OPT_DAS}, {"subspace", required_argument, 0, OPT_SUB},
         {"sub-ffn", required_argument, 0, OPT_SUBFFN}, {"from-scratch", no_argument, 0, OPT_SCRATCH},
@@ -290,6 +295,7 @@ int main(int argc, char **argv)
         case 'c': o.ckpt = optarg; break;
         case OPT_METHOD: o.method = optarg; break;
         case OPT_RESUME: o.resume = optarg; break;
+        case OPT_OVERWRITE: o.overwrite = 1; break;
         case OPT_VAL: o.val = optarg; break;
         case OPT_PAIRS: o.from_pairs = 1; break;
         case OPT_RECOMPUTE: o.recompute_target = 1; break;
@@ -351,6 +357,7 @@ int main(int argc, char **argv)
         default: hd_usage_error("unknown option");
         }
     }
+    if (o.overwrite && o.resume) hd_usage_error("--overwrite starts a new run and --resume continues one: not both");
     const int use_cuda = device == HN_DEVICE_CUDA;
     if (tf32 && !use_cuda) hd_usage_error("--tf32 is for the GPU's GEMMs: add --device cuda");
     if (use_cuda && o.batch < world)
@@ -371,6 +378,13 @@ int main(int argc, char **argv)
             if (selection_mode_from_name(t) < 0) hd_usage_error("--eval-modes: unknown mode '%s'", t);
         free(m);
     }
+    /* before the model is loaded: inputs of the right kind (the files; a
+     * pipe once spooled), the checkpoint directory this run's alone, and
+     * no other run's checkpoints in it unless --overwrite */
+    const char *inputs = argc - optind == 1 ? argv[optind] : optind == argc ? "stdin" : "the inputs";
+    if (rank == 0 && (train_spool_check_files(argv + optind, argc - optind, o.val, o.from_pairs) < 0 ||
+                      ckpt_guard_take(o.resume ? o.resume : o.ckpt, o.resume != NULL, o.overwrite) < 0))
+        hd_die("%s", hd_last_error());
 
     HnSession run = {.recompute_target = o.recompute_target};
     const char *path = target_model_resolve(o.model);
@@ -430,26 +444,32 @@ int main(int argc, char **argv)
     snprintf(vspool, sizeof vspool, "%s/val.spool", o.ckpt);
     ActsSet *train = NULL, *val = NULL;
     if (rank == 0) {
-        if (mkdir(o.ckpt, 0755) != 0 && errno != EEXIST) hd_die("%s: %s", o.ckpt, strerror(errno));
+        /* under temporary names until read and checked (train_spool.h) */
+        OutFile tmp_train = {0}, tmp_val = {0};
         if (o.resume && optind == argc) {
             train = acts_set_open_spool(spool);
         } else if (o.from_pairs) {
             char *acts = cache_pairs(&run.target, argv + optind, argc - optind, o.ckpt, "train");
-            train = acts_set_build(&acts, 1, spool);
+            train = train_spool_build(&acts, 1, spool, &tmp_train);
             if (train) unlink(acts); /* the spool holds the same records */
             free(acts);
         } else {
-            train = acts_set_build(argv + optind, argc - optind, spool);
+            train = train_spool_build(argv + optind, argc - optind, spool, &tmp_train);
         }
-        if (!train) hd_die("%s", hd_last_error());
+        if (!train || train_spool_check(train, inputs, o.from_pairs, &run.target) < 0)
+            hd_die("%s", hd_last_error());
         if (o.val) {
             char *val_file = o.from_pairs ? cache_pairs(&run.target, (char **)&o.val, 1, o.ckpt, "val")
                                           : hd_strdup(o.val);
-            val = acts_set_build(&val_file, 1, vspool);
-            if (!val) hd_die("%s", hd_last_error());
+            val = train_spool_build(&val_file, 1, vspool, &tmp_val);
+            if (!val || train_spool_check(val, o.val, o.from_pairs, &run.target) < 0)
+                hd_die("%s", hd_last_error());
             if (o.from_pairs) unlink(val_file);
             free(val_file);
         }
+        if ((o.overwrite && ckpt_guard_clear_run(o.ckpt) < 0) || train_spool_publish(&tmp_train) < 0 ||
+            train_spool_publish(&tmp_val) < 0)
+            hd_die("%s", hd_last_error());
     }
     /* From here on only the target's layers [L, N) run (the hypernetwork has
      * copied what it starts from, --from-pairs has cached its activations):
@@ -464,21 +484,12 @@ int main(int argc, char **argv)
         if (o.val && !(val = acts_set_open_spool(vspool))) hd_die("%s", hd_last_error());
     }
     size_t n_train = acts_set_count(train);
-    if (n_train == 0) hd_die("no acts records in the input (pipe cache-acts output in)");
+    if (n_train == 0) hd_die("%s: no acts records", acts_set_spool_path(train));
     /* a state.json whose cursor lies past the spool's end was saved with
      * other training data */
     if ((size_t)st.cursor > n_train)
         hd_die("%s/state.json: cursor %ld is past the %zu records of %s (resume with the run's own data)",
                resume_step, st.cursor, n_train, spool);
-    for (int i = 0; i < acts_set_n_headers(train); i++) {
-        const msgpack_object *h = acts_set_headers(train)[i];
-        const msgpack_object *hash = mp_map_get(h, "config_hash");
-        if (mp_is_str(mp_map_get(h, "kind"), "acts") && hash && !mp_is_str(hash, tc->config_hash))
-            hd_die("the acts records were made by another model (config hash %.*s) than --model %s (%s)",
-                   (int)(hash->type == MSGPACK_OBJECT_STR ? hash->via.str.size : 0),
-                   hash->type == MSGPACK_OBJECT_STR ? hash->via.str.ptr : "", run.target.path,
-                   tc->config_hash);
-    }
     train_batch_init(&run.tb, tc->n_layers + 1, tc->hidden_size);
 
     long steps_per_epoch = (long)((n_train + (size_t)o.batch - 1) / (size_t)o.batch);

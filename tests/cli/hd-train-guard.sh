@@ -1,6 +1,9 @@
-# hd-train's guards: --resume refuses options that contradict the
-# checkpoint and a state.json it cannot use; values that mean nothing are
-# refused with one clear line.
+# hd-train never destroys a run: bad input leaves the spool and the
+# checkpoints as they were, two runs cannot share a checkpoint directory, a
+# new run does not start over another one unless --overwrite; --resume
+# refuses options that contradict the checkpoint and a state.json it cannot
+# use; values that mean nothing and streams of the wrong kind are refused
+# with one clear line.
 source tests/cli/lib.bash
 export HD_MODEL=tests/fixtures/tiny-llama-f32
 export SOURCE_DATE_EPOCH=0 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
@@ -21,6 +24,33 @@ same_run() { # DIR: its spool and checkpoints are the original run's
 export -f same_run
 export TMP
 
+check "--resume with input that fails half way: the spool stays, no temporary left" bash -c "
+    ! $BIN/hd-train --resume $TMP/run --max-steps 6 $TMP/truncated.msgpack > /dev/null 2> $TMP/err &&
+    [ \$(wc -l < $TMP/err) = 1 ] && grep -q 'truncated.msgpack' $TMP/err && same_run $TMP/run"
+check "a new run into a directory that holds a run: refused, naming --resume and --overwrite" bash -c "
+    ! $BIN/hd-train -c $TMP/run $SMALL --max-steps 2 $TMP/acts.msgpack > /dev/null 2> $TMP/err &&
+    [ \$(wc -l < $TMP/err) = 1 ] && grep -q 'holds another run.*--resume.*--overwrite' $TMP/err && same_run $TMP/run"
+check "--overwrite with bad input: the old run is untouched" bash -c "
+    ! $BIN/hd-train -c $TMP/run --overwrite $SMALL --max-steps 2 $TMP/truncated.msgpack > /dev/null 2> $TMP/err &&
+    same_run $TMP/run"
+check "--overwrite: the old run's steps go, the new run's come" bash -c "
+    cp -r $TMP/run.orig $TMP/over &&
+    $BIN/hd-train -c $TMP/over --overwrite $SMALL --max-steps 1 --save-every 0 $TMP/acts.msgpack > /dev/null &&
+    [ \"\$(ls -d $TMP/over/step-*)\" = $TMP/over/step-00000001 ] && [ \$(readlink $TMP/over/latest) = step-00000001 ]"
+check "--overwrite with --resume: a usage error" bash -c "
+    $BIN/hd-train --resume $TMP/run --overwrite > /dev/null 2> $TMP/err; [ \$? = 2 ] && grep -q 'not both' $TMP/err"
+check "two runs on one directory: the second fails at once, naming the lock and the first's pid" bash -c "
+    mkdir -p $TMP/busy &&
+    ( $BIN/hd-train -c $TMP/busy $SMALL --epochs 100000 --save-every 0 $TMP/acts.msgpack > /dev/null 2>&1 & echo \$! > $TMP/busy.pid; wait ) &
+    for i in \$(seq 200); do [ -s $TMP/busy/lock ] && break; sleep 0.05; done
+    ! $BIN/hd-train -c $TMP/busy $SMALL --max-steps 1 $TMP/acts.msgpack > /dev/null 2> $TMP/err; rc=\$?
+    kill \$(cat $TMP/busy.pid); wait
+    [ \$rc = 0 ] && [ \$(wc -l < $TMP/err) = 1 ] &&
+    grep -q \"another hd-train (pid \$(cat $TMP/busy.pid)) is training.*busy/lock\" $TMP/err"
+check "a lock held by anyone (flock(1) here) also stops a run, before it writes anything" bash -c "
+    mkdir -p $TMP/held && exec 9> $TMP/held/lock && flock -n 9 &&
+    ! $BIN/hd-train -c $TMP/held $SMALL --max-steps 1 $TMP/acts.msgpack > /dev/null 2> $TMP/err &&
+    grep -q 'another hd-train is training' $TMP/err && [ ! -e $TMP/held/train.spool ]"
 check "--resume: an option that contradicts the checkpoint is named (exit 2)" bash -c "
     for opt in '--lr 1e-3' '--hyper-layers 1' '--das-dim 4' '--layer 1' '--method das' '--subspace mask' '-b 2' '--seed 7'; do
         $BIN/hd-train --resume $TMP/run \$opt --max-steps 5 > /dev/null 2> $TMP/err; rc=\$?
@@ -54,4 +84,15 @@ check "values that mean nothing: usage errors naming the option, before the mode
 check "hd-score: an unknown --modes name before the model is read" bash -c "
     $BIN/hd-score -m /nonexistent -c $TMP/run --modes soft,sofft $TMP/acts.msgpack > /dev/null 2> $TMP/err
     [ \$? = 2 ] && grep -q \"unknown mode 'sofft'\" $TMP/err"
+check "--val or training data that is a pairs stream: 'FILE: expected an acts stream, got pairs'" bash -c "
+    ! $BIN/hd-train -c $TMP/pv $SMALL --max-steps 1 --val $TMP/pairs.msgpack $TMP/acts.msgpack > /dev/null 2> $TMP/err &&
+    [ \"\$(cat $TMP/err)\" = \"hd-train: $TMP/pairs.msgpack: expected an acts stream, got pairs\" ] && [ ! -e $TMP/pv ] &&
+    ! $BIN/hd-train -c $TMP/pt $SMALL --max-steps 1 $TMP/pairs.msgpack > /dev/null 2> $TMP/err &&
+    grep -q 'pairs.msgpack: expected an acts stream, got pairs' $TMP/err &&
+    ! $BIN/hd-train -c $TMP/ps $SMALL --max-steps 1 < $TMP/pairs.msgpack > /dev/null 2> $TMP/err &&
+    [ \"\$(cat $TMP/err)\" = 'hd-train: stdin: expected an acts stream, got pairs' ] && [ ! -e $TMP/ps/train.spool ]"
+check "--from-pairs takes pairs; given acts it says so" bash -c "
+    ! $BIN/hd-train -c $TMP/fa $SMALL --max-steps 1 --from-pairs $TMP/acts.msgpack > /dev/null 2> $TMP/err &&
+    grep -q 'acts.msgpack: expected a pairs stream, got acts' $TMP/err &&
+    $BIN/hd-train -c $TMP/fp $SMALL --max-steps 1 --from-pairs $TMP/pairs.msgpack > /dev/null"
 done_testing
