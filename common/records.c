@@ -4,10 +4,12 @@
 #include "header.h"
 #include "msgpack_util.h"
 #include "outfile.h"
+#include "record_limit.h"
 #include "tensor.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,6 +28,8 @@ struct RecordReader {
     long long segment_records;  /* data records since the last header */
     int in_segment;             /* a header was read, its end record not yet */
     int at_eof;
+    RecordScan scan;            /* declared record sizes against the limit */
+    long long over_limit;       /* number of the record that declares more, or 0 */
 };
 
 RecordReader *record_reader_open(const char *path)
@@ -36,8 +40,14 @@ RecordReader *record_reader_open(const char *path)
         hd_fail("%s: %s", stdin_input ? "stdin" : path, strerror(errno));
         return NULL;
     }
+    uint64_t limit;
+    if (record_limit_get(&limit) < 0) {
+        close(fd);
+        return NULL;
+    }
     RecordReader *r = hd_calloc(1, sizeof *r);
     r->path = hd_strdup(stdin_input ? "stdin" : path);
+    record_scan_init(&r->scan, limit);
     /* gzread reads gzip-compressed and plain data alike: the magic bytes
      * decide, which is exactly the transparent detection records.md asks. */
     r->gz = gzdopen(fd, "rb");
@@ -81,6 +91,12 @@ static int refill(RecordReader *r)
             return fail_at(r, r->index + 1, "truncated or corrupt gzip stream");
         return 0;
     }
+    /* Sizes are checked as the bytes arrive, before the unpacker grows its
+     * buffer for them: a record declaring more than the limit stops the
+     * reading at the next refill, with at most this chunk buffered. */
+    if (record_scan_feed(&r->scan, (const unsigned char *)msgpack_unpacker_buffer(&r->unpacker),
+                         (size_t)got) < 0)
+        r->over_limit = r->scan.records + 1;
     msgpack_unpacker_buffer_consumed(&r->unpacker, (size_t)got);
     return 1;
 }
@@ -141,6 +157,16 @@ static int validate(RecordReader *r, const msgpack_object *rec)
     return 0;
 }
 
+/* The scan found a record declaring more than the limit; the records
+ * before it, whole in the buffer, have been returned. */
+static int fail_over_limit(RecordReader *r)
+{
+    char lim[32], msg[160];
+    record_limit_format(r->scan.limit, lim, sizeof lim);
+    snprintf(msg, sizeof msg, "larger than the record size limit of %s (HD_MAX_RECORD raises it)", lim);
+    return fail_at(r, r->over_limit, msg);
+}
+
 /* End of input: clean only after a complete segment (header ... end). */
 static int at_end(RecordReader *r)
 {
@@ -159,6 +185,7 @@ int record_reader_next(RecordReader *r, const msgpack_object **rec)
         msgpack_unpack_return ret = msgpack_unpacker_next(&r->unpacker, &r->current);
         if (ret == MSGPACK_UNPACK_SUCCESS) {
             r->index++;
+            if (r->over_limit && r->index >= r->over_limit) return fail_over_limit(r);
             const msgpack_object *o = &r->current.data;
             if (validate(r, o) < 0) return -1;
             if (mp_is_str(mp_map_get(o, "t"), "header")) {
@@ -186,6 +213,7 @@ int record_reader_next(RecordReader *r, const msgpack_object **rec)
         if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
             return fail_at(r, r->index + 1, "record too large for memory");
         /* MSGPACK_UNPACK_CONTINUE: need more bytes */
+        if (r->over_limit) return fail_over_limit(r);   /* no refill: the buffer stays small */
         if (r->at_eof) return at_end(r) < 0 ? -1 : 0;
         int got = refill(r);
         if (got < 0) return -1;
@@ -226,6 +254,7 @@ struct RecordWriter {
     long long count;            /* records written, header excluded */
     int saw_first;
     double last_flush;
+    uint64_t limit;             /* record size limit: what a reader accepts */
 };
 
 static int ends_with(const char *s, const char *suffix)
@@ -236,7 +265,10 @@ static int ends_with(const char *s, const char *suffix)
 
 RecordWriter *record_writer_open(const char *path, int gzip)
 {
+    uint64_t limit;
+    if (record_limit_get(&limit) < 0) return NULL;
     RecordWriter *w = hd_calloc(1, sizeof *w);
+    w->limit = limit;
     if (outfile_open(&w->out, path, 1) < 0) {
         free(w);
         return NULL;
@@ -298,6 +330,16 @@ static int flush(RecordWriter *w)
 
 int record_writer_end_record(RecordWriter *w)
 {
+    /* A record no reader would take is refused here, where it is made. */
+    uint64_t size = w->buf.size - w->record_start;
+    if (size > w->limit) {
+        char lim[32];
+        record_limit_format(w->limit, lim, sizeof lim);
+        w->buf.size = w->record_start;
+        return hd_fail("%s: record %lld: %" PRIu64 " bytes, larger than the record size limit of %s "
+                       "(HD_MAX_RECORD raises it)", outfile_name(&w->out), w->count + 1 + w->saw_first,
+                       size, lim);
+    }
     /* The first record of a stream is its header; count the rest. */
     if (w->saw_first) w->count++;
     w->saw_first = 1;

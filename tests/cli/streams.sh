@@ -75,4 +75,28 @@ check "other readers: hd-score --summarize (the multi-file input), hd-plot" bash
     grep -q 'sc-cut.mp: truncated: no end record after 1 record' $TMP/err &&
     ! $BIN/hd-plot --heatmaps $TMP/plots $TMP/sc-cut.mp 2> $TMP/err &&
     grep -q 'sc-cut.mp: truncated: no end record after 1 record' $TMP/err"
+
+# The record size limit: a gzip stream whose second record declares a 4 GB
+# string (100 MB of zeros follow, 460 KB compressed) is refused from that
+# record's header, in bounded memory (600 MB of address space; the reader
+# would otherwise grow its buffer to the record's size).
+{
+    head -c $HSIZE $TMP/s.mp
+    printf '\x82\xa1t\xa4acts\xa1x\xc6\xff\xff\xff\xf0'
+    head -c 100M /dev/zero
+} | gzip -1 > $TMP/huge.mp.gz
+check "a record declaring 4 GB: refused at once, in bounded memory" bash -c "
+    (ulimit -v 600000; OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 timeout 60 $BIN/hd-cat --count $TMP/huge.mp.gz) \
+        > /dev/null 2> $TMP/err; [ \$? = 1 ] && cat $TMP/err &&
+    grep -qx 'hd-cat: $TMP/huge.mp.gz: record 2: larger than the record size limit of 1 GiB (HD_MAX_RECORD raises it)' $TMP/err"
+check "HD_MAX_RECORD lowers and raises the limit, and must be a size" bash -c "
+    ! HD_MAX_RECORD=2K $BIN/hd-cat --count $TMP/s.mp > /dev/null 2> $TMP/err &&
+    grep -qx 'hd-cat: $TMP/s.mp: record 2: larger than the record size limit of 2 KiB (HD_MAX_RECORD raises it)' $TMP/err &&
+    [ \$(HD_MAX_RECORD=8k $BIN/hd-cat --count $TMP/s.mp) = 2 ] &&
+    ! HD_MAX_RECORD=big $BIN/hd-cat $TMP/s.mp > /dev/null 2> $TMP/err &&
+    grep -q '^hd-cat: HD_MAX_RECORD: expected a size in bytes such as 4G' $TMP/err"
+check "a writer refuses a record over the limit, naming it" bash -c "
+    ! $BIN/hd-cat --full $TMP/s.mp | HD_MAX_RECORD=2K $BIN/hd-cat --to-records -o $TMP/small.mp 2> $TMP/err &&
+    grep -q '^hd-cat: $TMP/small.mp: record 2: [0-9]* bytes, larger than the record size limit of 2 KiB' $TMP/err &&
+    [ ! -e $TMP/small.mp ]"
 done_testing
