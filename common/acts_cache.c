@@ -98,6 +98,7 @@ static uint64_t states_once(ActsCache *c, const TokenSeq *seq, int slot)
     uint64_t key = states_key(c->target->model.cfg.model_id, c->dtype, c->layers, c->n_layers,
                               seq->ids, seq->n);
     if (states_index_find(&c->written, key, NULL, NULL)) return key;
+    if (slot < 0) hd_die("internal error: states of a sequence that did not run");
     states_index_put(&c->written, key, 0, 0);
     char hex[17];
     states_key_format(key, hex);
@@ -168,22 +169,79 @@ static void write_record(ActsCache *c, const PairItem *it, int base_slot, int so
     if (record_writer_end_record(c->out) < 0) hd_die("%s", hd_last_error());
 }
 
-/* Runs one window of pairs, batch by batch, each distinct sequence once. */
+/* Shared states: the answer check of a base sequence already written
+ * (its prediction depends on the ids and where the label starts). */
+static uint64_t pred_key(ActsCache *c, const TokenSeq *base)
+{
+    uint64_t k = states_key(c->target->model.cfg.model_id, c->dtype, c->layers, c->n_layers,
+                            base->ids, base->n);
+    return k ^ ((uint64_t)base->prompt_len * 0x9e3779b97f4a7c15ULL);
+}
+
+static int cached_pred(ActsCache *c, const TokenSeq *base, int32_t **pred, int *correct)
+{
+    uint64_t at, n;
+    if (!states_index_find(&c->pred_index, pred_key(c, base), &at, &n)) return 0;
+    *pred = hd_malloc((n ? n : 1) * sizeof **pred);
+    memcpy(*pred, c->preds + at, n * sizeof **pred);
+    *correct = c->pred_correct[at];
+    return 1;
+}
+
+static void cache_pred(ActsCache *c, const TokenSeq *base, const int32_t *pred, int correct)
+{
+    size_t n = (size_t)(base->n - base->prompt_len);
+    if (c->n_preds + n > c->cap_preds) {
+        c->cap_preds = 2 * (c->n_preds + n) + 1024;
+        c->preds = hd_realloc(c->preds, c->cap_preds * sizeof *c->preds);
+        c->pred_correct = hd_realloc(c->pred_correct, c->cap_preds);
+    }
+    memcpy(c->preds + c->n_preds, pred, n * sizeof *pred);
+    c->pred_correct[c->n_preds] = (unsigned char)correct;
+    states_index_put(&c->pred_index, pred_key(c, base), c->n_preds, n);
+    c->n_preds += n;
+}
+
+static int written(ActsCache *c, const TokenSeq *s)
+{
+    return states_index_find(&c->written, states_key(c->target->model.cfg.model_id, c->dtype,
+                                                     c->layers, c->n_layers, s->ids, s->n),
+                             NULL, NULL);
+}
+
+/* Runs one window of pairs, batch by batch, each distinct sequence once
+ * per batch; with shared states, a sequence the stream already holds is
+ * not run again (a source at all, a base only for its cached answer). */
 static void flush_window(void *ctx, PairItem *items, int n)
 {
     ActsCache *c = ctx;
+    const int shared = !c->inline_states;
     for (int start = 0; start < n; start += c->batch) {
         int k = n - start < c->batch ? n - start : c->batch;
         const TokenSeq **seqs = hd_malloc((size_t)2 * k * sizeof *seqs);
+        int *base_slot = hd_malloc((size_t)k * sizeof *base_slot);
         int *source_slot = hd_malloc((size_t)k * sizeof *source_slot);
-        /* base sequences first (slots 0..k-1, the answer check reads them),
-         * then each distinct source */
-        for (int i = 0; i < k; i++) seqs[i] = &items[start + i].tokens.base;
-        int m = k;
+        int32_t **pred = hd_calloc((size_t)k, sizeof *pred);
+        int *correct = hd_malloc((size_t)k * sizeof *correct);
+        /* base sequences to run first (slots 0..kb-1, the answer check
+         * reads them), then each distinct source to run */
+        int m = 0;
+        for (int i = 0; i < k; i++) {
+            const TokenSeq *b = &items[start + i].tokens.base;
+            base_slot[i] = -1;
+            if (shared && written(c, b) && cached_pred(c, b, &pred[i], &correct[i])) continue;
+            seqs[m] = b;
+            base_slot[i] = m++;
+        }
+        const int kb = m;
         for (int i = 0; i < k; i++) {
             const TokenSeq *s = &items[start + i].tokens.source;
             int slot = -1;
-            for (int j = k; j < m && slot < 0; j++)
+            if (shared && written(c, s)) {
+                source_slot[i] = -1;
+                continue;
+            }
+            for (int j = kb; j < m && slot < 0; j++)
                 if (same_seq(seqs[j], s)) slot = j;
             if (slot < 0) {
                 seqs[m] = s;
@@ -191,17 +249,30 @@ static void flush_window(void *ctx, PairItem *items, int n)
             }
             source_slot[i] = slot;
         }
-        int32_t **pred = hd_malloc((size_t)k * sizeof *pred);
-        int *correct = hd_malloc((size_t)k * sizeof *correct);
-        if (model_runner_forward(&c->runner, seqs, m) < 0 ||
-            model_runner_answer_check(&c->runner, seqs, k, pred, correct) < 0)
-            hd_die("%s", hd_last_error());
+        if (m > 0 && model_runner_forward(&c->runner, seqs, m) < 0) hd_die("%s", hd_last_error());
+        if (kb > 0) {
+            int32_t **bp = hd_malloc((size_t)kb * sizeof *bp);
+            int *bc = hd_malloc((size_t)kb * sizeof *bc);
+            if (model_runner_answer_check(&c->runner, seqs, kb, bp, bc) < 0)
+                hd_die("%s", hd_last_error());
+            for (int i = 0; i < k; i++) {
+                if (base_slot[i] < 0) continue;
+                pred[i] = bp[base_slot[i]];
+                correct[i] = bc[base_slot[i]];
+                bp[base_slot[i]] = NULL;
+                if (shared) cache_pred(c, seqs[base_slot[i]], pred[i], correct[i]);
+            }
+            for (int j = 0; j < kb; j++) free(bp[j]);  /* a base run twice in one batch */
+            free(bp);
+            free(bc);
+        }
         for (int i = 0; i < k; i++) {
-            write_record(c, &items[start + i], i, source_slot[i], pred[i], correct[i]);
+            write_record(c, &items[start + i], base_slot[i], source_slot[i], pred[i], correct[i]);
             free(pred[i]);
         }
         free(pred);
         free(correct);
+        free(base_slot);
         free(source_slot);
         free(seqs);
     }
@@ -219,6 +290,7 @@ int acts_cache_init(ActsCache *c, const TargetModel *t, int batch, const char *l
     if (c->n_layers < 0) return -1;
     model_runner_init(&c->runner, &t->model, max_len);
     states_index_init(&c->written);
+    states_index_init(&c->pred_index);
     return 0;
 }
 
@@ -238,6 +310,9 @@ void acts_cache_free(ActsCache *c)
     free(c->rows);
     free(c->packed);
     states_index_free(&c->written);
+    states_index_free(&c->pred_index);
+    free(c->preds);
+    free(c->pred_correct);
     model_runner_free(&c->runner);
     memset(c, 0, sizeof *c);
 }

@@ -13,8 +13,9 @@
  * Repeated prompts: identical token sequences within a window of pairs
  * (4 batches) are run once.  By default each distinct sequence's states are
  * written once in the whole stream, as a `states` record that acts records
- * name (acts_states.h); acts_cache_inline_states makes every record hold
- * its own copy instead. */
+ * name (acts_states.h), and a sequence already written is not run again
+ * (a base's answer check is remembered); acts_cache_inline_states makes
+ * every record hold its own copy instead. */
 #ifndef HD_ACTS_CACHE_H
 #define HD_ACTS_CACHE_H
 
@@ -41,6 +42,10 @@ typedef struct {
     size_t scratch_cap;
     int inline_states;            /* 1: every record holds its own states */
     StatesIndex written;          /* shared: the keys already in the stream */
+    StatesIndex pred_index;       /* shared: base key -> its answer check in preds */
+    int32_t *preds;
+    unsigned char *pred_correct;  /* [at] for the entry at preds + at */
+    size_t n_preds, cap_preds;
 } ActsCache;
 
 /* "all" or "0,8-15,30" into a sorted list of distinct indices in
