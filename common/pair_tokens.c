@@ -39,6 +39,7 @@ static int encode_with_answer(const TargetModel *t, const char *prompt, size_t n
                               TokenSeq *seq)
 {
     size_t total = np + ns + na;
+    if (target_model_check_length(t, total) < 0) return -1;   /* before copying it */
     char *text = hd_malloc(total + 1);
     memcpy(text, prompt, np);
     memcpy(text + np, sep, ns);
@@ -77,11 +78,25 @@ int pair_tokens_build(const TargetModel *t, const msgpack_object *pair, PairToke
     if (nl == 0) return hd_fail("pair record has an empty label");
     if ((size_t)bspan[1] > nb) return hd_fail("base_entity_span lies outside base_input");
     if ((size_t)sspan[1] > nsrc) return hd_fail("source_entity_span lies outside source_input");
+    /* a failing sequence is named by its prompt's field */
+    const char *field = "base_input";
     int rc = encode_with_answer(t, base, nb, sep, ns, label, nl, bspan, &out->base);
-    if (rc == 0) rc = encode_with_answer(t, source, nsrc, "", 0, "", 0, sspan, &out->source);
-    if (rc == 0) rc = encode_with_answer(t, verify, nv, sep, ns, label, nl, NULL, &out->verify);
-    if (rc == 0) rc = encode_with_answer(t, instr, ni, "", 0, "", 0, NULL, &out->instruction);
-    if (rc < 0) pair_tokens_free(out);
+    if (rc == 0) {
+        field = "source_input";
+        rc = encode_with_answer(t, source, nsrc, "", 0, "", 0, sspan, &out->source);
+    }
+    if (rc == 0) {
+        field = "verify_input";
+        rc = encode_with_answer(t, verify, nv, sep, ns, label, nl, NULL, &out->verify);
+    }
+    if (rc == 0) {
+        field = "instruction";
+        rc = encode_with_answer(t, instr, ni, "", 0, "", 0, NULL, &out->instruction);
+    }
+    if (rc < 0) {
+        hd_fail_prefix("%s: ", field);
+        pair_tokens_free(out);
+    }
     return rc;
 }
 

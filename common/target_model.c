@@ -104,15 +104,46 @@ void target_model_pack_info(msgpack_packer *pk, const TargetModel *t)
     msgpack_pack_int(pk, t->bos_id);
 }
 
+void target_model_limit_tokens(TargetModel *t, int max_tokens)
+{
+    /* Every token stands for at most `longest` bytes of the text: its
+     * decoded bytes, or its vocabulary string for a special token matched
+     * as written (Llama 2's U+2581 for a space makes that string longer
+     * than the bytes it covers, which only loosens the bound). */
+    size_t longest = 1, n_vocab = tokenizer_vocab_size(t->tok);
+    for (size_t id = 0; id < n_vocab; id++) {
+        size_t len = 0;
+        const char *s = tokenizer_id_to_token(t->tok, (int32_t)id);
+        if (s && strlen(s) > longest) longest = strlen(s);
+        if (tokenizer_token_bytes(t->tok, (int32_t)id, &len) && len > longest) longest = len;
+    }
+    t->max_tokens = max_tokens;
+    t->max_text_bytes = max_tokens > 0 ? (size_t)max_tokens * longest : 0;
+}
+
+int target_model_check_length(const TargetModel *t, size_t len)
+{
+    if (t->max_text_bytes && len > t->max_text_bytes)
+        return hd_fail("%zu bytes of text, too long for --max-len %d tokens (at most %zu bytes)", len,
+                       t->max_tokens, t->max_text_bytes);
+    return 0;
+}
+
 int target_model_encode(const TargetModel *t, const char *text, size_t len, int32_t **ids,
                         int *n, int32_t **starts, int32_t **ends)
 {
+    if (target_model_check_length(t, len) < 0) return -1;
     TokenList list = {0};
     if (tokenizer_encode(t->tok, text, len, 0, &list) < 0) {
         token_list_free(&list);
         return -1;
     }
     int extra = t->bos_id >= 0 ? 1 : 0;
+    if (t->max_tokens && list.n + (size_t)extra > (size_t)t->max_tokens) {
+        hd_fail("%zu tokens, longer than --max-len %d", list.n + (size_t)extra, t->max_tokens);
+        token_list_free(&list);
+        return -1;
+    }
     int total = (int)list.n + extra;
     *ids = hd_malloc((size_t)total * sizeof **ids);
     if (starts) *starts = hd_malloc((size_t)total * sizeof **starts);

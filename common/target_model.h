@@ -22,6 +22,9 @@ typedef struct {
      * tokenizer itself (HyperDAS's single-BOS rule, spec hyperdas.md 2.2
      * (a)); -1 when the model has no BOS or --no-bos was given. */
     int32_t bos_id;
+    /* target_model_limit_tokens: 0 when there is no limit */
+    int max_tokens;
+    size_t max_text_bytes;
 } TargetModel;
 
 /* Resolves the model path: `given` when not NULL, else the default above.
@@ -38,9 +41,20 @@ void target_model_free(TargetModel *t);
  * hidden_size, bos_id. */
 void target_model_pack_info(msgpack_packer *pk, const TargetModel *t);
 
+/* From here on target_model_encode refuses a sequence of more than
+ * max_tokens tokens (BOS included), and refuses before tokenising a text
+ * too long to fit in them: one of more bytes than max_tokens times the
+ * longest token of the vocabulary (the tokenizer's time and memory grow
+ * with the text, and a hostile record may hold megabytes).  The bound is
+ * safe: a text within it is always tokenised and counted. */
+void target_model_limit_tokens(TargetModel *t, int max_tokens);
+/* -1 with that message when a text of len bytes is over the bound. */
+int target_model_check_length(const TargetModel *t, size_t len);
+
 /* Encodes [bos] + tokens(text); returns a malloc'd array and its length,
  * and, when starts/ends are not NULL, each token's byte range in text
- * (the BOS gets [0,0)).  -1 with a message on invalid UTF-8. */
+ * (the BOS gets [0,0)).  -1 with a message on invalid UTF-8, or when the
+ * text is over the target_model_limit_tokens limit. */
 int target_model_encode(const TargetModel *t, const char *text, size_t len, int32_t **ids,
                         int *n, int32_t **starts, int32_t **ends);
 

@@ -54,7 +54,9 @@ static void usage(void)
         "      --stats           print kept/tried per attribute and kind (queries: known/\n"
         "                        asked per attribute), prompts run and their rate on\n"
         "                        stderr (always when stderr is a terminal)\n"
-        "      --max-len N       longest sequence in tokens (default 256)\n"
+        "      --max-len N       longest sequence in tokens (default 256): a pair or\n"
+        "                        query with a longer one is an error naming it (text\n"
+        "                        too long to fit is refused before tokenising)\n"
         "      --no-bos          do not prepend the model's BOS token\n"
         "      --device D        cpu (default) or cuda: the forward on the GPU with\n"
         "                        bf16 weight matrices (cache-acts --device)\n"
@@ -392,6 +394,9 @@ int main(int argc, char **argv)
     Filter f = {.batch = batch, .keep_all = keep_all};
     const char *path = target_model_resolve(model);
     if (!path || target_model_load(&f.target, path, use_bos) < 0) hd_die("%s", hd_last_error());
+    /* every pair's and query's sequences, before the model or --known sees
+     * them: a prompt too long is an error naming its record, never a pass */
+    target_model_limit_tokens(&f.target, max_len);
     model_runner_init(&f.runner, &f.target.model, max_len);
     if (use_cuda && !(f.runner.gpu = llama_cuda_create(&f.target.model)))
         hd_die("--device cuda: %s", hd_last_error());

@@ -99,4 +99,44 @@ check "a writer refuses a record over the limit, naming it" bash -c "
     ! $BIN/hd-cat --full $TMP/s.mp | HD_MAX_RECORD=2K $BIN/hd-cat --to-records -o $TMP/small.mp 2> $TMP/err &&
     grep -q '^hd-cat: $TMP/small.mp: record 2: [0-9]* bytes, larger than the record size limit of 2 KiB' $TMP/err &&
     [ ! -e $TMP/small.mp ]"
+
+# hd-filter --max-len: every sequence is checked as its record is read, so a
+# too-long prompt is an error naming file, record and field even when
+# --known would answer it, and a huge one is refused before tokenising.
+export HD_MODEL=tests/fixtures/tiny-llama-f32
+$BIN/ravel-pairs --domain city --attribute Country -n 1 --iso-ratio 0 -o $TMP/p.mp
+$BIN/hd-cat $TMP/p.mp | grep '"t":"pair"' | head -1 > $TMP/pair.json
+python3 - $TMP <<'PY'
+import json, sys
+d = sys.argv[1]
+pair = json.load(open(d + "/pair.json"))
+for name, n in (("long", 30), ("huge", 400000)):
+    p = dict(pair, verify_input=" ".join(["word"] * n) + " " + pair["verify_input"])
+    open(d + "/%s.jsonl" % name, "w").write(json.dumps(p) + "\n")
+    k = {"t": "known", "prompt": p["verify_input"], "answer": p["label"], "correct": True}
+    open(d + "/%s-known.jsonl" % name, "w").write(json.dumps(k) + "\n")
+    q = {"t": "query", "prompt": p["verify_input"], "answer_sep": p["answer_sep"], "answer": p["label"]}
+    open(d + "/%s-query.jsonl" % name, "w").write(json.dumps(q) + "\n")
+PY
+for n in long huge; do
+    $BIN/hd-cat --to-records --kind pairs -o $TMP/$n.mp $TMP/$n.jsonl
+    $BIN/hd-cat --to-records --kind known -o $TMP/$n-known.mp $TMP/$n-known.jsonl
+    $BIN/hd-cat --to-records --kind queries -o $TMP/$n-query.mp $TMP/$n-query.jsonl
+done
+check "hd-filter: a prompt longer than --max-len is an error naming file, record and field" \
+    fails_with "^hd-filter: $TMP/long.mp: record 2: verify_input: [0-9]* tokens, longer than --max-len 128\$" \
+    $BIN/hd-filter --max-len 128 -o $TMP/out.mp $TMP/long.mp
+check "hd-filter: ... even when --known has its outcome (never passed through)" \
+    fails_with "^hd-filter: $TMP/long.mp: record 2: verify_input: [0-9]* tokens, longer than --max-len 128\$" \
+    $BIN/hd-filter --max-len 128 --known $TMP/long-known.mp -o $TMP/out.mp $TMP/long.mp
+check "hd-filter: a 2 MB prompt is refused by its length, before tokenising" \
+    fails_with "^hd-filter: $TMP/huge.mp: record 2: verify_input: [0-9]* bytes of text, too long for --max-len 128 tokens (at most [0-9]* bytes)\$" \
+    timeout 60 $BIN/hd-filter --max-len 128 --known $TMP/huge-known.mp $TMP/huge.mp
+check "hd-filter: the same for a query, known or not" bash -c "
+    ! $BIN/hd-filter --max-len 128 --known $TMP/long-known.mp $TMP/long-query.mp > /dev/null 2> $TMP/err &&
+    grep -qx 'hd-filter: $TMP/long-query.mp: record 2: [0-9]* tokens, longer than --max-len 128' $TMP/err &&
+    ! $BIN/hd-filter --max-len 128 $TMP/huge-query.mp > /dev/null 2> $TMP/err &&
+    grep -q '^hd-filter: $TMP/huge-query.mp: record 2: [0-9]* bytes of text, too long for' $TMP/err"
+check "hd-filter: within --max-len it runs" bash -c "
+    $BIN/hd-filter --all --max-len 512 $TMP/long.mp | $BIN/hd-cat --count | grep -qx 1"
 done_testing
