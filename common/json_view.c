@@ -3,6 +3,7 @@
 #include "msgpack_util.h"
 #include "tensor.h"
 #include "float16.h"
+#include "unicode.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -26,6 +27,16 @@ static void write_base64(FILE *out, const unsigned char *p, size_t n)
 
 static void write_string(FILE *out, const char *s, size_t n)
 {
+    /* JSON text is UTF-8: bytes that are not (a msgpack str may hold any)
+     * are shown as U+FFFD, one per maximal ill-formed subpart, as Python's
+     * errors="replace" and Rust's from_utf8_lossy do, so that any record
+     * prints as JSON that every parser accepts. */
+    uint8_t *lossy = NULL;
+    if (utf8_first_invalid((const uint8_t *)s, n) < n) {
+        lossy = hd_malloc(3 * n);
+        n = utf8_lossy_copy((const uint8_t *)s, n, lossy);
+        s = (const char *)lossy;
+    }
     fputc('"', out);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -41,6 +52,7 @@ static void write_string(FILE *out, const char *s, size_t n)
         }
     }
     fputc('"', out);
+    free(lossy);
 }
 
 /* Shortest-enough text that reads back to the same value, always with a
@@ -236,6 +248,8 @@ static int pack_tensor_json(json_t *obj, msgpack_packer *pk)
         json_t *d = json_array_get(js, i);
         if (!json_is_integer(d) || json_integer_value(d) < 0) return hd_fail("tensor: bad 'shape'");
         shape[i] = json_integer_value(d);
+        /* [2^32, 2^32] must not wrap to 0 elements and match empty data */
+        if (shape[i] && numel > ((size_t)1 << 42) / (size_t)shape[i]) return hd_fail("tensor: shape is too large");
         numel *= (size_t)shape[i];
     }
     if (json_array_size(data) != numel)

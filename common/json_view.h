@@ -11,7 +11,9 @@
  *   ext                                        <->  {"$ext": type, "$bin": "<base64>"}
  * Floats are printed so that they read back to the same value (%.9g for
  * float32, %.17g for float64); NaN and infinities, which JSON lacks, are
- * the strings "NaN", "Infinity", "-Infinity" (read back inside tensor data). */
+ * the strings "NaN", "Infinity", "-Infinity" (read back inside tensor data).
+ * Strings that are not valid UTF-8 are written with U+FFFD for each
+ * maximal ill-formed subpart, so the output is always valid JSON. */
 #ifndef HD_JSON_VIEW_H
 #define HD_JSON_VIEW_H
 

@@ -122,17 +122,22 @@ static int check_tensors(const msgpack_object *o, int depth)
     return 0;
 }
 
+int record_check(const msgpack_object *rec)
+{
+    if (rec->type != MSGPACK_OBJECT_MAP) return hd_fail("record is not a map");
+    for (uint32_t i = 0; i < rec->via.map.size; i++)
+        if (rec->via.map.ptr[i].key.type != MSGPACK_OBJECT_STR)
+            return hd_fail("record has a key that is not a string");
+    if (!mp_record_type(rec, NULL)) return hd_fail("record has no string type key 't'");
+    if (mp_is_str(mp_map_get(rec, "t"), "header") && header_check(rec) < 0) return -1;
+    return check_tensors(rec, 0);
+}
+
 static int validate(RecordReader *r, const msgpack_object *rec)
 {
     long long n = r->index;
-    if (rec->type != MSGPACK_OBJECT_MAP) return fail_at(r, n, "record is not a map");
-    for (uint32_t i = 0; i < rec->via.map.size; i++)
-        if (rec->via.map.ptr[i].key.type != MSGPACK_OBJECT_STR)
-            return fail_at(r, n, "record has a key that is not a string");
-    size_t tlen;
-    const char *t = mp_record_type(rec, &tlen);
-    if (!t) return fail_at(r, n, "record has no string type key 't'");
-    int is_header = tlen == 6 && memcmp(t, "header", 6) == 0;
+    if (record_check(rec) < 0) return fail_at(r, n, hd_last_error());
+    int is_header = mp_is_str(mp_map_get(rec, "t"), "header");
     /* Every segment is header ... end: a record outside one means the
      * stream lost its start, or the segment before lost its end. */
     if (!r->in_segment && !is_header)
@@ -140,9 +145,7 @@ static int validate(RecordReader *r, const msgpack_object *rec)
                                            : "a record after the end record, with no header before it");
     if (r->in_segment && is_header)
         return fail_at(r, n, "a header before the end record of the stream before it (truncated stream?)");
-    if (is_header) {
-        if (header_check(rec) < 0) return fail_at(r, n, hd_last_error());
-    } else if (tlen == 3 && memcmp(t, "end", 3) == 0) {
+    if (mp_is_str(mp_map_get(rec, "t"), "end")) {
         int64_t count;
         if (mp_get_int64(mp_map_get(rec, "count"), &count) < 0)
             return fail_at(r, n, "end record has no integer 'count'");
@@ -153,7 +156,6 @@ static int validate(RecordReader *r, const msgpack_object *rec)
             return fail_at(r, n, msg);
         }
     }
-    if (check_tensors(rec, 0) < 0) return fail_at(r, n, hd_last_error());
     return 0;
 }
 

@@ -34,6 +34,11 @@ const msgpack_object *record_reader_header(const RecordReader *r);
 const char *record_reader_path(const RecordReader *r);   /* "-" shown as "stdin" */
 long long record_reader_index(const RecordReader *r);    /* 1-based number of the last record */
 void record_reader_close(RecordReader *r);
+/* What the reader checks of every record by itself (a map with string
+ * keys and a string 't', a valid header, every tensor's dtype, shape and
+ * size), for records made elsewhere (hd-cat --to-records): -1 with the
+ * reader's message, without "FILE: record N: ". */
+int record_check(const msgpack_object *rec);
 
 typedef struct RecordWriter RecordWriter;
 

@@ -45,7 +45,9 @@ static void usage(void)
         "\n"
         "The stream's closing 'end' record (its record count) is checked when read\n"
         "and not shown.  Tensors in --full form, {\"dtype\",\"shape\",\"data\":[...]},\n"
-        "read back exactly; binary values are {\"$bin\": base64}.\n");
+        "read back exactly; binary values are {\"$bin\": base64}; bytes of a string\n"
+        "that are not UTF-8 are shown as U+FFFD, so the output is always JSON.\n"
+        "--to-records checks every record as a reader does before writing it.\n");
 }
 
 typedef struct {
@@ -108,6 +110,10 @@ static void show(int nfiles, char **files, const Options *o)
     if (outfile_open(&out, o->output, 0) < 0) hd_die("%s", hd_last_error());
     FILE *f = fdopen(dup(out.fd), "w");
     if (!f) hd_die("%s: cannot write", outfile_name(&out));
+    char *text = NULL;
+    size_t text_len = 0;
+    FILE *line = open_memstream(&text, &text_len);
+    if (!line) hd_die("out of memory");
     long long shown = 0;
     int done = 0;
     for (int i = 0; i < nfiles && !done; i++) {
@@ -128,9 +134,16 @@ static void show(int nfiles, char **files, const Options *o)
                 shown++;
             }
             if (o->count_only) continue;
-            if (json_view_write(f, rec, &o->view) < 0)
+            /* a whole line or none: a record that cannot be shown leaves
+             * no half line after the ones before it */
+            rewind(line);
+            if (json_view_write(line, rec, &o->view) < 0) {
+                fflush(f);
                 hd_die("%s: record %lld: %s", record_reader_path(r), record_reader_index(r), hd_last_error());
-            fputc('\n', f);
+            }
+            fputc('\n', line);
+            fflush(line);
+            fwrite(text, 1, (size_t)ftell(line), f);
         }
         if (rc < 0) {
             fflush(f);
@@ -138,6 +151,8 @@ static void show(int nfiles, char **files, const Options *o)
         }
         record_reader_close(r);
     }
+    fclose(line);
+    free(text);
     if (o->count_only) fprintf(f, "%lld\n", shown);
     if (fclose(f) != 0) hd_die("%s: write error", outfile_name(&out));
     if (outfile_commit(&out) < 0) hd_die("%s", hd_last_error());
@@ -197,6 +212,11 @@ static void to_records(int nfiles, char **files, const Options *o)
             }
             if (mp_is_str(t, "end")) { msgpack_unpacked_destroy(&u); continue; }
             int is_header = mp_is_str(t, "header");
+            /* write only what a reader takes back (tensor shapes and sizes) */
+            if (!is_header && record_check(rec) < 0) {
+                record_writer_abort(w);
+                hd_die("%s: line %lld: %s", name, line_no, hd_last_error());
+            }
             if (!wrote_header) {
                 char *kind = is_header ? mp_strdup(mp_map_get(rec, "kind")) : NULL;
                 const msgpack_object *inputs[1] = {rec};

@@ -54,4 +54,33 @@ check "closed pipe ends quietly" bash -c "
 check "binary output to a terminal is refused" bash -c "
     script -qec '$BIN/hd-cat --to-records < /dev/null' /dev/null > $TMP/tty.out;
     grep -q 'refusing to write binary records to a terminal' $TMP/tty.out"
+
+# Any record prints as valid JSON; what --to-records writes reads back.
+# A stream by hand: header, records with strings that are not UTF-8 (a
+# value, a key) and a zlib tensor whose data is not zlib, end.
+$BIN/hd-cat --to-records --kind x < /dev/null > $TMP/e.mp
+head -c $(( $(stat -c %s $TMP/e.mp) - 14 )) $TMP/e.mp > $TMP/odd.mp
+printf '\x83\xa1t\xa1x\xa1s\xa5\xff\xfeab\xc3\xa2\xed\xa0\x01' >> $TMP/odd.mp
+printf '\x82\xa1t\xa1x\xa1h\x85\xa5dtype\xa2u8\xa5shape\x91\x04\xa5codec\xa4zlib' >> $TMP/odd.mp
+printf '\xa6nbytes\x04\xa4data\xc4\x04junk\x82\xa1t\xa3end\xa5count\x02' >> $TMP/odd.mp
+check "strings that are not UTF-8 print as valid JSON, U+FFFD for each bad part" bash -c "
+    ! $BIN/hd-cat $TMP/odd.mp > $TMP/odd.json 2> $TMP/err &&
+    python3 -c '
+import json, sys
+lines = open(sys.argv[1], \"rb\").read().decode(\"utf-8\").splitlines()
+assert len(lines) == 2, lines
+rec = json.loads(lines[1])
+assert rec[\"s\"] == \"\\ufffd\\ufffdab\\ufffd\", rec
+assert rec[\"\\ufffd\\ufffd\"] == 1, rec' $TMP/odd.json"
+check "a record that cannot be shown leaves no half line" bash -c "
+    ! $BIN/hd-cat $TMP/odd.mp > $TMP/odd.json 2> $TMP/err &&
+    tail -1 $TMP/odd.json | jq -e .s > /dev/null &&
+    grep -q 'odd.mp: record 3: zlib tensor data is corrupt' $TMP/err"
+check "--to-records refuses a tensor the reader would refuse ([2^32, 2^32], no data)" bash -c "
+    printf '%s\n' '{\"t\":\"x\",\"h\":{\"dtype\":\"f32\",\"shape\":[4294967296,4294967296],\"data\":[]}}' |
+        $BIN/hd-cat --to-records -o $TMP/big.mp 2> $TMP/err; [ \$? = 1 ] &&
+    grep -qx 'hd-cat: stdin: line 1: tensor: shape is too large' $TMP/err && [ ! -e $TMP/big.mp ] &&
+    printf '%s\n' '{\"t\":\"x\"}' '{\"t\":\"x\",\"h\":{\"dtype\":\"f32\",\"shape\":[2199023255552,0],\"data\":[]}}' |
+        $BIN/hd-cat --to-records -o $TMP/big.mp 2> $TMP/err; [ \$? = 1 ] &&
+    grep -qx 'hd-cat: stdin: line 2: h: tensor shape\[0\] is not a valid size' $TMP/err && [ ! -e $TMP/big.mp ]"
 done_testing
