@@ -11,10 +11,39 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The directory this process created, removed at exit when the run
+ * stopped before writing anything into it (a bad --device, an unreadable
+ * model): a failed run leaves no empty checkpoint directory behind.  A
+ * directory that existed before is never removed. */
+static char created[4096];
+
+static void remove_if_unused(void)
+{
+    DIR *d = opendir(created);
+    if (!d) return;
+    int used = 0;
+    for (struct dirent *e; !used && (e = readdir(d));)
+        used = strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, "lock");
+    closedir(d);
+    if (used) return;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/lock", created);
+    unlink(path);
+    rmdir(created);
+}
+
 int ckpt_guard_lock(const char *dir, int create)
 {
-    if (create && mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return hd_fail("%s: cannot create the checkpoint directory: %s", dir, strerror(errno));
+    if (create) {
+        if (mkdir(dir, 0755) == 0) {
+            if (!created[0] && strlen(dir) < sizeof created) {
+                strcpy(created, dir);
+                atexit(remove_if_unused);
+            }
+        } else if (errno != EEXIST) {
+            return hd_fail("%s: cannot create the checkpoint directory: %s", dir, strerror(errno));
+        }
+    }
     char path[4200];
     snprintf(path, sizeof path, "%s/lock", dir);
     /* never closed: the lock lives as long as the process */

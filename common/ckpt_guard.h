@@ -12,7 +12,8 @@
  *    input leaves the previous spool as it was.
  *
  * DIR/lock is left in place: removing it would let a third run lock a new
- * file while the second still holds the old one. */
+ * file while the second still holds the old one.  Only a directory this run
+ * created and left empty is removed at exit, lock and all. */
 #ifndef HD_CKPT_GUARD_H
 #define HD_CKPT_GUARD_H
 

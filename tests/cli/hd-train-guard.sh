@@ -51,6 +51,10 @@ check "a lock held by anyone (flock(1) here) also stops a run, before it writes 
     mkdir -p $TMP/held && exec 9> $TMP/held/lock && flock -n 9 &&
     ! $BIN/hd-train -c $TMP/held $SMALL --max-steps 1 $TMP/acts.msgpack > /dev/null 2> $TMP/err &&
     grep -q 'another hd-train is training' $TMP/err && [ ! -e $TMP/held/train.spool ]"
+check "a run that stops before writing removes the directory it made, never one it found" bash -c "
+    ! $BIN/hd-train -m /nonexistent -c $TMP/fresh $SMALL $TMP/acts.msgpack > /dev/null 2>&1 && [ ! -e $TMP/fresh ] &&
+    mkdir $TMP/mine && ! $BIN/hd-train -m /nonexistent -c $TMP/mine $SMALL $TMP/acts.msgpack > /dev/null 2>&1 &&
+    [ -d $TMP/mine ]"
 check "--resume: an option that contradicts the checkpoint is named (exit 2)" bash -c "
     for opt in '--lr 1e-3' '--hyper-layers 1' '--das-dim 4' '--layer 1' '--method das' '--subspace mask' '-b 2' '--seed 7'; do
         $BIN/hd-train --resume $TMP/run \$opt --max-steps 5 > /dev/null 2> $TMP/err; rc=\$?
