@@ -169,6 +169,9 @@ KnownFilter *known_filter_load(const char *path)
 {
     RecordReader *r = record_reader_open(path);
     if (!r) return NULL;
+    /* other records are skipped below, so a stream of another kind (pairs
+     * where known records were meant) would filter out everything */
+    record_reader_expect_kind(r, "known");
     KnownFilter *f = hd_calloc(1, sizeof *f);
     const msgpack_object *rec;
     int rc;

@@ -30,7 +30,43 @@ struct RecordReader {
     int at_eof;
     RecordScan scan;            /* declared record sizes against the limit */
     long long over_limit;       /* number of the record that declares more, or 0 */
+    char *kinds;                /* record_reader_expect_kind, or NULL */
 };
+
+/* record_expect_kind: for readers without kinds of their own */
+static const char *default_kinds;
+
+void record_expect_kind(const char *kinds) { default_kinds = kinds; }
+
+void record_reader_expect_kind(RecordReader *r, const char *kinds)
+{
+    free(r->kinds);
+    r->kinds = kinds ? hd_strdup(kinds) : NULL;
+}
+
+/* A header's kind against "a|b|c": 0, or -1 with "expected a KIND stream,
+ * got KIND2" (the alternatives joined by "or"). */
+static int check_kind(const char *kinds, const msgpack_object *header)
+{
+    const msgpack_object *k = mp_map_get(header, "kind");
+    const char *got = k && k->type == MSGPACK_OBJECT_STR ? k->via.str.ptr : NULL;
+    size_t got_len = got ? k->via.str.size : 0;
+    for (const char *p = kinds; got;) {
+        size_t n = strcspn(p, "|");
+        if (n == got_len && memcmp(p, got, n) == 0) return 0;
+        if (!p[n]) break;
+        p += n + 1;
+    }
+    char want[256] = "";
+    for (const char *p = kinds; *p;) {
+        size_t n = strcspn(p, "|");
+        snprintf(want + strlen(want), sizeof want - strlen(want), "%s%.*s", p == kinds ? "" : " or ", (int)n, p);
+        p += n + (p[n] != 0);
+    }
+    const char *article = strchr("aeiou", kinds[0]) ? "an" : "a";
+    if (!got) return hd_fail("expected %s %s stream, got a header without a kind", article, want);
+    return hd_fail("expected %s %s stream, got %.*s", article, want, (int)(got_len > 64 ? 64 : got_len), got);
+}
 
 RecordReader *record_reader_open(const char *path)
 {
@@ -145,6 +181,8 @@ static int validate(RecordReader *r, const msgpack_object *rec)
                                            : "a record after the end record, with no header before it");
     if (r->in_segment && is_header)
         return fail_at(r, n, "a header before the end record of the stream before it (truncated stream?)");
+    const char *kinds = r->kinds ? r->kinds : default_kinds;
+    if (is_header && kinds && check_kind(kinds, rec) < 0) return fail_at(r, n, hd_last_error());
     if (mp_is_str(mp_map_get(rec, "t"), "end")) {
         int64_t count;
         if (mp_get_int64(mp_map_get(rec, "count"), &count) < 0)
@@ -241,6 +279,7 @@ void record_reader_close(RecordReader *r)
     msgpack_unpacked_destroy(&r->current);
     msgpack_unpacked_destroy(&r->header);
     msgpack_unpacker_destroy(&r->unpacker);
+    free(r->kinds);
     free(r->path);
     free(r);
 }

@@ -29,6 +29,16 @@ RecordReader *record_reader_open(const char *path);
  * after an end record; -1: error (hd_last_error() says "FILE: record N:
  * what", or "FILE: truncated: ..." / "FILE: empty input: ..." at the end). */
 int record_reader_next(RecordReader *r, const msgpack_object **rec);
+/* The stream kinds the reader accepts, '|'-separated ("known",
+ * "pairs|queries"): a header of another kind (of any segment) is an error
+ * "FILE: record N: expected a known stream, got pairs", so that input of
+ * the wrong kind is never read as an empty or pass-through result.  Call
+ * it before the first record; NULL accepts any kind. */
+void record_reader_expect_kind(RecordReader *r, const char *kinds);
+/* The same for every reader that has no kinds of its own, the ones a
+ * RecordInput opens included, checked at each header from now on (kinds
+ * must outlive the readers; NULL: any). */
+void record_expect_kind(const char *kinds);
 /* The header of the current segment, or NULL if the stream has none yet. */
 const msgpack_object *record_reader_header(const RecordReader *r);
 const char *record_reader_path(const RecordReader *r);   /* "-" shown as "stdin" */

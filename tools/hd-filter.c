@@ -339,11 +339,19 @@ static void run_queries(Filter *f, RecordInput *in, int window, int max_len)
     free(q);
 }
 
+/* Pairs or queries, by the input's first header; every other header, read
+ * now or later, must be of the same kind (other records would otherwise
+ * pass through under a "pairs" header, or stop the query loop). */
 static int input_is_queries(RecordInput *in)
 {
     int n = record_input_n_headers(in);
     const msgpack_object *const *h = record_input_headers(in);
-    return n > 0 && mp_is_str(mp_map_get(h[n - 1], "kind"), "queries");
+    int queries = n > 0 && mp_is_str(mp_map_get(h[0], "kind"), "queries");
+    record_expect_kind(queries ? "queries" : "pairs");
+    for (int i = 1; i < n; i++)
+        if (mp_is_str(mp_map_get(h[i], "kind"), "queries") != queries)
+            hd_die("the inputs mix pairs and queries streams: give them to separate runs");
+    return queries;
 }
 
 static double now_s(void)
@@ -403,6 +411,7 @@ int main(int argc, char **argv)
     f.known = known_in ? known_filter_load(known_in) : known_filter_new();
     if (!f.known) hd_die("%s", hd_last_error());
 
+    record_expect_kind("pairs|queries");
     RecordInput *in = record_input_open(argv + optind, argc - optind);
     if (!in) hd_die("%s", hd_last_error());
     int queries = input_is_queries(in);

@@ -139,4 +139,21 @@ check "hd-filter: the same for a query, known or not" bash -c "
     grep -q '^hd-filter: $TMP/huge-query.mp: record 2: [0-9]* bytes of text, too long for' $TMP/err"
 check "hd-filter: within --max-len it runs" bash -c "
     $BIN/hd-filter --all --max-len 512 $TMP/long.mp | $BIN/hd-cat --count | grep -qx 1"
+
+# Input of the wrong kind is an error naming it, not an empty or
+# pass-through result.
+check "ravel-pairs --filter given pairs instead of known records" \
+    fails_with "^ravel-pairs: $TMP/p.mp: record 1: expected a known stream, got pairs\$" \
+    $BIN/ravel-pairs --domain city --attribute Country -n 2 --filter $TMP/p.mp
+check "hd-filter --known given pairs" \
+    fails_with "^hd-filter: $TMP/p.mp: record 1: expected a known stream, got pairs\$" \
+    $BIN/hd-filter --known $TMP/p.mp $TMP/p.mp
+check "hd-filter given acts (they passed through under a pairs header)" \
+    fails_with "^hd-filter: $TMP/s.mp: record 1: expected a pairs or queries stream, got acts\$" \
+    $BIN/hd-filter -o $TMP/out.mp $TMP/s.mp
+check "hd-filter: a later input, or a later stream of a cat, of the other kind" bash -c "
+    ! $BIN/hd-filter --all $TMP/p.mp $TMP/long-query.mp > /dev/null 2> $TMP/err &&
+    grep -qx 'hd-filter: $TMP/long-query.mp: record 1: expected a pairs stream, got queries' $TMP/err &&
+    ! cat $TMP/long-query.mp $TMP/p.mp | $BIN/hd-filter > /dev/null 2> $TMP/err &&
+    grep -qx 'hd-filter: stdin: record 4: expected a queries stream, got pairs' $TMP/err"
 done_testing
