@@ -15,6 +15,22 @@
 static int saved_argc;
 static char **saved_argv;
 
+/* At exit: what stdio still holds for stdout is written, and a write that
+ * failed now or earlier (a full disk, `> /dev/full`) fails the run, so that
+ * text output (tables, JSON lines, --help) is never lost silently.  A
+ * closed pipe stays the quiet end it is elsewhere. */
+static void check_stdout(void)
+{
+    int failed = ferror(stdout);
+    errno = 0;
+    if (fclose(stdout) != 0) failed = 1;
+    if (!failed || hd_exiting_on_error) return;
+    if (errno == EPIPE) _exit(141);
+    fprintf(stderr, "%s: stdout: write error%s%s\n", hd_progname, errno ? ": " : "",
+            errno ? strerror(errno) : "");
+    _exit(1);
+}
+
 void hd_cli_init(int argc, char **argv, const char *name)
 {
     hd_progname = name;
@@ -23,6 +39,7 @@ void hd_cli_init(int argc, char **argv, const char *name)
     /* A parent (a Python subprocess, some shells) may have left SIGPIPE
      * ignored; the default action is the quiet exit pipelines expect. */
     signal(SIGPIPE, SIG_DFL);
+    atexit(check_stdout);
 }
 
 int hd_cli_argc(void) { return saved_argc; }

@@ -8,7 +8,9 @@
 #include <stdint.h>
 
 /* Sets hd_progname, restores the default SIGPIPE action (so a closed pipe
- * ends the tool quietly, as `head` expects), and keeps argv for headers. */
+ * ends the tool quietly, as `head` expects), keeps argv for headers, and
+ * makes a failed write of stdout fail the run at exit ("stdout: write
+ * error: No space left on device", status 1). */
 void hd_cli_init(int argc, char **argv, const char *name);
 int hd_cli_argc(void);
 char **hd_cli_argv(void);

@@ -7,6 +7,7 @@
 
 const char *hd_progname = "hyperdas";
 void (*hd_exit_hook)(int status);
+int hd_exiting_on_error;
 
 static _Thread_local char last_error[1024];
 
@@ -54,6 +55,7 @@ static void vreport(const char *fmt, va_list ap)
 
 static void __attribute__((noreturn)) die_with(int status)
 {
+    hd_exiting_on_error = 1;
     if (hd_exit_hook) hd_exit_hook(status);
     exit(status);
 }

@@ -19,6 +19,10 @@ extern const char *hd_progname;
  * others blocked in a collective.  NULL in a single process. */
 extern void (*hd_exit_hook)(int status);
 
+/* Set by hd_die and hd_usage_error before they exit, so that exit-time
+ * checks (hd_cli_init's of stdout) add no second message to theirs. */
+extern int hd_exiting_on_error;
+
 /* Formats a message into a per-thread buffer and returns -1. */
 int hd_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prefixes the current message with more context ("FILE: " + old). */

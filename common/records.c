@@ -422,7 +422,7 @@ void record_writer_abort(RecordWriter *w)
     if (!w) return;
     /* Whole records already packed still go out to a pipe: a consumer
      * downstream keeps every complete record it was sent. */
-    if (!w->out.path) {
+    if (outfile_is_stream(&w->out)) {
         w->buf.size = w->record_start;
         flush(w);
     }

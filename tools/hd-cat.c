@@ -12,6 +12,7 @@
 #include "outfile.h"
 #include "records.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,7 +155,12 @@ static void show(int nfiles, char **files, const Options *o)
     fclose(line);
     free(text);
     if (o->count_only) fprintf(f, "%lld\n", shown);
-    if (fclose(f) != 0) hd_die("%s: write error", outfile_name(&out));
+    int failed = ferror(f);
+    errno = 0;
+    if (fclose(f) != 0 || failed) {
+        if (errno == EPIPE) _exit(141);   /* the reader went away: quiet, as `head` expects */
+        hd_die("%s: write error%s%s", outfile_name(&out), errno ? ": " : "", errno ? strerror(errno) : "");
+    }
     if (outfile_commit(&out) < 0) hd_die("%s", hd_last_error());
 }
 
