@@ -2,12 +2,12 @@
 #include "error.h"
 #include "sha256.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-const char *const ravel_domain_names[RAVEL_N_DOMAINS] = {
-    "city", "nobel_prize_winner", "occupation", "physical_object", "verb"};
+#include <sys/stat.h>
 
 static const char *const split_names[RAVEL_N_SPLITS] = {"train", "val", "test"};
 
@@ -23,13 +23,6 @@ int ravel_split_parse(const char *s)
     return -1;
 }
 
-int ravel_domain_known(const char *name)
-{
-    for (int i = 0; i < RAVEL_N_DOMAINS; i++)
-        if (strcmp(name, ravel_domain_names[i]) == 0) return 1;
-    return 0;
-}
-
 void ravel_file_name(const char *domain, int file, char *out, size_t size)
 {
     static const char *const patterns[RAVEL_N_FILES] = {
@@ -37,6 +30,49 @@ void ravel_file_name(const char *domain, int file, char *out, size_t size)
         "ravel_%s_entity_to_split.json", "ravel_%s_prompt_to_split.json",
         "wikipedia_%s_entity_prompts.json"};
     snprintf(out, size, patterns[file], domain);
+}
+
+int ravel_file_optional(int file)
+{
+    return file != RAVEL_FILE_ENTITY_ATTRIBUTES && file != RAVEL_FILE_ATTRIBUTE_TO_PROMPTS;
+}
+
+static int cmp_str_ptr(const void *a, const void *b);
+
+/* A domain is there when its entity file is: the name of that file is
+ * what ravel_D_entity_attributes.json gives back for D. */
+int ravel_domain_exists(const char *dir, const char *domain, char **valid)
+{
+    char name[1024], path[4096];
+    ravel_file_name(domain, RAVEL_FILE_ENTITY_ATTRIBUTES, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat st;
+    if (!strchr(domain, '/') && *domain && stat(path, &st) == 0) return 1;
+    static const char prefix[] = "ravel_", suffix[] = "_entity_attributes.json";
+    const size_t np = sizeof prefix - 1, ns = sizeof suffix - 1;
+    char **names = NULL;
+    int n = 0;
+    size_t total = 1;
+    DIR *dp = opendir(dir);
+    for (struct dirent *de; dp && (de = readdir(dp));) {
+        size_t len = strlen(de->d_name);
+        if (len <= np + ns || strncmp(de->d_name, prefix, np) != 0 || strcmp(de->d_name + len - ns, suffix) != 0)
+            continue;
+        names = hd_realloc(names, (size_t)(n + 1) * sizeof *names);
+        names[n++] = hd_strndup(de->d_name + np, len - np - ns);
+        total += len + 2;
+    }
+    if (dp) closedir(dp);
+    qsort(names, (size_t)n, sizeof *names, cmp_str_ptr);
+    *valid = hd_malloc(total);
+    (*valid)[0] = 0;
+    for (int i = 0; i < n; i++) {
+        if (i) strcat(*valid, ", ");
+        strcat(*valid, names[i]);
+        free(names[i]);
+    }
+    free(names);
+    return 0;
 }
 
 /* ------------------------------------------------------------ helpers */
@@ -121,24 +157,42 @@ static int build_attributes(Build *b, json_t *ent_doc, json_t *prompt_doc)
     for (int i = 0; i < n_names; i++) d->entities[i].name = names[i];
     free(names);
 
-    /* The reference attribute set is that of the first entity in canonical
-     * order; every other entity must have exactly the same keys. */
-    json_t *first = json_object_get(ent_doc, d->entities[0].name);
-    if (!json_is_object(first)) {
-        hd_fail("entity '%s': not a JSON object", d->entities[0].name);
-        return hd_fail_prefix("%s: ", b->names[RAVEL_FILE_ENTITY_ATTRIBUTES]);
+    /* The attribute set: every key any entity has, and every attribute of
+     * the prompt file.  Every entity must have every entity key (RAVEL
+     * writes "" for an unknown value), so that a key missing from one
+     * entity is reported as that, not taken as "no value". */
+    int n_ent_attrs = 0;
+    char **ent_attrs = NULL;
+    for (int e = 0; e < n_names; e++) {
+        json_t *obj = json_object_get(ent_doc, d->entities[e].name);
+        if (!json_is_object(obj)) {
+            hd_fail("entity '%s': not a JSON object", d->entities[e].name);
+            free_strings(ent_attrs, n_ent_attrs);
+            return hd_fail_prefix("%s: ", b->names[RAVEL_FILE_ENTITY_ATTRIBUTES]);
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(obj, k, v) {
+            if (find_sorted(ent_attrs, n_ent_attrs, k) >= 0) continue;
+            /* insert in order (few keys; usually every entity has the same) */
+            int at = n_ent_attrs;
+            while (at > 0 && strcmp(ent_attrs[at - 1], k) > 0) at--;
+            ent_attrs = hd_realloc(ent_attrs, (size_t)(n_ent_attrs + 1) * sizeof *ent_attrs);
+            memmove(ent_attrs + at + 1, ent_attrs + at, (size_t)(n_ent_attrs - at) * sizeof *ent_attrs);
+            ent_attrs[at] = hd_strdup(k);
+            n_ent_attrs++;
+        }
     }
-    int n_ent_attrs, n_prompt_attrs;
-    char **ent_attrs = sorted_keys(first, &n_ent_attrs);
+    int n_prompt_attrs;
     char **prompt_attrs = sorted_keys(prompt_doc, &n_prompt_attrs);
-    char **all = hd_calloc(n_ent_attrs + n_prompt_attrs, sizeof *all);
+    char **all = hd_calloc((size_t)(n_ent_attrs + n_prompt_attrs) + 1, sizeof *all);
     int n_all = 0;
     for (int i = 0; i < n_ent_attrs; i++) all[n_all++] = ent_attrs[i];
     for (int i = 0; i < n_prompt_attrs; i++)
         if (find_sorted(ent_attrs, n_ent_attrs, prompt_attrs[i]) < 0) all[n_all++] = prompt_attrs[i];
     qsort(all, n_all, sizeof *all, cmp_str_ptr);
     d->n_attributes = n_all;
-    d->attributes = hd_calloc(n_all, sizeof *d->attributes);
+    d->attributes = hd_calloc(n_all ? (size_t)n_all : 1, sizeof *d->attributes);
     for (int i = 0; i < n_all; i++) d->attributes[i].name = hd_strdup(all[i]);
     free(all);
     free_strings(prompt_attrs, n_prompt_attrs);
@@ -146,22 +200,14 @@ static int build_attributes(Build *b, json_t *ent_doc, json_t *prompt_doc)
     int rc = 0;
     for (int e = 0; e < d->n_entities && rc == 0; e++) {
         RavelEntity *ent = &d->entities[e];
-        ent->values = hd_calloc(n_all, sizeof *ent->values);
-        ent->value_ids = hd_calloc(n_all, sizeof *ent->value_ids);
+        ent->values = hd_calloc(n_all ? (size_t)n_all : 1, sizeof *ent->values);
+        ent->value_ids = hd_calloc(n_all ? (size_t)n_all : 1, sizeof *ent->value_ids);
         json_t *obj = json_object_get(ent_doc, ent->name);
-        if (!json_is_object(obj)) {
-            rc = hd_fail("entity '%s': not a JSON object", ent->name);
-            break;
-        }
-        if ((int)json_object_size(obj) != n_ent_attrs) {
-            rc = hd_fail("entity '%s' has %zu attributes, entity '%s' has %d", ent->name,
-                         json_object_size(obj), d->entities[0].name, n_ent_attrs);
-            break;
-        }
         for (int a = 0; a < n_ent_attrs; a++) {
             json_t *v = json_object_get(obj, ent_attrs[a]);
             if (!v) {
-                rc = hd_fail("entity '%s' has no attribute '%s'", ent->name, ent_attrs[a]);
+                rc = hd_fail("entity '%s' has no value for attribute '%s' (other entities have one; "
+                             "\"\" means unknown)", ent->name, ent_attrs[a]);
                 break;
             }
             if (!json_is_string(v)) {
@@ -278,6 +324,8 @@ static int *template_split_slot(RavelDomain *d, int i) { return &d->templates[i]
 static int build_wiki(Build *b, json_t *doc)
 {
     RavelDomain *d = b->d;
+    json_t *none = NULL;
+    if (!doc) doc = none = json_object();   /* no Wikipedia file: no wiki templates */
     if (!json_is_object(doc)) return fail_file(b, RAVEL_FILE_WIKIPEDIA, "not a JSON object");
     int n;
     char **texts = sorted_keys(doc, &n);
@@ -319,6 +367,7 @@ static int build_wiki(Build *b, json_t *doc)
         }
     }
     free_strings(texts, n);
+    json_decref(none);
     if (rc < 0) return hd_fail_prefix("%s: ", b->names[RAVEL_FILE_WIKIPEDIA]);
     /* Per-entity lists, in ascending template order. */
     for (int e = 0; e < d->n_entities; e++) {
@@ -362,31 +411,85 @@ static void build_indexes(RavelDomain *d)
     free(vals);
 }
 
+/* What sampling cannot work with, said once at load time with the file
+ * to fix: an attribute with values and no template (a typo in one of the
+ * two files, most likely), or with a single value. */
+static int check_attributes(const Build *b)
+{
+    const RavelDomain *d = b->d;
+    for (int a = 0; a < d->n_attributes; a++) {
+        const RavelAttribute *at = &d->attributes[a];
+        if (at->has_values && at->n_templates == 0) {
+            hd_fail("no template for attribute '%s', which the entities give values (%s)", at->name,
+                    b->names[RAVEL_FILE_ENTITY_ATTRIBUTES]);
+            return hd_fail_prefix("%s: ", b->names[RAVEL_FILE_ATTRIBUTE_TO_PROMPTS]);
+        }
+        if (at->n_values == 1) {
+            const char *v = NULL;
+            for (int e = 0; e < d->n_entities && !v; e++) v = d->entities[e].values[a];
+            hd_fail("attribute '%s' has one value ('%s') for every entity: no counterfactual "
+                    "can change it (give it two values or more, or leave it out)", at->name, v);
+            return hd_fail_prefix("%s: ", b->names[RAVEL_FILE_ENTITY_ATTRIBUTES]);
+        }
+    }
+    return 0;
+}
+
 RavelDomain *ravel_domain_from_json(const char *domain, json_t *const docs[RAVEL_N_FILES],
-                                    const char *const names[RAVEL_N_FILES])
+                                    const char *const names[RAVEL_N_FILES], const RavelHashSplit *hash)
 {
     RavelDomain *d = hd_calloc(1, sizeof *d);
     d->name = hd_strdup(domain);
-    for (int f = 0; f < RAVEL_N_FILES; f++) d->paths[f] = hd_strdup(names[f]);
+    d->hash = hash ? *hash : (RavelHashSplit){RAVEL_HASH_VAL_DEFAULT, RAVEL_HASH_TEST_DEFAULT};
+    for (int f = 0; f < RAVEL_N_FILES; f++) {
+        d->present[f] = docs[f] != NULL;
+        d->paths[f] = hd_strdup(names[f]);
+    }
     Build b = {d, names};
+    for (int f = 0; f < RAVEL_N_FILES; f++)
+        if (!docs[f] && !ravel_file_optional(f)) {
+            fail_file(&b, f, "missing");
+            goto fail;
+        }
     if (build_attributes(&b, docs[RAVEL_FILE_ENTITY_ATTRIBUTES], docs[RAVEL_FILE_ATTRIBUTE_TO_PROMPTS]) < 0 ||
         build_templates(&b, docs[RAVEL_FILE_ATTRIBUTE_TO_PROMPTS]) < 0)
         goto fail;
     for (int e = 0; e < d->n_entities; e++) d->entities[e].split = -1;
-    if (read_split_file(&b, RAVEL_FILE_ENTITY_TO_SPLIT, docs[RAVEL_FILE_ENTITY_TO_SPLIT], d->n_entities,
-                        "entity", ravel_entity_index, entity_split_slot) < 0 ||
-        read_split_file(&b, RAVEL_FILE_PROMPT_TO_SPLIT, docs[RAVEL_FILE_PROMPT_TO_SPLIT], d->n_templates,
-                        "template", ravel_template_index, template_split_slot) < 0 ||
-        build_wiki(&b, docs[RAVEL_FILE_WIKIPEDIA]) < 0)
-        goto fail;
+    if (docs[RAVEL_FILE_ENTITY_TO_SPLIT]) {
+        if (read_split_file(&b, RAVEL_FILE_ENTITY_TO_SPLIT, docs[RAVEL_FILE_ENTITY_TO_SPLIT], d->n_entities,
+                            "entity", ravel_entity_index, entity_split_slot) < 0)
+            goto fail;
+    } else {
+        ravel_hash_split_entities(d, &d->hash);
+    }
+    if (docs[RAVEL_FILE_PROMPT_TO_SPLIT]) {
+        if (read_split_file(&b, RAVEL_FILE_PROMPT_TO_SPLIT, docs[RAVEL_FILE_PROMPT_TO_SPLIT], d->n_templates,
+                            "template", ravel_template_index, template_split_slot) < 0)
+            goto fail;
+    } else {
+        ravel_hash_split_templates(d, &d->hash);
+    }
+    if (build_wiki(&b, docs[RAVEL_FILE_WIKIPEDIA]) < 0) goto fail;
     build_indexes(d);
+    if (check_attributes(&b) < 0) goto fail;
+    /* messages about a split (ravel_pools_init) name the file that set it */
+    for (int f = RAVEL_FILE_ENTITY_TO_SPLIT; f <= RAVEL_FILE_PROMPT_TO_SPLIT; f++)
+        if (!docs[f]) {
+            char what[512];
+            snprintf(what, sizeof what, "%s (hash split: --val-frac %g --test-frac %g)",
+                     f == RAVEL_FILE_ENTITY_TO_SPLIT ? names[RAVEL_FILE_ENTITY_ATTRIBUTES]
+                                                     : names[RAVEL_FILE_ATTRIBUTE_TO_PROMPTS],
+                     d->hash.val, d->hash.test);
+            free(d->paths[f]);
+            d->paths[f] = hd_strdup(what);
+        }
     return d;
 fail:
     ravel_domain_free(d);
     return NULL;
 }
 
-RavelDomain *ravel_domain_load(const char *dir, const char *domain)
+RavelDomain *ravel_domain_load(const char *dir, const char *domain, const RavelHashSplit *hash)
 {
     json_t *docs[RAVEL_N_FILES] = {0};
     char *paths[RAVEL_N_FILES] = {0};
@@ -398,6 +501,9 @@ RavelDomain *ravel_domain_load(const char *dir, const char *domain)
         size_t len = strlen(dir) + strlen(name) + 2;
         paths[f] = hd_malloc(len);
         snprintf(paths[f], len, "%s/%s", dir, name);
+        sums[f][0] = 0;
+        struct stat st;
+        if (ravel_file_optional(f) && stat(paths[f], &st) < 0 && errno == ENOENT) continue;
         json_error_t err;
         docs[f] = json_load_file(paths[f], JSON_REJECT_DUPLICATES, &err);
         if (!docs[f]) {
@@ -409,7 +515,7 @@ RavelDomain *ravel_domain_load(const char *dir, const char *domain)
         }
         if (sha256_file_hex(paths[f], sums[f]) < 0) goto done;
     }
-    d = ravel_domain_from_json(domain, docs, (const char *const *)paths);
+    d = ravel_domain_from_json(domain, docs, (const char *const *)paths, hash);
     if (d)
         for (int f = 0; f < RAVEL_N_FILES; f++) memcpy(d->sha256[f], sums[f], 65);
 done:

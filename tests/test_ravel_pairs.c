@@ -403,7 +403,7 @@ static void rng_uniform_is_fair(void **state)
 static void loader_matches_spec_counts(void **state)
 {
     (void)state;
-    RavelDomain *d = ravel_domain_load(DATA, "city");
+    RavelDomain *d = ravel_domain_load(DATA, "city", NULL);
     assert_non_null(d);
     assert_int_equal(d->n_entities, 3552);
     assert_int_equal(d->n_templates, 273);
@@ -422,7 +422,7 @@ static void loader_matches_spec_counts(void **state)
     assert_int_equal(n_train, 1787);
     ravel_domain_free(d);
     /* occupation: Gender Bias has templates but no values */
-    d = ravel_domain_load(DATA, "occupation");
+    d = ravel_domain_load(DATA, "occupation", NULL);
     assert_non_null(d);
     int gb = ravel_attribute_index(d, "Gender Bias");
     assert_true(gb >= 0);
@@ -430,7 +430,7 @@ static void loader_matches_spec_counts(void **state)
     assert_int_equal(d->attributes[gb].n_templates, 8);
     ravel_domain_free(d);
     /* nobel: two entities without values are kept but have none */
-    d = ravel_domain_load(DATA, "nobel_prize_winner");
+    d = ravel_domain_load(DATA, "nobel_prize_winner", NULL);
     assert_non_null(d);
     int e = ravel_entity_index(d, "Michael Houghton");
     assert_true(e >= 0);
@@ -459,20 +459,22 @@ static void fill_and_separator(void **state)
     assert_string_equal(ravel_answer_sep("a:"), " ");
 }
 
-/* A domain whose pool has one value for an attribute can never give a
- * valid pair: the sampler must fail with a message, not loop. */
+/* A pool that has one value for an attribute can never give a valid
+ * pair: the sampler must fail with a message, not loop.  (A domain with
+ * one value for an attribute in all its entities is refused at load.) */
 static void impossible_pool_fails_cleanly(void **state)
 {
     (void)state;
     json_error_t err;
     json_t *docs[RAVEL_N_FILES] = {
-        json_loads("{\"a\":{\"X\":\"1\",\"Y\":\"p\"},\"b\":{\"X\":\"1\",\"Y\":\"q\"}}", 0, &err),
+        json_loads("{\"a\":{\"X\":\"1\",\"Y\":\"p\"},\"b\":{\"X\":\"1\",\"Y\":\"q\"},"
+                   "\"c\":{\"X\":\"2\",\"Y\":\"r\"}}", 0, &err),
         json_loads("{\"X\":[\"%s has X\"],\"Y\":[\"%s has Y\"]}", 0, &err),
-        json_loads("{\"a\":\"train\",\"b\":\"train\"}", 0, &err),
+        json_loads("{\"a\":\"train\",\"b\":\"train\",\"c\":\"test\"}", 0, &err),
         json_loads("{\"%s has X\":\"train\",\"%s has Y\":\"train\"}", 0, &err),
         json_loads("{}", 0, &err)};
     const char *names[RAVEL_N_FILES] = {"e", "p", "es", "ps", "w"};
-    RavelDomain *d = ravel_domain_from_json("toy", docs, names);
+    RavelDomain *d = ravel_domain_from_json("toy", docs, names, NULL);
     assert_non_null(d);
     RavelSplitSpec spec = {RAVEL_TRAIN, RAVEL_SPLIT_BOTH, 0, RAVEL_PROMPTS_BOTH};
     RavelPools p;
@@ -495,9 +497,84 @@ static void impossible_pool_fails_cleanly(void **state)
     /* a template with two slots is refused with the file name */
     json_decref(docs[1]);
     docs[1] = json_loads("{\"X\":[\"%s has %s\"],\"Y\":[\"%s has Y\"]}", 0, &err);
-    assert_null(ravel_domain_from_json("toy", docs, names));
+    assert_null(ravel_domain_from_json("toy", docs, names, NULL));
     assert_non_null(strstr(hd_last_error(), "p: attribute 'X'"));
     for (int f = 0; f < RAVEL_N_FILES; f++) json_decref(docs[f]);
+}
+
+/* What a domain of one's own gets wrong is refused at load, naming the
+ * file: one value for every entity, values without templates, a key
+ * missing from one entity. */
+static void malformed_domains_name_the_file(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *entities, *prompts, *message;
+    } cases[] = {
+        {"{\"a\":{\"X\":\"1\"},\"b\":{\"X\":\"1\"}}", "{\"X\":[\"%s x\"]}",
+         "e: attribute 'X' has one value ('1') for every entity"},
+        {"{\"a\":{\"X\":\"1\",\"Z\":\"u\"},\"b\":{\"X\":\"2\",\"Z\":\"v\"}}", "{\"X\":[\"%s x\"]}",
+         "p: no template for attribute 'Z'"},
+        {"{\"a\":{\"X\":\"1\"},\"b\":{\"X\":\"2\",\"Z\":\"v\"}}", "{\"X\":[\"%s x\"],\"Z\":[\"%s z\"]}",
+         "e: entity 'a' has no value for attribute 'Z'"},
+        {"{\"a\":{\"X\":\"1\"},\"b\":{\"X\":\"2\"}}", "{\"X\":[\"x\"]}",
+         "p: attribute 'X': template 'x' does not contain exactly one %s"},
+    };
+    const char *names[RAVEL_N_FILES] = {"e", "p", "es", "ps", "w"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_error_t err;
+        json_t *docs[RAVEL_N_FILES] = {json_loads(cases[i].entities, 0, &err), json_loads(cases[i].prompts, 0, &err)};
+        assert_null(ravel_domain_from_json("toy", docs, names, NULL));
+        if (!strstr(hd_last_error(), cases[i].message)) fail_msg("case %zu: %s", i, hd_last_error());
+        json_decref(docs[0]);
+        json_decref(docs[1]);
+    }
+}
+
+/* Without split files: the hash split's counts, and a split that depends
+ * on the names alone (the same domain written in another key order splits
+ * the same). */
+static void hash_split_without_split_files(void **state)
+{
+    (void)state;
+    static const int table[][5] = {   /* n, val, test -> n_val, n_test */
+        {1, 20, 20, 0, 0}, {2, 20, 20, 0, 1}, {3, 20, 20, 1, 1}, {6, 20, 20, 1, 1},
+        {8, 20, 20, 2, 2}, {45, 20, 20, 9, 9}, {10, 0, 30, 0, 3}, {10, 50, 49, 4, 5}};
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        RavelHashSplit hs = {table[i][1] / 100.0, table[i][2] / 100.0};
+        int v, t;
+        ravel_hash_split_counts(table[i][0], &hs, &v, &t);
+        if (v != table[i][3] || t != table[i][4])
+            fail_msg("n %d: val %d test %d, wanted %d %d", table[i][0], v, t, table[i][3], table[i][4]);
+    }
+    const char *names[RAVEL_N_FILES] = {"e", "p", "es", "ps", "w"};
+    static const char *const ents[2] = {
+        "{\"a\":{\"X\":\"1\"},\"b\":{\"X\":\"2\"},\"c\":{\"X\":\"3\"},\"d\":{\"X\":\"1\"},\"e\":{\"X\":\"2\"}}",
+        "{\"e\":{\"X\":\"2\"},\"d\":{\"X\":\"1\"},\"c\":{\"X\":\"3\"},\"b\":{\"X\":\"2\"},\"a\":{\"X\":\"1\"}}"};
+    static const char *const prompts[2] = {"{\"X\":[\"%s 1\",\"%s 2\",\"%s 3\",\"%s 4\"]}",
+                                           "{\"X\":[\"%s 4\",\"%s 3\",\"%s 2\",\"%s 1\"]}"};
+    int splits[2][9];
+    RavelHashSplit hs = {0.2, 0.2};
+    for (int k = 0; k < 2; k++) {
+        json_error_t err;
+        json_t *docs[RAVEL_N_FILES] = {json_loads(ents[k], 0, &err), json_loads(prompts[k], 0, &err)};
+        RavelDomain *d = ravel_domain_from_json("toy", docs, names, &hs);
+        assert_non_null(d);
+        assert_int_equal(d->n_wiki, 0);
+        assert_false(d->present[RAVEL_FILE_ENTITY_TO_SPLIT]);
+        int count[RAVEL_N_SPLITS] = {0};
+        for (int e = 0; e < 5; e++) count[splits[k][e] = d->entities[e].split]++;
+        assert_int_equal(count[RAVEL_TRAIN], 3);
+        assert_int_equal(count[RAVEL_VAL], 1);
+        assert_int_equal(count[RAVEL_TEST], 1);
+        for (int t = 0; t < 4; t++) splits[k][5 + t] = d->templates[t].split;
+        /* a split message names what set the split */
+        assert_non_null(strstr(d->paths[RAVEL_FILE_ENTITY_TO_SPLIT], "e (hash split"));
+        ravel_domain_free(d);
+        json_decref(docs[0]);
+        json_decref(docs[1]);
+    }
+    assert_memory_equal(splits[0], splits[1], sizeof splits[0]);
 }
 
 
@@ -1169,6 +1246,8 @@ int main(void)
         cmocka_unit_test(loader_matches_spec_counts),
         cmocka_unit_test(fill_and_separator),
         cmocka_unit_test(impossible_pool_fails_cleanly),
+        cmocka_unit_test(malformed_domains_name_the_file),
+        cmocka_unit_test(hash_split_without_split_files),
         cmocka_unit_test(known_filter_rules),
         cmocka_unit_test(labels_and_splits_match_json),
         cmocka_unit_test(counts_follow_ratio),

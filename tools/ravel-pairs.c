@@ -1,18 +1,20 @@
-/* ravel-pairs: the RAVEL benchmark as counterfactual pair records.
+/* ravel-pairs: the RAVEL benchmark, or any domain in its file format, as
+ * counterfactual pair records.
  *
- * Reads the five JSON files per domain (common/ravel_data), builds the
- * split's pools, and for every target attribute draws causal and isolation
- * pairs with the HyperDAS procedure (common/ravel_sample, ravel_plan),
- * optionally through a model-knowledge filter (common/known_filter).
- * Output: a record stream (spec/records.md) of `pair` records, or with
- * --count-only a table of counts.  See man/man1/ravel-pairs.1 and
- * spec/ravel.md. */
+ * Reads a domain's JSON files (common/ravel_data; a domain without split
+ * files is split by a hash of the names), builds the split's pools, and
+ * for every target attribute draws causal and isolation pairs with the
+ * HyperDAS procedure (common/ravel_sample, ravel_plan), optionally through
+ * a model-knowledge filter (common/known_filter).  Output: a record stream
+ * of `pair` records, or with --count-only a table of counts.  The options
+ * are common/ravel_options; see man/man1/ravel-pairs.1. */
 #include "cli.h"
 #include "error.h"
 #include "header.h"
 #include "known_filter.h"
 #include "msgpack_util.h"
 #include "ravel_data.h"
+#include "ravel_options.h"
 #include "ravel_plan.h"
 #include "ravel_query.h"
 #include "ravel_record.h"
@@ -21,262 +23,13 @@
 #include "sha256.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define MAX_ITEMS 64
-
-typedef struct {
-    const char *name;
-    long long n;            /* -1: all */
-} AttrCount;
-
-typedef struct {
-    const char *data_dir;
-    const char *domains[MAX_ITEMS];
-    int n_domains;
-    const char *attributes[MAX_ITEMS];
-    int n_attributes;
-    const char *isolate[MAX_ITEMS];
-    int n_isolate;
-    int split_wanted[RAVEL_N_SPLITS];
-    RavelSplitType split_type;
-    int val_as_test;
-    RavelPromptKinds prompts;
-    long long n;            /* -1: all that exist */
-    AttrCount n_attr[MAX_ITEMS];
-    int n_n_attr;
-    long long iso_p, iso_q;
-    int iso_require_diff_target;
-    uint64_t seed;
-    const char *filter_path;
-    int filter_strict;
-    int refill;
-    int from_known;
-    int queries;
-    int stats;
-    int count_only;
-    const char *output;
-    int gzip;
-} Options;
-
-static void usage(void)
-{
-    printf(
-        "Usage: ravel-pairs [OPTION]...\n"
-        "Turn the RAVEL benchmark into counterfactual pair records (HyperDAS procedure).\n"
-        "\n"
-        "  --data DIR               RAVEL JSON directory (default: $RAVEL_DIR, the installed\n"
-        "                           data, or data/ravel next to the binary's bin/)\n"
-        "  --domain LIST            city, nobel_prize_winner, occupation, physical_object,\n"
-        "                           verb; repeatable or comma list (default city)\n"
-        "  --attribute LIST         target attributes (default: all with values)\n"
-        "  --isolate LIST           isolation attributes (default: all others with values)\n"
-        "  --split LIST             train, val, test; repeatable or comma list (default train)\n"
-        "  --split-type TYPE        context (templates split, entities pooled; default),\n"
-        "                           entity (entities split, templates pooled) or both\n"
-        "  --val-as-test            the test pools are val + test (HyperDAS's 'test')\n"
-        "  --prompts KIND           source templates: ravel, wikipedia or both (default)\n"
-        "  -n N|all|ATTR=N          records per target attribute, causal + isolation\n"
-        "                           (default all: every base prompt once)\n"
-        "  --iso-ratio P[:Q]        isolation : causal (default 1:1; 0 = causal only)\n"
-        "  --iso-require-diff-target  isolation pairs must also differ in the target\n"
-        "  --seed N                 64-bit seed (default 42)\n"
-        "  --filter FILE            keep only pairs a model knows (stream of `known` records)\n"
-        "  --filter-strict          also require the base and source prompts to be known\n"
-        "  --refill                 with --filter: counts are of kept records (draws\n"
-        "                           rejected by the filter are redrawn)\n"
-        "  --from-known             with --filter: draw among the known verification\n"
-        "                           prompts directly (each once per pass, partners drawn);\n"
-        "                           counts are of kept records; a group with too few ends\n"
-        "                           short with a warning\n"
-        "  --queries                emit `query` records instead of pairs: the distinct\n"
-        "                           verification prompts (template x entity) per attribute\n"
-        "                           and split, for hd-filter to turn into `known` records;\n"
-        "                           -n N asks a random N per attribute, all every one\n"
-        "  --stats                  per group on stderr: kept, known prompts, distinct\n"
-        "                           entities and templates (--from-known), or queries\n"
-        "  --count-only             print the counts as a table, emit no records\n"
-        "  -o FILE                  output file (default stdout; written atomically)\n"
-        "  -z                       gzip the output\n"
-        "  --help, --version\n");
-}
-
-/* One line and exit status 2: a name the user typed is not valid. */
-__attribute__((noreturn, format(printf, 1, 2))) static void bad_name(const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    hd_warn("%s", msg);
-    exit(2);
-}
-
-/* Copies of option values cut into items (argv itself must stay intact:
- * the header records it). */
-static char *list_copies[4 * MAX_ITEMS];
-static int n_list_copies;
-
-/* Splits a comma list into items (pointers into a kept copy). */
-static void add_list(const char **items, int *n, const char *arg, const char *option)
-{
-    if (n_list_copies >= 4 * MAX_ITEMS) hd_usage_error("%s: too many options", option);
-    char *copy = list_copies[n_list_copies++] = hd_strdup(arg);
-    for (char *tok = strtok(copy, ","); tok; tok = strtok(NULL, ",")) {
-        if (*n >= MAX_ITEMS) hd_usage_error("%s: too many items", option);
-        items[(*n)++] = tok;
-    }
-}
-
-static void parse_n(Options *o, const char *arg)
-{
-    const char *eq = strchr(arg, '=');
-    const char *value = eq ? eq + 1 : arg;
-    long long n = strcmp(value, "all") == 0 ? -1 : hd_cli_parse_count("-n", value);
-    if (!eq) {
-        o->n = n;
-        return;
-    }
-    if (o->n_n_attr >= MAX_ITEMS) hd_usage_error("-n: too many attributes");
-    o->n_attr[o->n_n_attr].name = hd_strndup(arg, (size_t)(eq - arg));
-    o->n_attr[o->n_n_attr].n = n;
-    o->n_n_attr++;
-}
-
-static void parse_ratio(Options *o, const char *arg)
-{
-    char *end;
-    long long p = strtoll(arg, &end, 10), q = 1;
-    if (end != arg && *end == ':') {
-        const char *qs = end + 1;
-        q = strtoll(qs, &end, 10);
-        if (end == qs) q = -1;
-    }
-    if (end == arg || *end || p < 0 || q <= 0 || p > 1000000 || q > 1000000)
-        hd_usage_error("--iso-ratio: expected P or P:Q with integers 0 <= P, 1 <= Q <= 1000000, got '%s'", arg);
-    o->iso_p = p;
-    o->iso_q = q;
-}
-
-static uint64_t parse_seed(const char *arg)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(arg, &end, 0);
-    if (errno || end == arg || *end || arg[0] == '-')
-        hd_usage_error("--seed: expected a non-negative 64-bit integer, got '%s'", arg);
-    return (uint64_t)v;
-}
-
-enum {
-    OPT_DATA = 256, OPT_DOMAIN, OPT_ATTRIBUTE, OPT_ISOLATE, OPT_SPLIT, OPT_SPLIT_TYPE, OPT_VAL_AS_TEST,
-    OPT_PROMPTS, OPT_ISO_RATIO, OPT_ISO_DIFF, OPT_SEED, OPT_FILTER, OPT_FILTER_STRICT, OPT_REFILL,
-    OPT_COUNT_ONLY, OPT_FROM_KNOWN, OPT_QUERIES, OPT_STATS, OPT_HELP, OPT_VERSION
-};
-
-static void parse_options(Options *o, int argc, char **argv)
-{
-    static const struct option long_opts[] = {
-        {"data", required_argument, 0, OPT_DATA},
-        {"domain", required_argument, 0, OPT_DOMAIN},
-        {"attribute", required_argument, 0, OPT_ATTRIBUTE},
-        {"isolate", required_argument, 0, OPT_ISOLATE},
-        {"split", required_argument, 0, OPT_SPLIT},
-        {"split-type", required_argument, 0, OPT_SPLIT_TYPE},
-        {"val-as-test", no_argument, 0, OPT_VAL_AS_TEST},
-        {"prompts", required_argument, 0, OPT_PROMPTS},
-        {"iso-ratio", required_argument, 0, OPT_ISO_RATIO},
-        {"iso-require-diff-target", no_argument, 0, OPT_ISO_DIFF},
-        {"seed", required_argument, 0, OPT_SEED},
-        {"filter", required_argument, 0, OPT_FILTER},
-        {"filter-strict", no_argument, 0, OPT_FILTER_STRICT},
-        {"refill", no_argument, 0, OPT_REFILL},
-        {"count-only", no_argument, 0, OPT_COUNT_ONLY},
-        {"from-known", no_argument, 0, OPT_FROM_KNOWN},
-        {"queries", no_argument, 0, OPT_QUERIES},
-        {"stats", no_argument, 0, OPT_STATS},
-        {"output", required_argument, 0, 'o'},
-        {"help", no_argument, 0, OPT_HELP},
-        {"version", no_argument, 0, OPT_VERSION},
-        {0, 0, 0, 0}};
-    memset(o, 0, sizeof *o);
-    o->split_type = RAVEL_SPLIT_CONTEXT;
-    o->prompts = RAVEL_PROMPTS_BOTH;
-    o->n = -1;
-    o->iso_p = o->iso_q = 1;
-    o->seed = 42;
-    const char *splits[MAX_ITEMS];
-    int n_splits = 0;
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":n:o:z", long_opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_DATA: o->data_dir = optarg; break;
-        case OPT_DOMAIN: add_list(o->domains, &o->n_domains, optarg, "--domain"); break;
-        case OPT_ATTRIBUTE: add_list(o->attributes, &o->n_attributes, optarg, "--attribute"); break;
-        case OPT_ISOLATE: add_list(o->isolate, &o->n_isolate, optarg, "--isolate"); break;
-        case OPT_SPLIT: add_list(splits, &n_splits, optarg, "--split"); break;
-        case OPT_SPLIT_TYPE:
-            if ((int)(o->split_type = ravel_split_type_parse(optarg)) < 0)
-                hd_usage_error("--split-type: expected context, entity or both, got '%s'", optarg);
-            break;
-        case OPT_VAL_AS_TEST: o->val_as_test = 1; break;
-        case OPT_PROMPTS:
-            if ((int)(o->prompts = ravel_prompts_parse(optarg)) < 0)
-                hd_usage_error("--prompts: expected ravel, wikipedia or both, got '%s'", optarg);
-            break;
-        case OPT_ISO_RATIO: parse_ratio(o, optarg); break;
-        case OPT_ISO_DIFF: o->iso_require_diff_target = 1; break;
-        case OPT_SEED: o->seed = parse_seed(optarg); break;
-        case OPT_FILTER: o->filter_path = optarg; break;
-        case OPT_FILTER_STRICT: o->filter_strict = 1; break;
-        case OPT_REFILL: o->refill = 1; break;
-        case OPT_COUNT_ONLY: o->count_only = 1; break;
-        case OPT_FROM_KNOWN: o->from_known = 1; break;
-        case OPT_QUERIES: o->queries = 1; break;
-        case OPT_STATS: o->stats = 1; break;
-        case 'n': parse_n(o, optarg); break;
-        case 'o': o->output = optarg; break;
-        case 'z': o->gzip = 1; break;
-        case OPT_HELP: usage(); exit(0);
-        case OPT_VERSION: hd_cli_print_version(); exit(0);
-        case ':': hd_usage_error("option '%s' needs a value", argv[optind - 1]);
-        default: hd_usage_error("unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) hd_usage_error("unexpected argument '%s'", argv[optind]);
-    if (o->n_domains == 0) o->domains[o->n_domains++] = "city";
-    for (int i = 0; i < o->n_domains; i++) {
-        if (!ravel_domain_known(o->domains[i]))
-            bad_name("unknown domain '%s' (valid: city, nobel_prize_winner, occupation, physical_object, verb)",
-                     o->domains[i]);
-        for (int j = 0; j < i; j++)
-            if (strcmp(o->domains[i], o->domains[j]) == 0) hd_usage_error("--domain: '%s' given twice", o->domains[i]);
-    }
-    if (n_splits == 0) splits[n_splits++] = "train";
-    for (int i = 0; i < n_splits; i++) {
-        int s = ravel_split_parse(splits[i]);
-        if (s < 0) bad_name("unknown split '%s' (valid: train, val, test)", splits[i]);
-        o->split_wanted[s] = 1;
-    }
-    if (o->val_as_test && o->split_wanted[RAVEL_VAL])
-        hd_usage_error("--val-as-test puts the val data into test; --split val cannot be used with it");
-    if ((o->filter_strict || o->refill || o->from_known) && !o->filter_path)
-        hd_usage_error("--filter-strict, --refill and --from-known need --filter");
-    if (o->refill && o->from_known) hd_usage_error("--refill and --from-known are two ways to draw: pick one");
-    if (o->queries && (o->filter_path || o->count_only))
-        hd_usage_error("--queries emits every verification prompt: no --filter or --count-only");
-    if (o->count_only && (o->output || o->gzip)) hd_usage_error("--count-only prints text on stdout; no -o or -z");
-}
 
 /* ------------------------------------------------------------ data dir */
 
@@ -363,8 +116,8 @@ static void check_names(DomainPlan *plans, int n_plans, const char *const *names
         int a = -1;
         for (int p = 0; p < n_plans && a < 0; p++) a = ravel_attribute_index(plans[p].d, names[i]);
         if (a >= 0)
-            bad_name("%s: attribute '%s' has no values and cannot be used (valid: %s)", option, names[i], valid);
-        bad_name("%s: unknown attribute '%s' (valid: %s)", option, names[i], valid);
+            ravel_bad_name("%s: attribute '%s' has no values and cannot be used (valid: %s)", option, names[i], valid);
+        ravel_bad_name("%s: unknown attribute '%s' (valid: %s)", option, names[i], valid);
     }
 }
 
@@ -448,8 +201,13 @@ static void pack_header(RecordWriter *w, const Options *o, DomainPlan *plans, in
 {
     msgpack_packer *pk = record_writer_packer(w);
     int n_inputs = filter ? known_filter_n_headers(filter) : 0;
+    /* a domain split by the hash records its fractions; RAVEL's five,
+     * which have split files, keep the header they always had */
+    int hashed = 0;
+    for (int i = 0; i < n_plans; i++)
+        hashed |= !plans[i].d->present[RAVEL_FILE_ENTITY_TO_SPLIT] || !plans[i].d->present[RAVEL_FILE_PROMPT_TO_SPLIT];
     header_pack_begin(pk, o->queries ? "queries" : "pairs", filter ? known_filter_headers(filter) : NULL,
-                      n_inputs, 17);
+                      n_inputs, 17 + hashed);
     pack_kv(pk, "scheme", "hyperdas");
     mp_pack_str(pk, "sampling");
     mp_pack_str(pk, "fnv1a64-splitmix64-xoshiro256** v1");
@@ -495,15 +253,24 @@ static void pack_header(RecordWriter *w, const Options *o, DomainPlan *plans, in
     mp_pack_str(pk, "seed");
     msgpack_pack_uint64(pk, o->seed);
     /* The data files by name and checksum (not by path, so that the same
-     * data gives the same header wherever it is installed). */
+     * data gives the same header wherever it is installed); nil for an
+     * optional file the domain does not have. */
     mp_pack_str(pk, "data_files");
     msgpack_pack_map(pk, n_plans * RAVEL_N_FILES);
     for (int i = 0; i < n_plans; i++)
         for (int f = 0; f < RAVEL_N_FILES; f++) {
             char name[256];
             ravel_file_name(plans[i].d->name, f, name, sizeof name);
-            pack_kv(pk, name, plans[i].d->sha256[f]);
+            pack_kv(pk, name, plans[i].d->present[f] ? plans[i].d->sha256[f] : NULL);
         }
+    if (hashed) {
+        mp_pack_str(pk, "hash_split");
+        msgpack_pack_map(pk, 2);
+        mp_pack_str(pk, "val");
+        msgpack_pack_double(pk, o->hash.val);
+        mp_pack_str(pk, "test");
+        msgpack_pack_double(pk, o->hash.test);
+    }
     mp_pack_str(pk, "filter");
     if (!filter) {
         msgpack_pack_nil(pk);
@@ -659,14 +426,21 @@ int main(int argc, char **argv)
 {
     hd_cli_init(argc, argv, "ravel-pairs");
     Options o;
-    parse_options(&o, argc, argv);
+    ravel_options_parse(&o, argc, argv);
     char *dir = find_data_dir(o.data_dir);
+    for (int i = 0; i < o.n_domains; i++) {
+        char *valid = NULL;
+        if (!ravel_domain_exists(dir, o.domains[i], &valid))
+            ravel_bad_name("unknown domain '%s' (valid: %s): no ravel_%s_entity_attributes.json in %s",
+                           o.domains[i], *valid ? valid : "none", o.domains[i], dir);
+        free(valid);
+    }
 
     DomainPlan plans[MAX_ITEMS];
     int used_attr[MAX_ITEMS] = {0}, used_iso[MAX_ITEMS] = {0};
     for (int i = 0; i < o.n_domains; i++) {
         memset(&plans[i], 0, sizeof plans[i]);
-        plans[i].d = ravel_domain_load(dir, o.domains[i]);
+        plans[i].d = ravel_domain_load(dir, o.domains[i], &o.hash);
         if (!plans[i].d) hd_die("%s", hd_last_error());
         plan_attributes(&plans[i], o.attributes, o.n_attributes, used_attr, plans[i].targets, &plans[i].n_targets);
         plan_attributes(&plans[i], o.isolate, o.n_isolate, used_iso, plans[i].isolate, &plans[i].n_isolate);
@@ -683,7 +457,7 @@ int main(int argc, char **argv)
     check_names(plans, o.n_domains, n_names, o.n_n_attr, used_n, "-n");
     for (int i = 0; i < o.n_domains; i++)
         if (plans[i].n_targets == 0)
-            bad_name("--attribute names no attribute of domain %s", plans[i].d->name);
+            ravel_bad_name("--attribute names no attribute of domain %s", plans[i].d->name);
 
     KnownFilter *filter = NULL;
     if (o.filter_path && !(filter = known_filter_load(o.filter_path))) hd_die("%s", hd_last_error());
@@ -703,8 +477,7 @@ int main(int argc, char **argv)
     if (o.count_only && fflush(stdout) != 0) hd_die("stdout: write error");
 
     for (int i = 0; i < o.n_domains; i++) ravel_domain_free(plans[i].d);
-    for (int i = 0; i < o.n_n_attr; i++) free((char *)o.n_attr[i].name);
-    for (int i = 0; i < n_list_copies; i++) free(list_copies[i]);
+    ravel_options_free(&o);
     known_filter_free(filter);
     free(dir);
     return 0;

@@ -197,11 +197,22 @@ check "malformed JSON names file, line and column" malformed_json
 
 missing_file() {
     copy_data
-    rm "$TMP/data/wikipedia_occupation_entity_prompts.json"
-    one_line_error 1 "wikipedia_occupation_entity_prompts.json: unable to open" \
+    rm "$TMP/data/ravel_occupation_attribute_to_prompts.json"
+    one_line_error 1 "ravel_occupation_attribute_to_prompts.json: unable to open" \
         $RP --data "$TMP/data" --domain occupation
 }
 check "a missing data file" missing_file
+
+# The Wikipedia file is optional: without it no record has a wiki source.
+no_wikipedia() {
+    copy_data
+    rm "$TMP/data/wikipedia_occupation_entity_prompts.json"
+    $RP --data "$TMP/data" --domain occupation -n 200 | $BIN/hd-cat >"$TMP/nw.jsonl" || return 1
+    [ "$(grep -c '"t":"pair"' "$TMP/nw.jsonl")" = 600 ] || { echo "not 600 pairs"; return 1; }
+    ! grep -q '"source_template_kind":"wikipedia"' "$TMP/nw.jsonl" || return 1
+    grep -q '"wikipedia_occupation_entity_prompts.json":null' "$TMP/nw.jsonl"
+}
+check "without the Wikipedia file, attribute sources only" no_wikipedia
 
 bad_content() {
     copy_data
