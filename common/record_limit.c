@@ -104,7 +104,9 @@ static void start_value(RecordScan *s, unsigned char b)
 int record_scan_feed(RecordScan *s, const unsigned char *p, size_t n)
 {
     size_t i = 0;
+    s->stop = n;
     while (i < n && !s->off) {
+        size_t at = i;
         if (s->skip) {
             uint64_t take = s->skip < n - i ? s->skip : n - i;
             s->skip -= take;
@@ -128,6 +130,7 @@ int record_scan_feed(RecordScan *s, const unsigned char *p, size_t n)
         }
         if (over(s)) {
             s->off = 1;
+            s->stop = at;
             return -1;
         }
         if (!s->skip && !s->head_need && s->pending == 0) s->records++;

@@ -38,12 +38,15 @@ typedef struct {
     uint64_t head_value;
     long long records;    /* records completed */
     int off;              /* bytes it does not understand: leave them to msgpack */
+    size_t stop;          /* after a feed: the bytes of it msgpack-c may see */
 } RecordScan;
 
 void record_scan_init(RecordScan *s, uint64_t limit);
 /* Feeds the next n bytes of the stream.  0, or -1 when the record
  * numbered s->records + 1 (1-based) declares more than the limit; the
- * scan then stops. */
+ * scan then stops, and s->stop is the number of bytes before the one that
+ * declared too much: msgpack-c must not be given that byte, since it
+ * allocates an array's or map's objects as soon as it reads the header. */
 int record_scan_feed(RecordScan *s, const unsigned char *p, size_t n);
 
 #endif

@@ -129,11 +129,12 @@ static int refill(RecordReader *r)
     }
     /* Sizes are checked as the bytes arrive, before the unpacker grows its
      * buffer for them: a record declaring more than the limit stops the
-     * reading at the next refill, with at most this chunk buffered. */
+     * reading at the next refill, with at most this chunk buffered, and
+     * the unpacker never sees the header that declares too much. */
     if (record_scan_feed(&r->scan, (const unsigned char *)msgpack_unpacker_buffer(&r->unpacker),
                          (size_t)got) < 0)
         r->over_limit = r->scan.records + 1;
-    msgpack_unpacker_buffer_consumed(&r->unpacker, (size_t)got);
+    msgpack_unpacker_buffer_consumed(&r->unpacker, r->scan.stop);
     return 1;
 }
 

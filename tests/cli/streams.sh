@@ -92,6 +92,12 @@ check "a record declaring 4 GB: refused at once, in bounded memory" bash -c "
     ($VLIMIT; OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 timeout 60 $BIN/hd-cat --count $TMP/huge.mp.gz) \
         > /dev/null 2> $TMP/err; [ \$? = 1 ] && cat $TMP/err &&
     grep -qx 'hd-cat: $TMP/huge.mp.gz: record 2: larger than the record size limit of 1 GiB (HD_MAX_RECORD raises it)' $TMP/err"
+# a map declaring 2^29 pairs: msgpack-c would allocate 16 GB for them at once
+{ head -c $HSIZE $TMP/s.mp; printf '\x82\xa1t\xa4acts\xa1x\xdf\x20\x00\x00\x00'; head -c 1000 /dev/zero; } > $TMP/wide.mp
+check "a record declaring 2^29 map entries: refused before msgpack-c allocates them" bash -c "
+    ($VLIMIT; OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 timeout 60 $BIN/hd-cat --count $TMP/wide.mp) \
+        > /dev/null 2> $TMP/err; [ \$? = 1 ] && cat $TMP/err &&
+    grep -qx 'hd-cat: $TMP/wide.mp: record 2: larger than the record size limit of 1 GiB (HD_MAX_RECORD raises it)' $TMP/err"
 check "HD_MAX_RECORD lowers and raises the limit, and must be a size" bash -c "
     ! HD_MAX_RECORD=2K $BIN/hd-cat --count $TMP/s.mp > /dev/null 2> $TMP/err &&
     grep -qx 'hd-cat: $TMP/s.mp: record 2: larger than the record size limit of 2 KiB (HD_MAX_RECORD raises it)' $TMP/err &&

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "json_view.h"
+#include "record_limit.h"
 #include "records.h"
 #include "tensor.h"
 
@@ -27,6 +28,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         record_reader_close(r);
     }
     unlink(path);
+
+    /* The reader's size scan must find the record boundaries msgpack-c
+     * finds: over the whole values msgpack-c parses from the start, fed
+     * in two pieces split anywhere, it counts the same records.  msgpack-c
+     * is given only the bytes before any header that declares more than
+     * the input could hold (it would allocate for that at once). */
+    RecordScan scan;
+    record_scan_init(&scan, 24 * (uint64_t)size + 24);
+    record_scan_feed(&scan, data, size);
+    size_t safe = scan.stop, off = 0, n_ok = 0, good = 0;
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    while (msgpack_unpack_next(&u, (const char *)data, safe, &off) == MSGPACK_UNPACK_SUCCESS) {
+        n_ok++;
+        good = off;
+    }
+    msgpack_unpacked_destroy(&u);
+    record_scan_init(&scan, (uint64_t)1 << 40);
+    size_t cut = good ? data[0] % (good + 1) : 0;
+    int rc = record_scan_feed(&scan, data, cut);
+    if (rc == 0) rc = record_scan_feed(&scan, data + cut, good - cut);
+    if (rc == 0 && !scan.off && scan.records != (long long)n_ok) abort();
 
     msgpack_sbuffer sb;
     msgpack_packer pk;
