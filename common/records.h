@@ -11,11 +11,15 @@
  * ("FILE: truncated: no end record after N records"), so that a cut
  * stream is never taken for a short complete one.  A reader closed before
  * the end (hd-cat --head, --shard ranges) checks nothing it did not read.
+ * No record may be larger than HD_MAX_RECORD (record_limit.h): a reader
+ * refuses one from the header that declares it, a writer refuses to make
+ * one.
  *
  * Writing: to stdout (refused when it is a terminal) or to a file written
  * under a temporary name and renamed by record_writer_close(), so a killed
- * run never leaves a half file under the final name.  Each record is packed
- * with the packer, then record_writer_end_record() is called. */
+ * run never leaves a half file under the final name (a FIFO or device is
+ * written in place: outfile.h).  Each record is packed with the packer,
+ * then record_writer_end_record() is called. */
 #ifndef HD_RECORDS_H
 #define HD_RECORDS_H
 
