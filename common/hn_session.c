@@ -1,7 +1,9 @@
 #include "hn_session.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "compute.h"
@@ -142,4 +144,29 @@ json_t *hn_config_read(const char *step_dir, HypernetConfig *cfg, const LlamaCon
 fail:
     json_decref(j);
     return NULL;
+}
+
+char *hn_checkpoint_step_dir(const char *dir)
+{
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (stat(path, &st) == 0) return hd_strdup(dir);
+    return checkpoint_latest(dir);
+}
+
+int hn_session_open(HnSession *s, const char *model, const char *ckpt, char **step, TrainState *st)
+{
+    *step = NULL;
+    const char *path = target_model_resolve(model);
+    if (!path || target_model_load(&s->target, path, 1) < 0) return -1;
+    const LlamaConfig *tc = &s->target.model.cfg;
+    if (!(*step = hn_checkpoint_step_dir(ckpt))) return -1;
+    HypernetConfig cfg = hypernet_default_config(tc);
+    json_t *j = hn_config_read(*step, &cfg, tc);
+    if (!j) return -1;
+    json_decref(j);
+    s->hn = hypernet_create(&cfg, tc);
+    if (!s->hn || checkpoint_load(*step, s->hn, NULL, NULL, st) < 0) return -1;
+    return 0;
 }

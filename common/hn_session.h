@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <msgpack.h>
 
+#include "checkpoint.h"
 #include "hypernet.h"
 #include "target_model.h"
 #include "train_batch.h"
@@ -63,6 +64,20 @@ const LlamaView *hn_session_target(HnSession *s);
  * parameters over through the host copy).  -1 with a message (bad_index:
  * the failing record). */
 int hn_session_fill(HnSession *s, const msgpack_object *const *recs, int n, int *bad_index);
+
+/* The step directory a checkpoint argument names: DIR itself when it
+ * holds config.json, else DIR's latest step (hd_malloc'd); NULL with a
+ * message. */
+char *hn_checkpoint_step_dir(const char *dir);
+
+/* The start of every tool that runs a trained checkpoint (hd-score,
+ * hd-locate): loads the target (model as target_model_resolve takes it,
+ * with its BOS), finds the checkpoint's step directory, reads its
+ * config.json (which must name the same target), creates the hypernetwork
+ * and loads its weights.  *step gets the step directory (hd_malloc'd),
+ * *st its training state.  -1 with a message; s then holds what was
+ * loaded, for hn_session_free. */
+int hn_session_open(HnSession *s, const char *model, const char *ckpt, char **step, TrainState *st);
 
 /* Frees everything the session holds (the struct itself is the caller's). */
 void hn_session_free(HnSession *s);

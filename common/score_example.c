@@ -1,10 +1,12 @@
 #include "score_example.h"
 #include "error.h"
 #include "msgpack_util.h"
+#include "plot_heatmap.h"
 #include "svg.h"
 #include "tensor.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,3 +128,39 @@ void score_example_free(ScoreExample *e)
     free(e->weights);
     memset(e, 0, sizeof *e);
 }
+
+static char *labelled(int index, const char *text)
+{
+    size_t n = strlen(text) + 24;
+    char *s = hd_malloc(n);
+    snprintf(s, n, "%d %s", index, text);
+    return s;
+}
+
+int score_example_svg(const ScoreExample *e, const char *path)
+{
+    int rows = e->S + 1, cols = e->B;
+    double *values = hd_malloc((size_t)rows * cols * sizeof *values);
+    for (size_t i = 0; i < (size_t)rows * cols; i++) values[i] = e->weights[i];
+    char **row_labels = hd_malloc((size_t)rows * sizeof *row_labels);
+    char **col_labels = hd_malloc((size_t)cols * sizeof *col_labels);
+    for (int s = 0; s < e->S; s++) row_labels[s] = labelled(s, e->source_tokens[s]);
+    row_labels[e->S] = hd_strdup("(self)");
+    for (int t = 0; t < cols; t++) col_labels[t] = labelled(t, e->base_tokens[t]);
+    char line2[512], line3[512];
+    snprintf(line2, sizeof line2, "mode: %s   target: %s   kind: %s", e->mode, e->attribute, e->kind);
+    snprintf(line3, sizeof line3, "label: %s   prediction: %s   correct: %s", e->label, e->prediction,
+             e->correct < 0 ? "?" : e->correct ? "yes" : "no");
+    Heatmap h = {.rows = rows, .cols = cols, .values = values, .row_labels = row_labels,
+                 .col_labels = col_labels, .mark_row = e->source_entity, .mark_col = e->base_entity,
+                 .mark_note = "entity's last token", .separate_last_row = 1,
+                 .title = {e->id, line2, line3, NULL}, .row_axis = "source tokens", .col_axis = "base tokens"};
+    int rc = heatmap_write_svg(&h, path);
+    for (int i = 0; i < rows; i++) free(row_labels[i]);
+    for (int i = 0; i < cols; i++) free(col_labels[i]);
+    free(row_labels);
+    free(col_labels);
+    free(values);
+    return rc;
+}
+

@@ -25,4 +25,11 @@ typedef struct {
 int score_example_parse(const msgpack_object *rec, ScoreExample *e);
 void score_example_free(ScoreExample *e);
 
+/* The heatmap of one example as an SVG file (plot_heatmap.h): rows the
+ * source tokens and "(self)", columns the base tokens, each labelled with
+ * its index, the entities' last tokens outlined, the id, mode, target,
+ * kind, label and prediction as the title.  What hd-plot --heatmaps draws
+ * per example, and hd-locate --svg.  -1 (hd_fail) on a write error. */
+int score_example_svg(const ScoreExample *e, const char *path);
+
 #endif

@@ -176,41 +176,11 @@ static char *example_file_name(const HeatmapInput *in, int upto, const ScoreExam
     }
 }
 
-static char *labelled(int index, const char *text)
-{
-    size_t n = strlen(text) + 24;
-    char *s = hd_malloc(n);
-    snprintf(s, n, "%d %s", index, text);
-    return s;
-}
-
 static void write_example(const char *dir, Shown *sh)
 {
-    const ScoreExample *e = &sh->ex;
-    int rows = e->S + 1, cols = e->B;
-    double *values = hd_malloc((size_t)rows * cols * sizeof *values);
-    for (size_t i = 0; i < (size_t)rows * cols; i++) values[i] = e->weights[i];
-    char **row_labels = hd_malloc((size_t)rows * sizeof *row_labels);
-    char **col_labels = hd_malloc((size_t)cols * sizeof *col_labels);
-    for (int s = 0; s < e->S; s++) row_labels[s] = labelled(s, e->source_tokens[s]);
-    row_labels[e->S] = hd_strdup("(self)");
-    for (int t = 0; t < cols; t++) col_labels[t] = labelled(t, e->base_tokens[t]);
-    char line2[512], line3[512];
-    snprintf(line2, sizeof line2, "mode: %s   target: %s   kind: %s", e->mode, e->attribute, e->kind);
-    snprintf(line3, sizeof line3, "label: %s   prediction: %s   correct: %s", e->label, e->prediction,
-             e->correct < 0 ? "?" : e->correct ? "yes" : "no");
-    Heatmap h = {.rows = rows, .cols = cols, .values = values, .row_labels = row_labels,
-                 .col_labels = col_labels, .mark_row = e->source_entity, .mark_col = e->base_entity,
-                 .mark_note = "entity's last token", .separate_last_row = 1,
-                 .title = {e->id, line2, line3, NULL}, .row_axis = "source tokens", .col_axis = "base tokens"};
     char *path = path_join(dir, sh->file);
-    if (heatmap_write_svg(&h, path) < 0) hd_die("%s", hd_last_error());
+    if (score_example_svg(&sh->ex, path) < 0) hd_die("%s", hd_last_error());
     free(path);
-    for (int i = 0; i < rows; i++) free(row_labels[i]);
-    for (int i = 0; i < cols; i++) free(col_labels[i]);
-    free(row_labels);
-    free(col_labels);
-    free(values);
 }
 
 /* "e-3", "e", "e+4": an offset from the entity's last token. */

@@ -37,7 +37,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define RULE_TF "teacher-forced"
 #define RULE_GEN "greedy-generate"
@@ -261,18 +260,6 @@ static int parse_modes(SelectionMode modes[MAX_MODES], const char *list)
     return n;
 }
 
-/* The step directory: DIR itself when it holds config.json, else its latest. */
-static char *step_directory(const char *dir)
-{
-    char path[4200];
-    struct stat st;
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    if (stat(path, &st) == 0) return hd_strdup(dir);
-    char *step = checkpoint_latest(dir);
-    if (!step) hd_die("%s", hd_last_error());
-    return step;
-}
-
 /* Summary records, tables and comparisons of every group; an unknown
  * --compare name is a usage error. */
 static void report(const Options *o, const ScoreGroups *groups, RecordWriter *out)
@@ -287,17 +274,11 @@ static void report(const Options *o, const ScoreGroups *groups, RecordWriter *ou
 static int run_scoring(Options *o, char **files, int n_files)
 {
     Scorer sc = {.o = o};
-    const char *path = target_model_resolve(o->model);
-    if (!path || target_model_load(&sc.s.target, path, 1) < 0) hd_die("%s", hd_last_error());
-    const LlamaConfig *tc = &sc.s.target.model.cfg;
-    char *step = step_directory(o->ckpt);
-    HypernetConfig cfg = hypernet_default_config(tc);
-    json_t *j = hn_config_read(step, &cfg, tc);
-    if (!j) hd_die("%s", hd_last_error());
-    json_decref(j);
-    sc.s.hn = hypernet_create(&cfg, tc);
+    char *step;
     TrainState st;
-    if (!sc.s.hn || checkpoint_load(step, sc.s.hn, NULL, NULL, &st) < 0) hd_die("%s", hd_last_error());
+    if (hn_session_open(&sc.s, o->model, o->ckpt, &step, &st) < 0) hd_die("%s", hd_last_error());
+    const LlamaConfig *tc = &sc.s.target.model.cfg;
+    const HypernetConfig cfg = sc.s.hn->cfg;
     /* The teacher-forced rule runs only the target's layers [L, N) (the
      * hypernetwork's weights come from the checkpoint): the rest of the
      * target goes back, as in hd-train.  Greedy generation runs every layer. */
