@@ -9,7 +9,8 @@
 #   make MPI=1      the same with Open MPI into build-mpi/ and bin-mpi/: hd-train
 #                   then runs data parallel under mpirun (common/dist.h)
 #   make deps       install the Debian packages the build and tests need (sudo unless root)
-#   make install    PREFIX=/usr/local: binaries, man pages, bundled RAVEL data,
+#   make install    PREFIX=/usr/local: binaries, man pages, bundled RAVEL data
+#                   and the example domain data/country,
 #                   and the SmolLM2 GGUF when `make model` fetched it
 #
 # Sources are found by wildcard: common/*.c and kernels/cpu/*.c form one
@@ -187,10 +188,12 @@ deps:
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEB_PACKAGES)
 
 install: $(TOOL_BINS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(DATADIR)/ravel
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(DATADIR)/ravel \
+	    $(DESTDIR)$(DATADIR)/country
 	install -m 755 $(TOOL_BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(MANPAGES) $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 data/ravel/* $(DESTDIR)$(DATADIR)/ravel/
+	install -m 644 data/country/* $(DESTDIR)$(DATADIR)/country/
 	if [ -f $(SMOLLM2_GGUF) ]; then install -d $(DESTDIR)$(DATADIR)/models && \
 	    install -m 644 $(SMOLLM2_GGUF) $(DESTDIR)$(DATADIR)/models/; fi
 
