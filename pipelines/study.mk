@@ -60,6 +60,10 @@ STUDY_LARGEST := $(lastword $(STUDY_SIZES))
 
 .PHONY: study study-data
 .DELETE_ON_ERROR:
+# Kept, not intermediate: make would otherwise delete the known and pair
+# files after use, and an interrupted run would then redo every size.
+.SECONDARY: $(foreach s,train val test,$(STUDY)/$(s).known) $(STUDY)/test-hdrule.pairs \
+            $(foreach n,$(STUDY_SIZES),$(STUDY)/train-$(n).pairs) $(STUDY)/val.pairs $(STUDY)/test.pairs
 
 study: $(STUDY)/table.txt $(STUDY)/loss.svg $(STUDY)/learning.svg
 	@cat $(STUDY)/table.txt
@@ -186,3 +190,40 @@ $(SWEEP)/hd-%.val.scores: $(SWEEP)/hd-%.log
 $(SWEEP)/table.txt: $(SWEEP_SCORES)
 	( for f in $^; do echo "== $$f"; $(RAVEL_BIN)/hd-score --summarize --table --also-first 0 $$f \
 	    | sed -n '/^comparison/,/^$$/p' || exit 1; done ) > $@.tmp && mv $@.tmp $@
+
+# ---- Ablations at the largest size (make study-ablate): HyperDAS with a
+# hypernetwork of 2 and 8 decoder layers instead of 4, and with the
+# scheduled sparsity loss on.  Each is scored on val and, once, on test,
+# and compared with the main HyperDAS run (paired, on the same test pairs).
+ABLATE           := $(STUDY)/ablate
+STUDY_ABLATIONS  ?= depth2 depth8 sparsity
+ABLATE_OPTS_depth2   := --hyper-layers 2
+ABLATE_OPTS_depth8   := --hyper-layers 8
+ABLATE_OPTS_sparsity := --sparsity 0.15:1.5:0.5
+.PHONY: study-ablate
+study-ablate: $(ABLATE)/table.txt
+	@cat $<
+
+$(ABLATE)/hd-%.log: $(STUDY)/train-$(STUDY_LARGEST).acts $(STUDY)/val.acts
+	@mkdir -p $(ABLATE)
+	rm -rf $(ABLATE)/hd-$*.ckpt
+	$(RAVEL_BIN)/hd-train $(MODEL_OPT) $(THREAD_OPT) -c $(ABLATE)/hd-$*.ckpt --seed $(STUDY_SEED) \
+	  --epochs 1000 --max-steps $(STUDY_STEPS) $(STUDY_HD_OPTS) $(ABLATE_OPTS_$*) -o $@.part $<
+	rm -f $(ABLATE)/hd-$*.ckpt/*.spool
+	mv $@.part $@
+
+$(ABLATE)/hd-%.val.scores: $(ABLATE)/hd-%.log
+	$(RAVEL_BIN)/hd-score $(MODEL_OPT) $(THREAD_OPT) -c $(ABLATE)/hd-$*.ckpt --modes soft,groundtruth,random \
+	  -o $@ $(STUDY)/val.acts
+$(ABLATE)/hd-%.test.scores: $(ABLATE)/hd-%.log $(ABLATE)/hd-%.val.scores $(STUDY)/test.acts
+	$(RAVEL_BIN)/hd-score $(MODEL_OPT) $(THREAD_OPT) -c $(ABLATE)/hd-$*.ckpt \
+	  --modes soft,column_argmax,groundtruth,random -o $@ $(STUDY)/test.acts
+
+$(ABLATE)/table.txt: $(foreach a,$(STUDY_ABLATIONS),$(ABLATE)/hd-$(a).test.scores) $(STUDY)/hd-$(STUDY_LARGEST).scores
+	( for a in $(STUDY_ABLATIONS); do \
+	    echo "== $(STUDY_DOMAIN): HyperDAS $$a against the main run, $(STUDY_LARGEST) pairs, val"; \
+	    $(RAVEL_BIN)/hd-score --summarize --table --also-first 0 $(ABLATE)/hd-$$a.val.scores || exit 1; \
+	    echo "== $(STUDY_DOMAIN): HyperDAS $$a against the main run, $(STUDY_LARGEST) pairs, test"; \
+	    $(RAVEL_BIN)/hd-score --summarize --table --also-first 0 \
+	      $(STUDY)/hd-$(STUDY_LARGEST).scores $(ABLATE)/hd-$$a.test.scores || exit 1; \
+	  done ) > $@.tmp && mv $@.tmp $@

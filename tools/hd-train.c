@@ -97,7 +97,8 @@ static void usage(void)
         "      --causal-weight X   (default 3.5)    --iso-weight X  (default 0.5)\n"
         "      --sparsity A:B:W    sparsity weight from A to B, zero for the first\n"
         "                          fraction W of steps (default 0.15:1.5:0.5)\n"
-        "      --no-sparsity       no source-selection sparsity loss\n"
+        "      --no-sparsity       no source-selection sparsity loss (the last of\n"
+        "                          --sparsity and --no-sparsity wins)\n"
         "      --seed N            initialisation and data order (default 42)\n"
         "Evaluation and output\n"
         "      --eval-every N      (default 2000, and at the end)\n"
@@ -246,6 +247,7 @@ static void parse_sparsity(TrainOptions *o, const char *arg)
         !isfinite(o->sp_start) || !isfinite(o->sp_end) || o->sp_start < 0 || o->sp_end < 0 ||
         !(o->sp_warmup >= 0 && o->sp_warmup <= 1))
         hd_usage_error("--sparsity: expected START:END:WARMUP_FRACTION, got '%s'", arg);
+    o->sparsity = 1; /* the last of --sparsity / --no-sparsity wins */
 }
 
 int main(int argc, char **argv)

@@ -114,4 +114,10 @@ check "shared and inline acts train and score the same (and resume from the shar
     $BIN/ravel-pairs --domain city --attribute Country -n 12 --split test | $BIN/cache-acts --inline-states -o $TMP/val-inline.msgpack &&
     $BIN/hd-score -c $TMP/sh --modes soft,groundtruth $TMP/val-inline.msgpack -o $TMP/s2 &&
     cmp <($BIN/hd-cat $TMP/s1 | tail -n +2) <($BIN/hd-cat $TMP/s2 | tail -n +2)"
+check "--sparsity and --no-sparsity: the one given last wins" bash -c "
+    $BIN/hd-train -c $TMP/sp1 $SMALL --max-steps 2 --save-every 0 --no-sparsity --sparsity 0.5:1:0 \
+        $TMP/four.msgpack | $BIN/hd-cat --where t=step | grep -q '\"sparsity_weight\":0.5' &&
+    $BIN/hd-train -c $TMP/sp2 $SMALL --max-steps 2 --save-every 0 --sparsity 0.5:1:0 --no-sparsity \
+        $TMP/four.msgpack | $BIN/hd-cat --where t=step | tail -n +2 > $TMP/sp2.jsonl &&
+    [ \$(wc -l < $TMP/sp2.jsonl) = 2 ] && ! grep -Ev '\"sparsity_weight\":0(\\.0)?[,}]' $TMP/sp2.jsonl | grep -q ."
 done_testing
