@@ -7,7 +7,7 @@ for t in "$BIN"/*; do
     check "$name --version" bash -c "$t --version | grep -qx '$name (hyperdas) [0-9.]*'"
     check "$name has a man page" test -f "man/man1/$name.1"
 done
-for m in man/man1/*.1; do
+for m in man/man1/*.1 man/man5/*.5 man/man7/*.7; do
     check "$(basename "$m") renders without warnings" bash -c "
         out=\$(groff -man -ww -z '$m' 2>&1); [ -z \"\$out\" ] || { echo \"\$out\"; false; }"
 done
