@@ -69,6 +69,8 @@ TEST_BINS := $(TESTS:%=$(BIN)/tests/%)
 BENCHES   := $(sort $(patsubst bench/%.c,%,$(wildcard bench/bench_*.c)))
 BENCH_BINS:= $(BENCHES:%=$(BIN)/bench/%)
 MANPAGES  := $(sort $(wildcard man/man1/*.1))
+MANPAGES5 := $(sort $(wildcard man/man5/*.5))
+MANPAGES7 := $(sort $(wildcard man/man7/*.7))
 
 DEB_PACKAGES := build-essential gcc make pkg-config libmsgpack-dev libjansson-dev \
                 libpcre2-dev libopenblas-dev libopenblas-openmp-dev zlib1g-dev libcmocka-dev groff-base \
@@ -188,10 +190,13 @@ deps:
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEB_PACKAGES)
 
 install: $(TOOL_BINS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(DATADIR)/ravel \
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
+	    $(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(DATADIR)/ravel \
 	    $(DESTDIR)$(DATADIR)/country
 	install -m 755 $(TOOL_BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(MANPAGES) $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 $(MANPAGES5) $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 644 $(MANPAGES7) $(DESTDIR)$(PREFIX)/share/man/man7/
 	install -m 644 data/ravel/* $(DESTDIR)$(DATADIR)/ravel/
 	install -m 644 data/country/* $(DESTDIR)$(DATADIR)/country/
 	if [ -f $(SMOLLM2_GGUF) ]; then install -d $(DESTDIR)$(DATADIR)/models && \
@@ -225,7 +230,7 @@ $(SMOLLM2_GGUF):
 #   DAS baseline side by side, sized for a 2-core machine (about 25 minutes
 #   from nothing; RESULTS.md holds a measured run).
 # make ravel MODEL=DIR DOMAIN=city DEVICE=cpu: the paper's configuration
-#   (spec hyperdas.md 7) on any Llama checkpoint, into out/ravel-DOMAIN.
+#   (hyperdas(7) 7.2) on any Llama checkpoint, into out/ravel-DOMAIN.
 include pipelines/ravel.mk
 include pipelines/study.mk
 .PHONY: demo ravel

@@ -11,7 +11,7 @@
  *
  *   bin/bench/bench_memory_plan [llama3-8b | MODEL] [b E B S] [--recompute-target]
  *
- * llama3-8b uses the configuration of spec models.md (no weights needed);
+ * llama3-8b uses the configuration of hyperdas(7) 12 (no weights needed);
  * MODEL is a model path as hd-train -m takes it (only the configuration is
  * used).  b E B S default to 16 12 29
  * 36, the median batch of the SmolLM2 RAVEL city runs (bench/NOTES.md).  The hypernetwork has hd-train's defaults for that target (8
@@ -33,7 +33,7 @@ static LlamaConfig llama3_8b(void)
     c.vocab_size = 128256, c.hidden_size = 4096, c.intermediate_size = 14336, c.n_layers = 32;
     c.n_heads = 32, c.n_kv_heads = 8, c.head_dim = 128, c.max_position_embeddings = 8192;
     c.rms_norm_eps = 1e-5f, c.rope_theta = 500000.0f, c.tie_word_embeddings = 0;
-    snprintf(c.model_id, sizeof c.model_id, "Meta-Llama-3-8B (spec models.md)");
+    snprintf(c.model_id, sizeof c.model_id, "Meta-Llama-3-8B (hyperdas(7) 12)");
     return c;
 }
 

@@ -112,7 +112,7 @@ def main():
                          subspace="reflect", sub_ffn=a.sub_ffn or cfg_t.ffn)
     gen = torch.Generator().manual_seed(a.seed)
     X, Q0, _ = ref.init_rotation(cfg_t.d, hc.das_dim, a.seed)
-    head_init = ref.make_head_init(cfg_t, gen, 0.02)            # production init N(0, 0.02) (spec Q5)
+    head_init = ref.make_head_init(cfg_t, gen, 0.02)            # production init N(0, 0.02) (hyperdas(7) 14.6)
     das_init = ref.make_das_init(cfg_t, hc, gen, X, Q0)
     p, buffers = ref.build_params(cfg_t, tw, hc, head_init, das_init, torch.float32)
     n_params = sum(t.numel() for t in p.values())

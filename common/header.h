@@ -1,4 +1,4 @@
-/* The stream header (spec/records.md section 1): format, version, kind,
+/* The stream header (hyperdas-records(5) HEADER): format, version, kind,
  * tool, tool_version, argv, created, inputs.  `created` honours
  * SOURCE_DATE_EPOCH so that output can be byte-reproducible. */
 #ifndef HD_HEADER_H

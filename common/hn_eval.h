@@ -1,5 +1,5 @@
-/* Judging interventions the way HyperDAS scores them (spec ravel.md 5.1-5.2,
- * hyperdas.md 8.1): one teacher-forced forward of the intervened model; an
+/* Judging interventions the way HyperDAS scores them (hyperdas(7)
+ * 9.1, 9.3): one teacher-forced forward of the intervened model; an
  * example is correct when the argmax at the position before each of its
  * label tokens is that token (all label tokens, or the first n).  Cause is
  * the accuracy over causal examples, Isolate over isolation examples,

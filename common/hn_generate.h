@@ -1,5 +1,5 @@
 /* Greedy generation from the intervened base prompt: the RAVEL correctness
- * rule of spec ravel.md 5.1 ("greedy-generate n new tokens from the
+ * rule of hyperdas(7) 9.2 ("greedy-generate n new tokens from the
  * intervened base prompt, compare the first n label tokens").
  *
  * The intervention (common/hypernet.h) edits hs[L], the residual entering
@@ -50,7 +50,7 @@
  * York" -> [1030, 4254]: the first two generated tokens must be 1030, 4254;
  * a 5-token label: its first 3 tokens against the 3 generated.  The first
  * generated token is the teacher-forced argmax before the first label
- * token, so with n = 1 both rules of 5.1 agree (tests/test_hn_generate.c). */
+ * token, so with n = 1 both rules of hyperdas(7) 9.1 and 9.2 agree (tests/test_hn_generate.c). */
 #ifndef HD_HN_GENERATE_H
 #define HD_HN_GENERATE_H
 

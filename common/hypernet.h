@@ -1,6 +1,6 @@
 /* The HyperDAS hypernetwork G, its selection head, the subspace module D,
  * the intervention at the target's hidden state hs[L] and the training loss
- * (spec hyperdas.md 1.2, 3-6), in fp32 on the CPU, with a hand-written
+ * (hyperdas(7) 1.3, 3-6), in fp32 on the CPU, with a hand-written
  * backward into every trainable tensor.
  *
  * Parameters.  One fp32 buffer holds every trainable tensor, one gradient
@@ -50,7 +50,7 @@ const char *hn_subspace_name(HnSubspace s);
 
 /* What chooses the positions and the subspace.  HYPERDAS: the hypernetwork
  * G reads the instruction and both runs and outputs the selection matrix
- * (spec 3-5).  DAS: the DAS/MDAS baseline of spec 9 -- no G, no head: one
+ * (hyperdas(7) 3-5).  DAS: the DAS/MDAS baseline of hyperdas(7) 8 -- no G, no head: one
  * learned rotation R (subspace HN_SUBSPACE_DAS) applied at fixed positions,
  * the entity's last token of base and source (SELECT_GROUNDTRUTH; the soft
  * mode means that here), so the only trainable tensor is das.rotate.X. */
@@ -71,7 +71,7 @@ typedef struct {
     int ablate_source_attention, ablate_base_attention; /* skip a cross block (ablations) */
 } HypernetConfig;
 
-/* The training defaults of spec 7 for a target: Lh 8 (capped at the
+/* The training defaults of hyperdas(7) 7.2 for a target: Lh 8 (capped at the
  * target's depth), L 15 (capped at Lt - 1), k 128 (capped at d),
  * ReflectSelect, MLP width = the target's intermediate size. */
 HypernetConfig hypernet_default_config(const LlamaConfig *target);
@@ -156,12 +156,12 @@ typedef struct {
 Hypernet *hypernet_create(const HypernetConfig *cfg, const LlamaConfig *target);
 void hypernet_free(Hypernet *hn);
 
-/* Initialisation (spec 3.1).  G from the target: embedding, the first Lh
+/* Initialisation (hyperdas(7) 3.1).  G from the target: embedding, the first Lh
  * layers (both cross blocks get independent copies of that layer's
  * self-attention and input norm), final norm.  from_scratch != 0: G's
  * layers as PyTorch defaults (Linear U(+-1/sqrt(fan_in)), norms 1), the
  * embedding and final norm still copied.  Head q/k/q_combine N(0, head_std)
- * (0.02 in the original, spec Q5).  Subspace MLP PyTorch Linear defaults,
+ * (0.02 in the original, hyperdas(7) 14.6).  Subspace MLP PyTorch Linear defaults,
  * its norm 1; X = -I; Q0 a random orthogonal matrix (QR of a Gaussian).
  * All draws from `seed`. */
 int hypernet_init(Hypernet *hn, const LlamaModel *target, int from_scratch, float head_std,
@@ -188,7 +188,7 @@ void hypernet_rotation(const Hypernet *hn, float *R);
 
 /* ---- a batch ----
  * Ids and masks are int, row-major, left padded.  The target states come
- * from the target's runs (spec 1.2, 2.4):
+ * from the target's runs (hyperdas(7) 1.3, 2.4):
  *   base_states [b, B, Lt+1, d]  the base run's HF hidden_states (hs[Lt] is
  *                                the final-norm output), positions cumsum rule
  *   src_states  [b, S, Lt+1, d]  the same for the source
@@ -220,7 +220,7 @@ typedef struct {
     float bidding_threshold;/* 0.1 */
     float mask_temperature; /* MaskSelect's tau */
     /* Data parallelism: the batch is this rank's share of a global batch.
-     * The loss is a mean over the global batch (spec 6): label weights are
+     * The loss is a mean over the global batch (hyperdas(7) 6.1): label weights are
      * divided by global_label_tokens, the sparsity sum by global_examples,
      * so the returned loss parts and the gradients are this rank's terms of
      * the global sums and add up over the ranks.  0: the local counts (one
@@ -295,7 +295,7 @@ int hn_acts_zero_grad(HnActs *a, Hypernet *hn);
  * visible (token, layer) states only, packed (masked keys have weight
  * exactly 0 in the reference too), so a row whose source or base has no
  * visible token at all gets a zero cross-attention output where the
- * reference would average every state (spec 11 Q1 calls that input a bug
+ * reference would average every state (hyperdas(7) 14.1 calls that input a bug
  * to guard against).  A zero state vector is normalised to 0, not NaN. */
 int hypernet_forward(Hypernet *hn, HnActs *a, const LlamaModel *target, const HnBatch *batch,
                      const HnOptions *opt, HnLoss *loss);

@@ -247,7 +247,7 @@ int hypernet_backward_view(Hypernet *hn, HnActs *a, const LlamaView *target)
     if (hn->cfg.subspace != HN_SUBSPACE_NONE) zero(a, a->dR, (size_t)D.d * D.k);
     zero(a, a->dW, (size_t)b * P);
     if (hn->cfg.subspace == HN_SUBSPACE_MASK) zero(a, a->dmask, (size_t)b * D.k);
-    /* hard selections have no gradient (spec 4): W then only feeds the sparsity term */
+    /* hard selections have no gradient (hyperdas(7) 4): W then only feeds the sparsity term */
     K->intervention_backward(a->soft ? a->dW : NULL, dR,
                              hn->cfg.subspace == HN_SUBSPACE_MASK ? a->dmask : NULL, NULL,
                              a->dnew, a->diff, a->proj, a->in.xb, a->in.ys, a->W_used, R, stride,

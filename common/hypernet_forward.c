@@ -1,4 +1,4 @@
-/* The forward of one HyperDAS step (spec 1.2 steps 2-9): target states ->
+/* The forward of one HyperDAS step (hyperdas(7) 1.3): target states ->
  * G -> head -> selection -> subspace -> intervention at hs[L] -> frozen
  * target layers [L, Lt) -> logits at the label positions -> loss. */
 #include <math.h>
@@ -172,7 +172,7 @@ static void cross_block_forward(const Hypernet *hn, HnActs *a, const HnAttnWeigh
     K->rmsnorm_forward(a->normed, s->rstd, x_in, w->norm, N, D.d, hn->target.rms_norm_eps);
     K->matmul_forward(s->q, a->normed, w->wq, NULL, N, D.d, D.qd);
     K->rope_forward(s->q, a->in.cos_e, a->in.sin_e, N, D.H, D.hd);
-    /* K/V of the target states: no norm on them (spec 3.4) */
+    /* K/V of the target states: no norm on them (hyperdas(7) 3.4) */
     K->matmul_forward(s->kp, keys->states, w->wk, NULL, NK, D.d, D.kvd);
     K->matmul_forward(s->vp, keys->states, w->wv, NULL, NK, D.d, D.kvd);
     K->rope_forward(s->kp, keys->cos, keys->sin, NK, D.Hkv, D.hd);
@@ -348,7 +348,7 @@ static int prepare_inputs(const Hypernet *hn, HnActs *a, const HnBatch *x, int h
     const size_t bE = (size_t)b * E, bB = (size_t)b * B, bS = (size_t)b * S;
     memcpy(h->ids, x->instr_ids, bE * sizeof(int));
     memcpy(h->imask, x->instr_mask, bE * sizeof(int));
-    for (int r = 0; r < b; r++) { /* G's positions: cumsum(mask), pads 0 (spec 2.4) */
+    for (int r = 0; r < b; r++) { /* G's positions: cumsum(mask), pads 0 (hyperdas(7) 2.4) */
         int c = 0;
         for (int t = 0; t < E; t++) {
             c += h->imask[(size_t)r * E + t];
@@ -483,7 +483,7 @@ int hypernet_forward_view(Hypernet *hn, HnActs *a, const LlamaView *target, cons
                                  b, B, D.L, D.Lt))
         return hd_fail_prefix("hypernet forward: ");
 
-    /* loss: the logit at position t predicts the label at t+1 (spec 2.3) */
+    /* loss: the logit at position t predicts the label at t+1 (hyperdas(7) 2.3) */
     int n = 0;
     for (int r = 0; r < b; r++)
         for (int t = 0; t + 1 < B; t++) {

@@ -472,7 +472,7 @@ static void init_g_and_head(Hypernet *hn, const LlamaModel *target, int from_scr
             linear_default(lw->w_up, F, d, rng);
             linear_default(lw->w_down, d, F, rng);
         } else {
-            /* spec 3.1 step 4 / Q7: both cross blocks start as copies of the
+            /* hyperdas(7) 3.1, 14.8: both cross blocks start as copies of the
              * layer's self-attention and input norm, then train independently */
             copy_attn(&lw->self_attn, src, t);
             copy_attn(&lw->src_cross, src, t);

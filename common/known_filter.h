@@ -1,6 +1,6 @@
-/* The model-knowledge filter of `ravel-pairs --filter` (spec/ravel.md 2.3).
+/* The model-knowledge filter of `ravel-pairs --filter` (hyperdas(7) 10.6).
  *
- * Input: a record stream of `known` records (spec/records.md), one per
+ * Input: a record stream of `known` records (hyperdas-records(5) KNOWN), one per
  * prompt a model was asked:
  *
  *   {"t": "known", "prompt": STR, "answer": STR, "correct": BOOL, "model": STR}
@@ -10,7 +10,7 @@
  *          carry labels (no separator in front); optional: a record without
  *          it speaks for the prompt whatever the answer;
  * correct  whether the model produced that answer (the HyperDAS rule of
- *          spec 2.2: teacher-forced, full answer, exact tokens);
+ *          hyperdas(7) 10.6: teacher-forced, full answer, exact tokens);
  * model    the model id; optional, but one stream must not mix models.
  *
  * A (prompt, answer) is known-correct when some record for it says

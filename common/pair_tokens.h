@@ -1,4 +1,4 @@
-/* A pair record (spec/ravel.md section 4) turned into the token sequences
+/* A pair record (hyperdas-records(5) PAIR) turned into the token sequences
  * the model-side tools run, with the positions HyperDAS and the baselines
  * need.  Every sequence is [BOS] + tokens(text) (target_model_encode).
  *
@@ -8,11 +8,11 @@
  *   instruction  BOS + instruction                   (the hypernetwork's input)
  *
  * The answer tokens of base and verify are those after the token count of
- * BOS + prompt tokenised alone (the HyperDAS rule, spec ravel.md 2.2): the
+ * BOS + prompt tokenised alone (the HyperDAS rule, hyperdas(7) 2.2): the
  * answer is tokenised in context.  Entity positions come from the
  * tokenizer's byte offsets: the last entity token is the last token that
  * overlaps the entity's byte span, and the visible prefix (the positions an
- * intervention may touch, hyperdas.md 2.2 (a)) is BOS up to that token. */
+ * intervention may touch, hyperdas(7) 2.2) is BOS up to that token. */
 #ifndef HD_PAIR_TOKENS_H
 #define HD_PAIR_TOKENS_H
 

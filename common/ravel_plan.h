@@ -1,8 +1,8 @@
 /* How many records each sampling group gets, and the loop that draws them
- * through an optional model filter (spec/ravel.md 2.3, 3.2, 6.7).
+ * through an optional model filter (hyperdas(7) 10.5, 10.6, 10.8).
  *
  * Counts.  For one target attribute A with k isolation attributes and the
- * ratio isolation:causal = P:Q (default 1:1, HyperDAS 3.2):
+ * ratio isolation:causal = P:Q (default 1:1, hyperdas(7) 10.5):
  *   -n N  (sampled)   causal = N*Q/(P+Q); each isolation attribute gets
  *                     (N*P/(P+Q)) / k, rounded down (HyperDAS: N//2 and
  *                     N//(2k));
@@ -61,7 +61,7 @@ int ravel_group_generate(RavelGroup *g, int exhaustive, long long wanted, int re
  * enumerated first: every (base template, verified entity) of the split
  * whose verification prompt `known` accepts with its answer (the base
  * template filled with the source entity for causal records, with the base
- * entity for isolation ones; spec ravel.md 2.2).  Records are then built
+ * entity for isolation ones; hyperdas(7) 10.6).  Records are then built
  * around the cells: the cells in a random order (one pass is a uniform
  * sample without replacement), each with a freshly drawn partner entity
  * and source template, and `accept` still judges the result (the strict

@@ -4,7 +4,7 @@
  *
  * Every record of a group rests on one verification prompt: an attribute
  * template of the split filled with one entity, answered by that entity's
- * value of the template's attribute (spec ravel.md 2.2).  The strict
+ * value of the template's attribute (hyperdas(7) 10.6).  The strict
  * filter's base and source prompts are of the same form.  So the prompts
  * worth asking for attribute a are the cells (template of a in the split,
  * entity of the split's pool with a value for a).  A random pair sample

@@ -1,5 +1,5 @@
-/* The `pair` record of spec/ravel.md section 4.2: one counterfactual
- * example as a msgpack map, keys in the order of the spec. */
+/* The `pair` record of hyperdas-records(5) PAIR: one counterfactual
+ * example as a msgpack map, keys in the order hyperdas-records(5) lists them. */
 #ifndef HD_RAVEL_RECORD_H
 #define HD_RAVEL_RECORD_H
 
@@ -8,7 +8,7 @@
 
 #include "ravel_sample.h"
 
-#define RAVEL_PAIR_KEYS 31   /* "t" and the 30 fields of the spec */
+#define RAVEL_PAIR_KEYS 31   /* "t" and the 30 fields of hyperdas-records(5) PAIR */
 
 typedef struct {
     const char *split;        /* output split name */

@@ -246,7 +246,7 @@ int ravel_group_fail(const RavelGroup *g, const char *what)
                    d->attributes[g->queried].name, what);
 }
 
-/* Source attribute (3.4): -1 means a wiki template of e2. */
+/* Source attribute (hyperdas(7) 10.3): -1 means a wiki template of e2. */
 static int draw_source_attribute(RavelGroup *g, int e2)
 {
     const RavelPools *p = g->p;

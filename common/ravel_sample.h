@@ -1,7 +1,7 @@
-/* Counterfactual pairs from RAVEL: the HyperDAS procedure of spec/ravel.md
- * section 3 with the deterministic sampling of section 6.
+/* Counterfactual pairs from RAVEL: the HyperDAS procedure of hyperdas(7)
+ * 10.2-10.5 with the deterministic sampling of 10.8.
  *
- * Pools (3.1).  One output split (train, val or test) and a split type:
+ * Pools (hyperdas(7) 10.4).  One output split (train, val or test) and a split type:
  *   context  templates (attribute and wiki) of that split, all entities;
  *   entity   entities of that split, all templates;
  *   both     entities and templates of that split.
@@ -13,13 +13,13 @@
  * generator seeded from FNV-1a-64(seed LE64 \0 domain \0 split \0 A \0 kind
  * \0 B-or-"-"), so the records of one group never depend on another group's
  * size.  A group's entity pool is the split's entities that have a value
- * for A and for B (this drops nobel's all-empty entities, spec 2.3).  A pair
+ * for A and for B (this drops nobel's all-empty entities, hyperdas(7) 14.31).  A pair
  * (e1, e2) is valid when value(e1, B) != value(e2, B), and additionally
  *   value(e1, A) != value(e2, A)  with require_diff_target (isolation), and
  *   e2 has a wiki template        with prompts = wikipedia.
  *
  * Two ways to draw:
- *   sampled (HyperDAS, section 3.3-3.5): with replacement; per record
+ *   sampled (HyperDAS, hyperdas(7) 10.2): with replacement; per record
  *     e1, e2 (both redrawn until valid), source attribute, base template,
  *     source template.
  *   exhaustive ("all that exist"): every base prompt (e1, base template)
@@ -29,7 +29,7 @@
  *     template.
  * The source attribute is uniform over the attributes with templates in
  * the split, plus "wikipedia" when e2 has wiki templates and prompts =
- * both (3.4); prompts = ravel never draws wikipedia, prompts = wikipedia
+ * both (hyperdas(7) 10.3); prompts = ravel never draws wikipedia, prompts = wikipedia
  * always uses it (no draw).  The isolation instruction always names A (the
  * HyperDAS city recipe: one target per call), so it needs no draw. */
 #ifndef HD_RAVEL_SAMPLE_H
@@ -50,7 +50,7 @@ const char *ravel_prompts_name(RavelPromptKinds p);
 int ravel_prompts_parse(const char *s);           /* -1 if unknown */
 const char *ravel_kind_name(RavelKind k);
 
-/* Rejection loops give up after this many tries (spec 6.5). */
+/* Rejection loops give up after this many tries (hyperdas(7) 10.8). */
 #define RAVEL_MAX_TRIES 1000000
 
 typedef struct {
@@ -104,7 +104,7 @@ typedef struct {
     int n_ent;
     const int *base_templates;
     int n_base_templates;
-    /* Counts of what exists (spec of --count-only). */
+    /* Counts of what exists (what --count-only reports). */
     int *valid_e1;             /* e1 with at least one valid partner */
     int n_valid_e1;
     long long n_base_prompts;  /* n_valid_e1 * n_base_templates */
@@ -114,7 +114,7 @@ typedef struct {
     long long next;
 } RavelGroup;
 
-/* The group's stream key (spec 6.3). */
+/* The group's stream key (hyperdas(7) 10.8). */
 uint64_t ravel_stream_key(uint64_t seed, const char *domain, const char *split, const char *target,
                           const char *kind, const char *queried);
 
@@ -146,7 +146,7 @@ int ravel_group_draw_around(RavelGroup *g, int base_template, int verify_entity,
  * least one valid partner. */
 void ravel_group_verify_entities(const RavelGroup *g, unsigned char *ok);
 
-/* The record texts of a draw (spec/ravel.md 4.2).  Strings that are not
+/* The record texts of a draw (hyperdas-records(5) PAIR).  Strings that are not
  * owned point into the domain. */
 typedef struct {
     const char *base_entity, *source_entity;
@@ -167,7 +167,7 @@ void ravel_pair_clear(RavelPair *p);
 /* template with its single "%s" replaced by entity (hd_malloc); *slot gets
  * the byte offset of the entity. */
 char *ravel_fill_template(const char *templ, const char *entity, size_t *slot);
-/* "" when text ends in a space, '"', '\'' or '(', else " " (spec 2.2). */
+/* "" when text ends in a space, '"', '\'' or '(', else " " (hyperdas(7) 2.2). */
 const char *ravel_answer_sep(const char *text);
 
 #endif

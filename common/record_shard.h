@@ -9,7 +9,7 @@
  * keeps: cache-acts' fp32 states move in the last bits with the shapes of
  * the matrix products; hd-score's selection weights move by more (the
  * head's "self" row counts the padded base columns in its RoPE positions,
- * spec hyperdas.md 3.5, as the reference does), and its record order is
+ * hyperdas(7) 3.5, as the reference does), and its record order is
  * mode by mode within a batch.  Cutting on
  * batch starts gives every shard the batches of the unsharded run, so the
  * concatenation is byte-identical to it (with the same --batch).

@@ -85,7 +85,7 @@ RecordReader *record_reader_open(const char *path)
     r->path = hd_strdup(stdin_input ? "stdin" : path);
     record_scan_init(&r->scan, limit);
     /* gzread reads gzip-compressed and plain data alike: the magic bytes
-     * decide, which is exactly the transparent detection records.md asks. */
+     * decide, which is exactly the transparent detection hyperdas-records(5) asks. */
     r->gz = gzdopen(fd, "rb");
     if (!r->gz) {
         close(fd);

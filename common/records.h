@@ -1,4 +1,4 @@
-/* The record stream of spec/records.md: msgpack maps one after another,
+/* The record stream of hyperdas-records(5): msgpack maps one after another,
  * optionally gzip-compressed as a whole.
  *
  * Reading: gzip is detected by its magic bytes (zlib's gz* reads plain

@@ -1,4 +1,4 @@
-/* Deterministic random numbers for sampling (spec/ravel.md section 6).
+/* Deterministic random numbers for sampling (hyperdas(7) 10.8).
  *
  * Every draw in the project's data sampling comes from here, so that a seed
  * gives the same bytes on every platform: integer arithmetic only, no

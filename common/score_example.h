@@ -1,4 +1,4 @@
-/* One `score` record (notes/score-contract.md) read back for display: the
+/* One `score` record (hyperdas-records(5) SCORE) read back for display: the
  * strings, the tokens in their printable form, and the selection weights,
  * checked against each other so that a plot never draws nonsense. */
 #ifndef HD_SCORE_EXAMPLE_H

@@ -1,5 +1,5 @@
 /* When is one intervened prediction correct?  The two comparison rules of
- * spec ravel.md 5.1 that work on data the caller already has: token ids
+ * hyperdas(7) 9.1 and 9.2 that work on data the caller already has: token ids
  * (the teacher-forced HyperDAS rule and RAVEL's first-n rule) and plain
  * text (the approximate fallback for prediction files holding text only).
  * The caller runs the model; these functions only compare. */

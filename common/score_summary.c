@@ -268,7 +268,7 @@ static double ratio(long correct, long n)
     return n > 0 ? (double)correct / (double)n : NAN;
 }
 
-/* Mean of the per-template accuracies (RAVEL 5.3; RAVEL rounds each to 2
+/* Mean of the per-template accuracies (hyperdas(7) 9.4; RAVEL rounds each to 2
  * decimals, the contract asks for no rounding). */
 static double template_mean(const NamedArray *templates)
 {
@@ -279,8 +279,8 @@ static double template_mean(const NamedArray *templates)
     return sum / templates->n;
 }
 
-/* Disentangle = mean of cause and isolate, nil unless both exist.  (Spec
- * 5.2 once reported a missing Isolate as 0 and Disentangle as Cause: a
+/* Disentangle = mean of cause and isolate, nil unless both exist.  (hyperdas(7)
+ * 14.34: an earlier rule reported a missing Isolate as 0 and Disentangle as Cause: a
  * row without isolation examples then looked measured when it was not,
  * issue 13.) */
 static double disentangle(double cause, double isolate)

@@ -1,6 +1,6 @@
 /* Cause / Isolate / Disentangle summaries of scored interventions: the
- * `summary` records of /work/notes/score-contract.md (spec ravel.md 5.2
- * micro averages, 5.3 RAVEL macro averages per base template, the
+ * `summary` records of hyperdas-records(5) SUMMARY (hyperdas(7) 9.3
+ * micro averages, 9.4 RAVEL macro averages per base template, the
  * "changed" flip rate, per-domain and overall mean rows).
  *
  * Feed one ScoreOutcome per scored example, then ask for the rows of each
@@ -35,8 +35,8 @@ typedef struct {
 typedef struct {
     const char *domain, *attribute;
     long n_causal, n_isolate, n_changed;
-    double cause, isolate, disentangle;                     /* micro, 5.2 */
-    double cause_macro, isolate_macro, disentangle_macro;   /* RAVEL macro, 5.3 */
+    double cause, isolate, disentangle;                     /* micro, hyperdas(7) 9.3 */
+    double cause_macro, isolate_macro, disentangle_macro;   /* RAVEL macro, hyperdas(7) 9.4 */
     double cause_changed;                                   /* accuracy on n_changed */
 } ScoreRow;
 

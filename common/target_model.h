@@ -19,8 +19,8 @@ typedef struct {
     Tokenizer *tok;
     char *path;
     /* Every sequence is [bos] + tokens(text) with no tokens added by the
-     * tokenizer itself (HyperDAS's single-BOS rule, spec hyperdas.md 2.2
-     * (a)); -1 when the model has no BOS or --no-bos was given. */
+     * tokenizer itself (HyperDAS's single-BOS rule, hyperdas(7) 2.2,
+     * 14.1); -1 when the model has no BOS or --no-bos was given. */
     int32_t bos_id;
     /* target_model_limit_tokens: 0 when there is no limit */
     int max_tokens;

@@ -1,4 +1,4 @@
-/* Tensors inside records (spec/records.md section 2): a map
+/* Tensors inside records (hyperdas-records(5) TENSORS): a map
  * {"dtype", "shape", "data"} with row-major little-endian bytes, optionally
  * {"codec": "zlib", "nbytes": raw size} with zlib-compressed data. */
 #ifndef HD_TENSOR_H

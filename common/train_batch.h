@@ -1,7 +1,7 @@
 /* A batch for the hypernetwork (common/hypernet.h) assembled from acts
  * records (cache-acts): instruction, base and source left-padded to the
  * longest of the batch, the target's cached hidden states transposed to
- * [b, T, Lt+1, d] in fp32, and the masks of spec hyperdas.md 2.2 (a):
+ * [b, T, Lt+1, d] in fp32, and the masks of hyperdas(7) 2.2:
  *   base positions G may write: BOS up to and including the last entity token
  *   source positions G may read: the same for the source
  *   labels: the label tokens (after base_prompt_len), -100 elsewhere.

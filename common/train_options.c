@@ -199,7 +199,7 @@ int train_options_check_resume(const TrainOptions *cli, const TrainOptions *ck, 
 }
 
 /* Options left unset take the defaults of the chosen method: HyperDAS's
- * (spec hyperdas.md 7) or the MDAS baseline's (spec 9: AdamW on R only at
+ * (hyperdas(7) 7) or the MDAS baseline's (hyperdas(7) 8: AdamW on R only at
  * 3e-4 without weight decay or clipping, loss weights 1 and 1). */
 int train_options_method_defaults(TrainOptions *o)
 {

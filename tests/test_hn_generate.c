@@ -1,5 +1,5 @@
 /* Greedy generation from the intervened base prompt (common/hn_generate),
- * the RAVEL rule of spec ravel.md 5.1, on the tiny random target and the
+ * the RAVEL rule of hyperdas(7) 9.2, on the tiny random target and the
  * hand-made batch of hypernet_test_batch.h (3 rows, prompts of 6, 3 and 4
  * real tokens behind 0, 2 and 1 pads, then 1, 2 and 2 label tokens),
  * intervening at L = 2 of 3 layers with the DAS method (groundtruth
@@ -221,7 +221,7 @@ static void first_token_is_the_teacher_forced_argmax(void **state)
             assert_int_equal(v.label_rows[first] % x.B, x.B - n_real + plen[r] - 1);
             int tf = llama_argmax(v.logits + (size_t)first * V, V);
             assert_int_equal(gen[r * N_NEW], tf);
-            /* both rules of 5.1 on one token: the same verdict */
+            /* both rules of hyperdas(7) 9.1 and 9.2 on one token: the same verdict */
             const int *label = v.label_ids + first;
             assert_int_equal(score_match_tokens(gen + r * N_NEW, N_NEW, label, n_lab, 1),
                              score_match_tokens(&tf, 1, label, n_lab, 1));

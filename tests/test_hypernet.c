@@ -189,7 +189,7 @@ static void bad_input_is_an_error(void **state)
     tiny_target(&m);
     HypernetConfig cfg = hypernet_default_config(&m.cfg);
     cfg.n_layers = 2, cfg.das_dim = 4, cfg.sub_ffn = 12;
-    cfg.intervention_layer = 0; /* spec 10: L = 0 is refused with a subspace module */
+    cfg.intervention_layer = 0; /* hyperdas(7) 14.25: L = 0 is refused with a subspace module */
     assert_null(hypernet_create(&cfg, &m.cfg));
     assert_non_null(strstr(hd_last_error(), "intervention layer 0"));
     cfg.intervention_layer = 3; /* hs[Lt] is the final-norm output */

@@ -1,10 +1,10 @@
-/* The DAS/MDAS baseline method of common/hypernet (spec hyperdas.md 9): no
+/* The DAS/MDAS baseline method of common/hypernet (hyperdas(7) 8): no
  * hypernetwork, one learned rotation R applied at the entity's last token
  * of base and source.
  *
  * - Its parameters are das.rotate.X alone (+ the Q0 buffer); a DAS
  *   configuration with G layers or another subspace is refused.
- * - The forward is the formula of spec 9: at the base entity position
+ * - The forward is the formula of hyperdas(7) 8: at the base entity position
  *   out = xb + (ys R - xb R) R^T with ys the source's entity state, the
  *   base unchanged elsewhere (checked in fp64 against the C output; the
  *   tolerance 1e-5 relative covers fp32 accumulation over d = 16).

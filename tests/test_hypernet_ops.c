@@ -187,7 +187,7 @@ typedef struct {
     int b, S, B, H, Hkv, hd;
 } PhCtx;
 
-/* Straight from spec 3.5: per pair, k = kb[t] + ks[s] (self row: kself[t]),
+/* Straight from hyperdas(7) 3.5: per pair, k = kb[t] + ks[s] (self row: kself[t]),
  * rotated at its pair position; per-head logits q_h . k / sqrt(hd); mean
  * over heads; mask; softmax down each column. */
 static void ref_head(double *W, const PhCtx *c)

@@ -5,7 +5,7 @@
  * Parity with the PyTorch reference, tests/fixtures/hyperdas (README.md
  *    there; computed in fp64, stored fp32): tiny-llama-f32 target, G built
  *    from it, head and subspace from the stored inits; every checkpoint of
- *    spec section 10 the C side exposes, gradients of every parameter, two
+ *    hyperdas(7) 13 the C side exposes, gradients of every parameter, two
  *    clipped AdamW steps; DAS and MaskSelect variants.  Error = max|got -
  *    want| / max|want| over the compared (real, unmasked) entries, as the
  *    fixture README section 6 prescribes (also for what it excludes: the

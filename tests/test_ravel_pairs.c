@@ -383,7 +383,7 @@ static void rng_known_values(void **state)
     uint64_t ns[] = {1, 2, 3, 10, 1000, 3552, (1ULL << 63) + 1};
     uint64_t want[] = {0, 0, 0, 4, 664, 521, 1120678062349637716ULL};
     for (int i = 0; i < 7; i++) assert_true(rng_uniform(&r, ns[i]) == want[i]);
-    /* the stream key of spec 6.3 */
+    /* the stream key of hyperdas(7) 10.8 */
     assert_true(ravel_stream_key(42, "city", "train", "Country", "causal", "-") == 0x67b5216a749fa3d4ULL);
 }
 
@@ -724,7 +724,7 @@ static void labels_and_splits_match_json(void **state)
 }
 
 /* -n N with 1:1 and k isolation attributes gives N/2 causal and N/(2k)
- * per isolation attribute (HyperDAS 3.2); iso-ratio 0 gives causal only. */
+ * per isolation attribute (hyperdas(7) 10.5); iso-ratio 0 gives causal only. */
 static long long count_kind;
 static char count_kind_name[16];
 static void count_of_kind(void *ctx, const msgpack_object *o)

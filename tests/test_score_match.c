@@ -1,4 +1,4 @@
-/* The correctness rules of spec ravel.md 5.1: the text fallback (prefix
+/* The correctness rules of hyperdas(7) 9.1 and 9.2: the text fallback (prefix
  * after stripping leading whitespace, byte-exact) and the token rules
  * (all label tokens, or RAVEL's first n). */
 #include <stdarg.h>

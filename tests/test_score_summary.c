@@ -1,5 +1,5 @@
-/* Cause / Isolate / Disentangle summaries (score contract, spec ravel.md
- * 5.2 and 5.3): small outcome sets whose expected numbers are worked out
+/* Cause / Isolate / Disentangle summaries (hyperdas(7)
+ * 9.3 to 9.5): small outcome sets whose expected numbers are worked out
  * by hand in the comments, the packed `summary` record read back, the
  * `score` record parser, and the text table. */
 #include <stdarg.h>

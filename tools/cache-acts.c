@@ -1,5 +1,5 @@
 /* cache-acts: run the target model on pair records and cache its
- * activations as `acts` records (spec/records.md), the input of hd-train
+ * activations as `acts` records (hyperdas-records(5) ACTS), the input of hd-train
  * (common/acts_cache does the work).
  *
  * For each pair: the base sequence BOS + base_input + answer_sep + label

@@ -8,7 +8,7 @@
  *
  * For each pair record, the model reads BOS + verify_input + answer_sep +
  * label in one teacher-forced pass; the pair is kept when every label
- * token is the model's argmax (spec/ravel.md 2.2, the HyperDAS rule).
+ * token is the model's argmax (hyperdas(7) 10.6, the HyperDAS rule).
  * Kept pairs are written unchanged except for "filtered": true.  Outcomes
  * can be saved as `known` records (--known-out) and reused (--known), so a
  * second run, or ravel-pairs --filter, costs no model time. */
@@ -427,7 +427,7 @@ int main(int argc, char **argv)
     mp_pack_str(pk, "device");
     mp_pack_str(pk, device);
     mp_pack_str(pk, "filter");
-    mp_pack_str(pk, "teacher-forced full answer (spec ravel.md 2.2)");
+    mp_pack_str(pk, "teacher-forced full answer (hyperdas(7) 10.6)");
     mp_pack_str(pk, "filtered");
     if (queries) msgpack_pack_false(pk);
     else msgpack_pack_true(pk);

@@ -4,11 +4,11 @@
  *   ravel-pairs --split test ... | hd-filter | cache-acts | hd-score -c run.ckpt --table
  *
  * For each acts record and each selection mode: one teacher-forced forward
- * of the intervened target (spec ravel.md 5.1, the HyperDAS rule), a
+ * of the intervened target (hyperdas(7) 9.1, the HyperDAS rule), a
  * `score` record (prediction, label, correct, the selection matrix used,
  * the tokens), then one `summary` record per mode and split: Cause,
  * Isolate and Disentangle per attribute, per domain and overall, micro
- * (spec 5.2) and RAVEL's macro (5.3), with seeded bootstrap intervals;
+ * (hyperdas(7) 9.3) and RAVEL's macro (9.4), with seeded bootstrap intervals;
  * --table adds paired comparisons of the methods (score_stats.h).
  * --summarize recomputes the summary from score records alone (no model). */
 #include "checkpoint.h"
@@ -68,7 +68,7 @@ static void usage(void)
         "Score a trained hypernetwork (hd-train) on held-out acts records (cache-acts):\n"
         "one teacher-forced forward of the intervened model per example and selection\n"
         "mode; an example is correct when the argmax before each label token is that\n"
-        "token (spec ravel.md 5.1).  Writes one score record per example and mode, then\n"
+        "token (hyperdas(7) 9.1).  Writes one score record per example and mode, then\n"
         "summary records (Cause, Isolate, Disentangle per attribute, domain and overall).\n"
         "ACTS '-' or none is stdin.\n"
         "\n"
@@ -150,7 +150,7 @@ static char *record_str(const msgpack_object *rec, const char *key)
 }
 
 
-/* The RAVEL rule (spec ravel.md 5.1): greedily generate n = --eval-tokens
+/* The RAVEL rule (hyperdas(7) 9.2): greedily generate n = --eval-tokens
  * tokens from the intervened base prompt; correct when they match the
  * first n label tokens (a shorter label: its own tokens).  pred gets the
  * n tokens of row r at r * n. */

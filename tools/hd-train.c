@@ -6,7 +6,7 @@
  * directory so that every epoch can be shuffled), runs the hypernetwork,
  * the intervention at hs[L] and the frozen target layers [L, N), and
  * trains with AdamW (fp32 master weights), gradient clipping and the
- * source-selection sparsity schedule of the spec.  Writes `step` and
+ * source-selection sparsity schedule of hyperdas(7) 6.  Writes `step` and
  * `eval` log records on stdout and checkpoints into DIR.
  *
  * Data parallel (a `make MPI=1` build under mpirun -np N): every rank holds
@@ -77,8 +77,8 @@ static void usage(void)
         "                          learned rotation at the entity's last token of base and\n"
         "                          source, no hypernetwork; its defaults: --lr-rotate 3e-4,\n"
         "                          --clip 0, --causal-weight 1, --iso-weight 1, no sparsity\n"
-        "                          loss, --eval-modes groundtruth,random (spec section 9)\n"
-        "Hypernetwork (defaults: spec hyperdas.md section 7, capped to the target)\n"
+        "                          loss, --eval-modes groundtruth,random (hyperdas(7) 8)\n"
+        "Hypernetwork (defaults: hyperdas(7) 7.2, capped to the target)\n"
         "      --layer L           intervention layer: hs[L] is replaced (default 15)\n"
         "      --hyper-layers N    hypernetwork decoder layers (default 8)\n"
         "      --das-dim K         subspace dimension (default 128)\n"

@@ -147,7 +147,7 @@ static int emit_pair(void *ctx, const RavelDraw *r, const RavelPair *p, long lon
     return record_writer_end_record(e->w);
 }
 
-/* The HyperDAS filter rule (spec 2.3): the verification prompt must be
+/* The HyperDAS filter rule (hyperdas(7) 10.6): the verification prompt must be
  * known-correct with the record's label; --filter-strict also asks for the
  * base prompt (with base_label) and an attribute source prompt (with
  * source_label).  The side that failed tells --refill what to redraw. */

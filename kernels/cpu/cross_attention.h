@@ -2,8 +2,8 @@
  * sequence, with grouped key/value heads (GQA), a query mask and a key
  * mask, softmax in fp32 with max subtraction.  Not causal.
  *
- * HyperDAS's hypernetwork has two such blocks per decoder layer (spec
- * 3.3/3.4): the instruction tokens (queries) attend over the unit-normalised
+ * HyperDAS's hypernetwork has two such blocks per decoder layer (hyperdas(7)
+ * 3.3, 3.4): the instruction tokens (queries) attend over the unit-normalised
  * target hidden states of the source or the base, flattened token x layer
  * (keys/values).  The caller projects and rotates (RoPE at the instruction
  * positions for q, at cumsum(mask)*mask over the flattened sequence for k).

@@ -1,4 +1,4 @@
-/* Householder reflections, the two places HyperDAS uses them (spec 5.3).
+/* Householder reflections, the two places HyperDAS uses them (hyperdas(7) 5.3, 5.4).
  *
  * 1. The orthogonal parametrisation of the DAS matrix R [d, k] (k <= d), as
  *    torch.nn.utils.parametrizations.orthogonal builds it for a tall matrix

@@ -1,4 +1,4 @@
-/* The HyperDAS intervention at the target's hidden state hs[L] (spec 5.2,
+/* The HyperDAS intervention at the target's hidden state hs[L] (hyperdas(7) 5.2,
  * 5.3), one batch row r at a time, base positions t < B:
  *
  *   ysrc[t] = sum_{s<S} W[s,t] Ys[s] + W[S,t] xb[t]     (the mixed source)

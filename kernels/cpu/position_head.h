@@ -1,4 +1,4 @@
-/* The pair-scoring head of HyperDAS (spec 3.5, "InterpreterUnembedCross-
+/* The pair-scoring head of HyperDAS (hyperdas(7) 3.5, "InterpreterUnembedCross-
  * Attention"): for every base position t, a distribution W[:, t] over the
  * S source positions plus one "keep the base" row S.
  *
@@ -16,7 +16,7 @@
  *   pos[s,t] = (number of visible pairs at flat index <= f) if M else 0
  *   logit[s,t] = mean over heads h of  q_h . rope(k[s,t], pos)_{h/(H/Hkv)} / sqrt(hd)
  *   W[:, t]  = softmax over the S+1 rows of logit[:, t], masked pairs excluded
- * The mask is applied AFTER the mean over heads (spec 11, Q16): the reference
+ * The mask is applied AFTER the mean over heads (hyperdas(7) 14.17): the reference
  * adds the dtype minimum to every head's logit and averages; both give a
  * masked weight of exactly 0.  No column is ever empty (self row).
  *

@@ -1,4 +1,4 @@
-/* Hard selection modes of HyperDAS (spec 4): turn the soft selection matrix
+/* Hard selection modes of HyperDAS (hyperdas(7) 4): turn the soft selection matrix
  * W [b, S+1, B] (column t: a distribution over the S source rows and the
  * "keep the base" row S) into 0/1 matrices of the same shape.  Evaluation
  * only: nothing here has a gradient (the reference has no straight-through

@@ -1,5 +1,5 @@
 /* The logistic function with a temperature, MaskSelect's soft mask over
- * the k rotated directions (spec hyperdas.md 5): m = 1 / (1 + exp(-u / tau)).
+ * the k rotated directions (hyperdas(7) 5.3): m = 1 / (1 + exp(-u / tau)).
  * The backward ADDS, as every kernels/cpu backward: du += dm m (1 - m) / tau,
  * from the forward's output (no need to keep u). */
 #ifndef HD_KERNELS_CPU_SIGMOID_H

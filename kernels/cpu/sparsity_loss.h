@@ -1,4 +1,4 @@
-/* The source-selection sparsity penalty of HyperDAS (spec 6):
+/* The source-selection sparsity penalty of HyperDAS (hyperdas(7) 6.2, 6.3):
  *
  *   rsum[r,s] = sum_t W[r,s,t]                  (source rows s < S only)
  *   pen[r]    = sum_s (rsum[r,s] > 1 ? rsum[r,s] : 0)
@@ -6,7 +6,7 @@
  *
  * It penalises a source token whose total weight over base positions
  * exceeds 1.  As in the reference it is linear in rsum, not in rsum - 1, so
- * it jumps at 1 (spec 11, Q11); the gradient is 1/b on every W[r,s,t] of a
+ * it jumps at 1 (hyperdas(7) 14.12); the gradient is 1/b on every W[r,s,t] of a
  * row above 1 and 0 elsewhere. */
 #ifndef HD_KERNELS_CPU_SPARSITY_LOSS_H
 #define HD_KERNELS_CPU_SPARSITY_LOSS_H

@@ -1,4 +1,4 @@
-"""HyperDAS parity fixtures (spec hyperdas.md section 10, P0-P14).
+"""HyperDAS parity fixtures (hyperdas(7) 13, P0-P14).
 
 Writes tests/fixtures/hyperdas/{reflect,variant_das,variant_maskselect,
 hard_modes,eval_metric}.safetensors and config.json; the tensor contract is
@@ -50,7 +50,7 @@ def lam(step):
 
 
 # ----------------------------------------------------------------------------
-# Hand-built batch (spec 10): b=3, E=6, B=9, S=7
+# Hand-built batch (hyperdas(7) 13): b=3, E=6, B=9, S=7
 
 
 def make_batch():
@@ -154,7 +154,7 @@ def check_rotation(X, Q0, R):
 def original_head_literal(W_logits_per_head, M):
     """The original head's mask handling (layers.py:527-541): the dtype-min
     mask is added to every head's logits, THEN the mean is taken, softmax
-    over dim 1.  Used to confirm adding the mask after the mean (Q16) gives
+    over dim 1.  Used to confirm adding the mask after the mean (hyperdas(7) 14.17) gives
     the same W."""
     b, H, N = W_logits_per_head.shape
     mf = M.reshape(b, N).to(W_logits_per_head.dtype)
@@ -436,7 +436,7 @@ def main():
     assert err_orth < 1e-6, err_orth
     # literal ports of the original code agree
     Wlit = original_head_literal(trace["p4.head_logits"].detach(), trace["p4.pair_mask"])
-    assert torch.allclose(Wlit, W, atol=1e-12), "head mask after mean (Q16)"
+    assert torch.allclose(Wlit, W, atol=1e-12), "head mask after mean (hyperdas(7) 14.17)"
     lit = original_loss_literal(out0["logits"].detach(), batch["labels"], batch["is_causal"], 3.5, 0.5)
     assert abs(float(lit) - float(out0["loss_pred"])) < 1e-12, "loss flat shift"
     hm_lit = original_hard_modes_literal(W)
@@ -456,7 +456,7 @@ def main():
         raise AssertionError("L=0 with a subspace module must be rejected")
     except ValueError:
         pass
-    # Ys: default positions vs mask positions (Q3)
+    # Ys: default positions vs mask positions (hyperdas(7) 14.4)
     hc_mask = ref.HyperConfig(**{**hc.__dict__, "ys_positions": "mask"})
     ys_mask = ref.source_vectors(cfg_t, tw, hc_mask, batch)
     sa = batch["src_attn_mask"].bool()

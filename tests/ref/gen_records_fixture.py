@@ -1,5 +1,5 @@
 """Writes tests/fixtures/records/python.msgpack: a stream produced with the
-stock `msgpack` and `numpy` packages only (records.md promises that Python
+stock `msgpack` and `numpy` packages only (hyperdas-records(5) promises that Python
 reads and writes the format without our code), plus python.expected.json
 with what the C reader must find in it.  Deterministic: fixed seed, fixed
 timestamp."""

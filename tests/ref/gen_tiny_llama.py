@@ -23,8 +23,8 @@ expected.safetensors (every float tensor float32 unless the name ends _f64):
                                 with pad id 0
   attention_mask   I64 [3, 9]   1 = real token
   position_ids     I64 [3, 9]   cumsum(mask) * mask - 1: real tokens 0..n-1,
-                                pads -1 (the HyperDAS convention, spec
-                                hyperdas.md 2.4; NOT clipped: generate() would
+                                pads -1 (the HyperDAS convention, hyperdas(7)
+                                2.4; NOT clipped: generate() would
                                 put 1 on pads, which changes nothing at real
                                 positions)
   hidden_states    F32 [4, 3, 9, 64]  output_hidden_states of the padded

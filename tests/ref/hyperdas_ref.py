@@ -1,27 +1,27 @@
-"""HyperDAS reference in plain PyTorch, written from ../shared/spec/hyperdas.md.
+"""HyperDAS reference in plain PyTorch, written from hyperdas(7) (man/man7/hyperdas.7).
 
 Functional style: every trainable tensor lives in a dict keyed by the names
 of tests/fixtures/hyperdas/README.md (HF orientation [out, in]), so the
 fixture names ARE the model's names.  Runs in float32 or float64 (pass the
 dtype to the loaders); the fixtures are computed in float64.
 
-Decisions (spec section / open question in brackets):
-  * single BOS, masks built by hand or by the caller (2.2 a, Q1)
+Decisions (hyperdas(7) sections in brackets):
+  * single BOS, masks built by hand or by the caller (2.2, 14.1)
   * T: causal + key-padding masks, positions cumsum(m)*m-1 for the base
     runs and the source encode run, 0..S-1 for the source run that gives
-    Ys (2.4, Q3; for RoPE this is the same function up to rounding, since
+    Ys (2.4, 14.4; for RoPE this is the same function up to rounding, since
     RoPE scores depend only on position differences)
   * G: positions cumsum(instr_mask); self-attention causal + key padding;
-    cross-attention key mask only (query pad rows are unspecified) (Q4)
+    cross-attention key mask only (query pad rows are unspecified) (14.5)
   * cross-attention q/k/v/o and pre-norms are independent copies of the
-    self-attention ones (Q7)
+    self-attention ones (14.8)
   * head: mean over heads of the UNMASKED logits, then the pair mask, then
-    softmax over the S+1 rows of each base column (Q16)
+    softmax over the S+1 rows of each base column (14.17)
   * fully masked attention rows (pads) attend uniformly to all keys, as HF
     eager does; their values never reach a real position
   * R from PyTorch's orthogonal parametrisation (Householder map with
-    trivialisation); X and the buffer Q0 are what is saved (Q12)
-  * sparsity penalty r if r > 1 else 0, schedule as in the original (Q11)
+    trivialisation); X and the buffer Q0 are what is saved (5.4, 14.13)
+  * sparsity penalty r if r > 1 else 0, schedule as in the original (6.2, 6.3, 14.12)
   * fp32/fp64 master weights, AdamW as torch.optim.AdamW, global-norm clip
 """
 import json
@@ -158,7 +158,7 @@ def causal_pad_allowed(mask):
 
 
 def positions_from_mask(mask):
-    """cumsum(m)*m - 1: first real token 0, pads -1 (spec 2.4)."""
+    """cumsum(m)*m - 1: first real token 0, pads -1 (hyperdas(7) 2.4)."""
     return torch.cumsum(mask, 1) * mask - 1
 
 
@@ -238,7 +238,7 @@ def g_param_names(cfg_t, hc):
 
 
 def g_init_source(name):
-    """Target tensor a G tensor is copied from (spec 3.1 step 4)."""
+    """Target tensor a G tensor is copied from (hyperdas(7) 3.1)."""
     if name == "hyper.embed_tokens.weight":
         return "model.embed_tokens.weight"
     if name == "hyper.norm.weight":
@@ -277,7 +277,7 @@ def torch_linear_default_init(out_f, in_f, gen):
 
 def init_rotation(d, k, seed):
     """X (-I), Q0, R from torch's orthogonal parametrisation, float32.  The
-    original starts from torch.empty (Q12); we fill the matrix from a seed."""
+    original starts from torch.empty (hyperdas(7) 14.13); we fill the matrix from a seed."""
     torch.manual_seed(seed)
     lin = torch.nn.Linear(k, d, bias=False)   # weight (d, k): tall, like LowRankRotateLayer
     with torch.no_grad():
@@ -416,7 +416,7 @@ def hyper_forward(cfg_t, hc, p, batch, enc, trace=None):
 
 
 def head_forward(cfg_t, hc, p, batch, enc, hg, trace=None):
-    """InterpreterUnembedCrossAttention (spec 3.5) -> W (b, S+1, B)."""
+    """InterpreterUnembedCrossAttention (hyperdas(7) 3.5) -> W (b, S+1, B)."""
     L = hc.intervention_layer
     yb = enc["base_n"][:, :, L, :]       # (b, B, d)
     ys = enc["src_n"][:, :, L, :]        # (b, S, d)
@@ -449,7 +449,7 @@ def head_forward(cfg_t, hc, p, batch, enc, hg, trace=None):
 
 
 # ----------------------------------------------------------------------------
-# Step 4: hard selection modes (eval only, spec 4)
+# Step 4: hard selection modes (eval only, hyperdas(7) 4)
 
 
 def hard_mode(W, mode, base_entity_pos=None, src_entity_pos=None, threshold=0.1):
@@ -492,7 +492,7 @@ def hard_mode(W, mode, base_entity_pos=None, src_entity_pos=None, threshold=0.1)
 
 
 def source_vectors(cfg_t, tw, hc, batch):
-    """Ys = raw hs[L] of a separate source run (spec 5, 2.4/Q3)."""
+    """Ys = raw hs[L] of a separate source run (hyperdas(7) 5.2, 2.4, 14.4)."""
     mask = batch["src_attn_mask"]
     if hc.ys_positions == "default":
         pos = torch.arange(mask.shape[1])[None, :].expand(mask.shape[0], -1)
@@ -505,7 +505,7 @@ def source_vectors(cfg_t, tw, hc, batch):
 
 
 def subspace_apply(cfg_t, hc, p, buffers, hg_last, xb, ysrc, trace=None):
-    """new hs[L] for every base position (spec 5.3)."""
+    """new hs[L] for every base position (hyperdas(7) 5.3)."""
     if hc.subspace == "none":
         return ysrc
     R = rotation_from_X(p["das.rotate.X"], buffers["das.rotate.Q0"])
@@ -615,7 +615,7 @@ def forward(cfg_t, tw, hc, p, buffers, batch, lam, dtype, enc=None, ys=None, tra
 
 
 # ----------------------------------------------------------------------------
-# Optimiser: global-norm clip + AdamW with learning-rate groups (spec 7)
+# Optimiser: global-norm clip + AdamW with learning-rate groups (hyperdas(7) 7.1)
 
 
 @dataclass
@@ -686,7 +686,7 @@ def train_step(cfg_t, tw, hc, p, buffers, batch, lam, oc, state, dtype, enc=None
 
 
 # ----------------------------------------------------------------------------
-# Evaluation metric (spec 8.1)
+# Evaluation metric (hyperdas(7) 9.1, 9.3)
 
 
 def eval_correct(logits, labels, n_tokens=None):
