@@ -13,7 +13,8 @@ static void usage(void)
 {
     printf(
         "Usage: ravel-pairs [OPTION]...\n"
-        "Turn the RAVEL benchmark into counterfactual pair records (HyperDAS procedure).\n"
+        "Turn the RAVEL benchmark, or a domain in its format, into counterfactual pair\n"
+        "records (HyperDAS procedure).\n"
         "\n"
         "  --data DIR               RAVEL JSON directory (default: $RAVEL_DIR, the installed\n"
         "                           data, or data/ravel next to the binary's bin/)\n"

@@ -166,10 +166,18 @@ typo() {
         $RP --data "$TMP/bad" --domain country
 }
 check "values without templates (a misspelt attribute) are refused" typo
-check "a fraction out of range" one_line_error 2 "--val-frac: expected a fraction" \
-    bash -c "$RP --data $C --domain country --val-frac 1.5 2>&1 >/dev/null | head -1 >&2; exit \${PIPESTATUS[0]}"
-check "--val-frac + --test-frac leave nothing for train" one_line_error 2 "must leave a share for train" \
-    bash -c "$RP --data $C --domain country --val-frac 0.5 --test-frac 0.5 2>&1 >/dev/null | head -1 >&2; exit \${PIPESTATUS[0]}"
+usage_error() {   # pattern command...: status 2, the message first on stderr (then "try --help")
+    local pattern=$1
+    shift
+    "$@" >"$TMP/out" 2>"$TMP/err"
+    local st=$?
+    cat "$TMP/err"
+    [ "$st" -eq 2 ] && head -1 "$TMP/err" | grep -q -- "$pattern" && [ ! -s "$TMP/out" ]
+}
+check "a fraction out of range" usage_error "--val-frac: expected a fraction" \
+    $RP --data $C --domain country --val-frac 1.5
+check "--val-frac + --test-frac leave nothing for train" usage_error "must leave a share for train" \
+    $RP --data $C --domain country --val-frac 0.5 --test-frac 0.5
 no_val() {
     one_line_error 1 "ravel_country_entity_attributes.json (hash split: --val-frac 0 --test-frac 0.2): no entity of split 'val'" \
         $RP --data $C --domain country --val-frac 0 --split val --split-type entity
