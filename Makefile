@@ -59,7 +59,7 @@ CPPFLAGS += -DHD_MPI=1 $(MPI_CPPFLAGS)
 LDLIBS   += $(MPI_LIBS)
 endif
 
-LIB_SRC   := $(sort $(wildcard common/*.c) $(wildcard kernels/cpu/*.c))
+LIB_SRC   := $(sort $(wildcard common/*.c common/*/*.c) $(wildcard kernels/cpu/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB       := $(BUILD)/libhyperdas.a
 TOOLS     := $(sort $(patsubst tools/%.c,%,$(wildcard tools/*.c)))

@@ -17,10 +17,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "error.h"
-#include "llama_forward.h"
-#include "llama_generate.h"
-#include "llama_load.h"
+#include "base/error.h"
+#include "model/llama_forward.h"
+#include "model/llama_generate.h"
+#include "model/llama_load.h"
 
 static double now(void)
 {

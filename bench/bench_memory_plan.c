@@ -20,11 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "error.h"
-#include "hypernet.h"
-#include "llama_cuda.h"
-#include "target_model.h"
+#include "base/cli.h"
+#include "base/error.h"
+#include "hypernet/hypernet.h"
+#include "model/llama_cuda.h"
+#include "model/target_model.h"
 
 static LlamaConfig llama3_8b(void)
 {

@@ -22,7 +22,7 @@
 #include "cpu/softmax_xent.h"
 #include "cpu/sparsity_loss.h"
 #include "cpu/swiglu.h"
-#include "error.h"
+#include "base/error.h"
 
 static void *cpu_alloc(size_t bytes)
 {

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "compute.h"
-#include "error.h"
+#include "base/error.h"
 
 #ifdef HD_CUDA
 

@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 #include "float16.h"
-#include "llama_model.h"
+#include "model/llama_model.h"
 
 static inline void round_to_bf16(float *p, size_t n)
 {

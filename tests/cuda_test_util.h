@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "cuda/cuda_common.h"
-#include "error.h"
-#include "rng.h"
+#include "base/error.h"
+#include "base/rng.h"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"

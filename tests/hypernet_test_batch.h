@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "hypernet.h"
-#include "llama_forward.h"
-#include "llama_load.h"
+#include "base/error.h"
+#include "hypernet/hypernet.h"
+#include "model/llama_forward.h"
+#include "model/llama_load.h"
 
 static uint64_t rng_state = 0x6A09E667F3BCC909ULL;
 static inline float urand(void) /* uniform in [-1, 1) */

@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "llama_load.h"
-#include "llama_model.h"
-#include "safetensors.h"
+#include "model/llama_load.h"
+#include "model/llama_model.h"
+#include "formats/safetensors.h"
 
 static uint64_t rng_state __attribute__((unused)) = 0x2545F4914F6CDD1DULL;
 static inline float urand(void)

@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "gguf.h"
+#include "base/error.h"
+#include "formats/gguf.h"
 
 static char scratch_dir[64];
 

@@ -38,7 +38,7 @@
 #include "cpu/sparsity_loss.h"
 #include "cuda/cuda_hypernet_ops.h"
 #include "cuda/cuda_ops.h"
-#include "error.h"
+#include "base/error.h"
 
 #include "cuda_test_util.h"
 

@@ -41,9 +41,9 @@
 #include "cpu/softmax_xent.h"
 #include "cpu/swiglu.h"
 #include "cuda/cuda_ops.h"
-#include "error.h"
+#include "base/error.h"
 #include "float16.h"
-#include "rng.h"
+#include "base/rng.h"
 
 #include "cuda_test_util.h"
 

@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist.h"
-#include "error.h"
+#include "base/dist.h"
+#include "base/error.h"
 #ifdef HD_CUDA
 #include "cuda/cuda_common.h"
 #endif

@@ -11,9 +11,9 @@
 #include <string.h>
 
 #include "cpu/dequant.h"
-#include "gguf.h"
+#include "formats/gguf.h"
 #include "loader_test_util.h"
-#include "safetensors.h"
+#include "formats/safetensors.h"
 
 #define SMOLLM2 "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 

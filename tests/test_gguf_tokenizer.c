@@ -8,9 +8,9 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "gguf_tokenizer.h"
+#include "tokenizer/gguf_tokenizer.h"
 #include "loader_test_util.h"
-#include "safetensors.h"
+#include "formats/safetensors.h"
 
 #define SMOLLM2 "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 

@@ -27,11 +27,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "hn_generate.h"
-#include "hypernet.h"
-#include "llama_generate.h"
-#include "score_match.h"
+#include "base/error.h"
+#include "hypernet/hn_generate.h"
+#include "hypernet/hypernet.h"
+#include "model/llama_generate.h"
+#include "score/score_match.h"
 
 #include "hypernet_test_batch.h"
 

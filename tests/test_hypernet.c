@@ -28,10 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "hypernet.h"
-#include "llama_forward.h"
-#include "llama_load.h"
+#include "base/error.h"
+#include "hypernet/hypernet.h"
+#include "model/llama_forward.h"
+#include "model/llama_load.h"
 
 #include "hypernet_test_batch.h"
 

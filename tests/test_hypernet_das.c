@@ -26,8 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "hypernet.h"
+#include "base/error.h"
+#include "hypernet/hypernet.h"
 
 #include "hypernet_test_batch.h"
 

@@ -33,7 +33,7 @@
 #include "compute.h"
 #include "bf16_weights.h"
 #include "hypernet_test_batch.h"
-#include "llama_cuda.h"
+#include "model/llama_cuda.h"
 #ifdef HD_CUDA
 #include "cuda/cuda_common.h"
 #endif

@@ -43,7 +43,7 @@
 #include "cpu/rope.h"
 #include "cpu/selection.h"
 #include "cpu/sparsity_loss.h"
-#include "safetensors.h"
+#include "formats/safetensors.h"
 
 #define FWD_TOL 1e-5
 #define GRAD_TOL 1e-5

@@ -29,11 +29,11 @@
 #include "cpu/adamw.h"
 #include "cpu/grad_clip.h"
 #include "cpu/sparsity_loss.h"
-#include "error.h"
-#include "hypernet.h"
-#include "llama_forward.h"
-#include "llama_load.h"
-#include "safetensors.h"
+#include "base/error.h"
+#include "hypernet/hypernet.h"
+#include "model/llama_forward.h"
+#include "model/llama_load.h"
+#include "formats/safetensors.h"
 
 #include "hypernet_test_batch.h"
 

@@ -22,11 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist.h"
-#include "error.h"
-#include "hypernet.h"
-#include "llama_forward.h"
-#include "llama_load.h"
+#include "base/dist.h"
+#include "base/error.h"
+#include "hypernet/hypernet.h"
+#include "model/llama_forward.h"
+#include "model/llama_load.h"
 
 /* the shared helpers include finite-difference ones this file does not use */
 #pragma GCC diagnostic push

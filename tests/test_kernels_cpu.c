@@ -38,7 +38,7 @@
 #include "cpu/rope.h"
 #include "cpu/softmax_xent.h"
 #include "cpu/swiglu.h"
-#include "safetensors.h"
+#include "formats/safetensors.h"
 
 #define FWD_TOL 1e-5
 #define GRAD_TOL 1e-5

@@ -24,11 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "base/error.h"
 #include "bf16_weights.h"
 #include "float16.h"
-#include "llama_cuda.h"
-#include "llama_forward.h"
+#include "model/llama_cuda.h"
+#include "model/llama_forward.h"
 #include "llama_test_models.h"
 #ifdef HD_CUDA
 #include "cuda/cuda_common.h"

@@ -20,11 +20,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "error.h"
-#include "llama_forward.h"
-#include "llama_generate.h"
-#include "llama_load.h"
-#include "safetensors.h"
+#include "base/error.h"
+#include "model/llama_forward.h"
+#include "model/llama_generate.h"
+#include "model/llama_load.h"
+#include "formats/safetensors.h"
 
 #include "llama_test_models.h"
 

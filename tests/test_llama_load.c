@@ -13,10 +13,10 @@
 #include <string.h>
 
 #include "float16.h"
-#include "hf_config.h"
-#include "llama_load.h"
+#include "model/hf_config.h"
+#include "model/llama_load.h"
 #include "loader_test_util.h"
-#include "safetensors.h"
+#include "formats/safetensors.h"
 
 #define TINY_F32 "tests/fixtures/tiny-llama-f32"
 #define TINY_BF16 "tests/fixtures/tiny-llama-bf16"

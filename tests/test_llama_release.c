@@ -14,9 +14,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "llama_forward.h"
-#include "llama_generate.h"
+#include "base/error.h"
+#include "model/llama_forward.h"
+#include "model/llama_generate.h"
 #include "llama_test_models.h"
 
 static void kept_layers_compute_the_same(void **state)

@@ -17,13 +17,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "header.h"
-#include "known_filter.h"
-#include "ravel_data.h"
-#include "ravel_sample.h"
-#include "rng.h"
-#include "sha256.h"
+#include "base/error.h"
+#include "stream/header.h"
+#include "ravel/known_filter.h"
+#include "ravel/ravel_data.h"
+#include "ravel/ravel_sample.h"
+#include "base/rng.h"
+#include "base/sha256.h"
 
 #define DATA "data/ravel"
 static const char *bin_dir(void)

@@ -13,11 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "header.h"
-#include "msgpack_util.h"
-#include "record_limit.h"
-#include "records.h"
+#include "base/error.h"
+#include "stream/header.h"
+#include "stream/msgpack_util.h"
+#include "stream/record_limit.h"
+#include "stream/records.h"
 
 static void sizes_parse(void **state)
 {

@@ -16,12 +16,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "header.h"
-#include "msgpack_util.h"
-#include "record_input.h"
-#include "record_shard.h"
-#include "records.h"
+#include "base/error.h"
+#include "stream/header.h"
+#include "stream/msgpack_util.h"
+#include "stream/record_input.h"
+#include "stream/record_shard.h"
+#include "stream/records.h"
 
 static char tmpdir[256];
 

@@ -15,12 +15,12 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "error.h"
+#include "base/error.h"
 #include "float16.h"
-#include "header.h"
-#include "msgpack_util.h"
-#include "records.h"
-#include "tensor.h"
+#include "stream/header.h"
+#include "stream/msgpack_util.h"
+#include "stream/records.h"
+#include "stream/tensor.h"
 
 static char tmpdir[256];
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "loader_test_util.h"
-#include "safetensors.h"
+#include "formats/safetensors.h"
 
 /* ---- Python -> C ---- */
 

@@ -7,7 +7,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "score_match.h"
+#include "score/score_match.h"
 
 static void text_exact_and_prefix(void **state)
 {

@@ -15,11 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "msgpack_util.h"
-#include "score_groups.h"
-#include "score_stats.h"
-#include "score_summary.h"
+#include "base/error.h"
+#include "stream/msgpack_util.h"
+#include "score/score_groups.h"
+#include "score/score_stats.h"
+#include "score/score_summary.h"
 
 #define EPS 1e-12
 

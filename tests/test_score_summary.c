@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "msgpack_util.h"
-#include "score_report.h"
-#include "score_summary.h"
+#include "base/error.h"
+#include "stream/msgpack_util.h"
+#include "score/score_report.h"
+#include "score/score_summary.h"
 
 #define EPS 1e-12
 

@@ -6,8 +6,8 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "error.h"
-#include "sha256.h"
+#include "base/error.h"
+#include "base/sha256.h"
 
 static void fail_prefix_composes(void **state)
 {

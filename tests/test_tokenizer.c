@@ -23,11 +23,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli.h"
-#include "error.h"
-#include "gguf.h"
-#include "tokenizer.h"
-#include "gguf_tokenizer.h"
+#include "base/cli.h"
+#include "base/error.h"
+#include "formats/gguf.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/gguf_tokenizer.h"
 #include "tokenizer_test_util.h"
 
 #define FIX "tests/fixtures/tokenizer"

@@ -25,10 +25,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "error.h"
-#include "gguf.h"
-#include "gguf_tokenizer.h"
-#include "tokenizer.h"
+#include "base/error.h"
+#include "formats/gguf.h"
+#include "tokenizer/gguf_tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "tokenizer_test_util.h"
 
 #define FIX "tests/fixtures/tokenizer"

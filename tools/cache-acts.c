@@ -16,14 +16,14 @@
  * (common/acts_states.h); every reader resolves them, so a tool sees
  * self-contained records.  --inline-states writes the states into every
  * record instead (a stream that can be cut or shuffled record by record). */
-#include "acts_cache.h"
-#include "cli.h"
-#include "error.h"
-#include "header.h"
-#include "record_input.h"
-#include "record_shard.h"
-#include "records.h"
-#include "target_model.h"
+#include "acts/acts_cache.h"
+#include "base/cli.h"
+#include "base/error.h"
+#include "stream/header.h"
+#include "stream/record_input.h"
+#include "stream/record_shard.h"
+#include "stream/records.h"
+#include "model/target_model.h"
 
 #include <getopt.h>
 #include <stdio.h>

@@ -4,13 +4,13 @@
  *   hd-cat --to-records [FILE...]       JSON lines -> records
  *
  * Reads stdin when no FILE (or "-") is given; gzip input is detected. */
-#include "cli.h"
-#include "error.h"
-#include "header.h"
-#include "json_view.h"
-#include "msgpack_util.h"
-#include "outfile.h"
-#include "records.h"
+#include "base/cli.h"
+#include "base/error.h"
+#include "stream/header.h"
+#include "stream/json_view.h"
+#include "stream/msgpack_util.h"
+#include "base/outfile.h"
+#include "stream/records.h"
 
 #include <errno.h>
 #include <getopt.h>

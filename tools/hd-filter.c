@@ -12,18 +12,18 @@
  * Kept pairs are written unchanged except for "filtered": true.  Outcomes
  * can be saved as `known` records (--known-out) and reused (--known), so a
  * second run, or ravel-pairs --filter, costs no model time. */
-#include "cli.h"
-#include "error.h"
-#include "header.h"
-#include "known_filter.h"
-#include "llama_cuda.h"
-#include "model_runner.h"
-#include "msgpack_util.h"
-#include "pair_tokens.h"
-#include "pair_window.h"
-#include "record_input.h"
-#include "records.h"
-#include "target_model.h"
+#include "base/cli.h"
+#include "base/error.h"
+#include "stream/header.h"
+#include "ravel/known_filter.h"
+#include "model/llama_cuda.h"
+#include "acts/model_runner.h"
+#include "stream/msgpack_util.h"
+#include "acts/pair_tokens.h"
+#include "acts/pair_window.h"
+#include "stream/record_input.h"
+#include "stream/records.h"
+#include "model/target_model.h"
 
 #include <getopt.h>
 #include <time.h>

@@ -2,11 +2,11 @@
  *
  *   hd-generate [options] PROMPT...     one continuation per prompt
  *   hd-generate [options] < prompts     one prompt per input line */
-#include "cli.h"
-#include "error.h"
-#include "llama_generate.h"
-#include "target_model.h"
-#include "tokenizer.h"
+#include "base/cli.h"
+#include "base/error.h"
+#include "model/llama_generate.h"
+#include "model/target_model.h"
+#include "tokenizer/tokenizer.h"
 
 #include <getopt.h>
 #include <stdio.h>

@@ -7,18 +7,18 @@
  * Reads stdin when no file (or "-") is given; gzip input is detected.  The
  * whole input is read and checked before anything is written, so bad input
  * leaves no new file behind; every file is written atomically. */
-#include "aligned_mean.h"
-#include "cli.h"
-#include "error.h"
-#include "msgpack_util.h"
-#include "outfile.h"
-#include "plot_curve.h"
-#include "plot_heatmap.h"
-#include "plot_learning.h"
-#include "records.h"
-#include "score_example.h"
-#include "svg.h"
-#include "train_log.h"
+#include "plot/aligned_mean.h"
+#include "base/cli.h"
+#include "base/error.h"
+#include "stream/msgpack_util.h"
+#include "base/outfile.h"
+#include "plot/plot_curve.h"
+#include "plot/plot_heatmap.h"
+#include "plot/plot_learning.h"
+#include "stream/records.h"
+#include "score/score_example.h"
+#include "plot/svg.h"
+#include "train/train_log.h"
 
 #include <errno.h>
 #include <getopt.h>

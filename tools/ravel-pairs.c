@@ -8,19 +8,19 @@
  * a model-knowledge filter (common/known_filter).  Output: a record stream
  * of `pair` records, or with --count-only a table of counts.  The options
  * are common/ravel_options; see man/man1/ravel-pairs.1. */
-#include "cli.h"
-#include "error.h"
-#include "header.h"
-#include "known_filter.h"
-#include "msgpack_util.h"
-#include "ravel_data.h"
-#include "ravel_options.h"
-#include "ravel_plan.h"
-#include "ravel_query.h"
-#include "ravel_record.h"
-#include "ravel_sample.h"
-#include "records.h"
-#include "sha256.h"
+#include "base/cli.h"
+#include "base/error.h"
+#include "stream/header.h"
+#include "ravel/known_filter.h"
+#include "stream/msgpack_util.h"
+#include "ravel/ravel_data.h"
+#include "ravel/ravel_options.h"
+#include "ravel/ravel_plan.h"
+#include "ravel/ravel_query.h"
+#include "ravel/ravel_record.h"
+#include "ravel/ravel_sample.h"
+#include "stream/records.h"
+#include "base/sha256.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -27,7 +27,7 @@
 #include "cuda/reduce.cuh"
 
 extern "C" {
-#include "error.h"
+#include "base/error.h"
 }
 
 /* Where operand matrix number (r, head) starts: base + r * r_stride +

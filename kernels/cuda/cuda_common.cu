@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 extern "C" {
-#include "error.h"
+#include "base/error.h"
 }
 
 static int g_device = -1;

@@ -11,7 +11,7 @@
 
 extern "C" {
 #include "cpu/dequant.h"
-#include "error.h"
+#include "base/error.h"
 }
 
 __device__ inline unsigned int read_u16(const unsigned char *p)

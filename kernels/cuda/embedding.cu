@@ -3,7 +3,7 @@
 #include "cuda/cuda_ops.h"
 
 extern "C" {
-#include "error.h"
+#include "base/error.h"
 }
 
 __global__ void embedding_forward_kernel(float *out, const int *ids, const float *table, int N,

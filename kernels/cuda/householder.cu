@@ -20,7 +20,7 @@
 
 extern "C" {
 #include "cpu/householder.h"
-#include "error.h"
+#include "base/error.h"
 }
 
 /* ---- the orthogonal parametrisation, through the host ---- */

@@ -15,7 +15,7 @@
 #include "cuda/cuda_hypernet_ops.h"
 
 extern "C" {
-#include "error.h"
+#include "base/error.h"
 }
 
 struct HeadShape {

@@ -6,7 +6,7 @@
 #include "cuda/reduce.cuh"
 
 extern "C" {
-#include "error.h"
+#include "base/error.h"
 }
 
 enum { RMSNORM_THREADS = 256 };

@@ -10,7 +10,7 @@
 #include "cuda/reduce.cuh"
 
 extern "C" {
-#include "error.h"
+#include "base/error.h"
 }
 
 enum { XENT_THREADS = 512 };

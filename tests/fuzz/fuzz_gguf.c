@@ -4,8 +4,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "gguf.h"
-#include "llama_load.h"
+#include "formats/gguf.h"
+#include "model/llama_load.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

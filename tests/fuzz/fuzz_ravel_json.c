@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ravel_data.h"
-#include "ravel_sample.h"
+#include "ravel/ravel_data.h"
+#include "ravel/ravel_sample.h"
 
 static void sample_some(const RavelDomain *d)
 {

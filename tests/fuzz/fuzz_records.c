@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "json_view.h"
-#include "record_limit.h"
-#include "records.h"
-#include "tensor.h"
+#include "stream/json_view.h"
+#include "stream/record_limit.h"
+#include "stream/records.h"
+#include "stream/tensor.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

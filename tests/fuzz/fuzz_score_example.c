@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "aligned_mean.h"
-#include "score_example.h"
-#include "svg.h"
-#include "unicode.h"
+#include "plot/aligned_mean.h"
+#include "score/score_example.h"
+#include "plot/svg.h"
+#include "base/unicode.h"
 
 static void check_printable(const char *s)
 {

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "tokenizer.h"
+#include "base/error.h"
+#include "tokenizer/tokenizer.h"
 
 static Tokenizer *tiny[3];
 
