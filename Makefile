@@ -7,21 +7,25 @@
 #   make fuzz-run   run each harness for FUZZ_SECONDS (default 30) on its corpus
 #   make fixtures   regenerate tests/fixtures with the pinned Python references
 #   make MPI=1      the same with Open MPI into build-mpi/ and bin-mpi/: hd-train
-#                   then runs data parallel under mpirun (common/dist.h)
+#                   then runs data parallel under mpirun (common/base/dist.h)
 #   make deps       install the Debian packages the build and tests need (sudo unless root)
 #   make install    PREFIX=/usr/local: binaries, man pages, bundled RAVEL data
 #                   and the example domain data/country,
 #                   and the SmolLM2 GGUF when `make model` fetched it
 #
-# Sources are found by wildcard: common/*.c and kernels/cpu/*.c form one
-# static library; tools/NAME.c is the main() of bin/NAME; tests/test_NAME.c
-# is a cmocka program bin/tests/test_NAME.
+# Sources are found by wildcard: common/*/*.c (one folder per subsystem,
+# common/*/README) form libhyperdas.a; kernels/ (the op table of
+# kernels/compute.h, kernels/cpu/*.c and, with CUDA, kernels/cuda/*.cu) forms
+# libhyperdas_kernels.a, which uses nothing from common/; tools/NAME.c is the
+# main() of bin/NAME; tests/test_NAME.c is a cmocka program bin/tests/test_NAME.
+# Headers are included by folder: "stream/records.h" (-Icommon), "cpu/rope.h"
+# and "compute.h" (-Ikernels); tests/cli/layout.sh checks the direction.
 
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
 DATADIR   ?= $(PREFIX)/share/hyperdas
 CC        ?= gcc
-# MPI=1: data-parallel hd-train (common/dist.c with HD_MPI) linked with the
+# MPI=1: data-parallel hd-train (common/base/dist.c with HD_MPI) linked with the
 # MPI library that mpicc names.  Its own build and bin directories, so that
 # the default build never needs MPI at run time and the two never mix.
 MPI       ?= 0
@@ -59,9 +63,12 @@ CPPFLAGS += -DHD_MPI=1 $(MPI_CPPFLAGS)
 LDLIBS   += $(MPI_LIBS)
 endif
 
-LIB_SRC   := $(sort $(wildcard common/*.c common/*/*.c) $(wildcard kernels/cpu/*.c))
+LIB_SRC   := $(sort $(wildcard common/*/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB       := $(BUILD)/libhyperdas.a
+KERNEL_SRC:= $(sort $(wildcard kernels/*.c kernels/cpu/*.c kernels/cuda/*.c))
+KERNEL_OBJ:= $(KERNEL_SRC:%.c=$(BUILD)/%.o)
+KERNEL_LIB:= $(BUILD)/libhyperdas_kernels.a
 TOOLS     := $(sort $(patsubst tools/%.c,%,$(wildcard tools/*.c)))
 TOOL_BINS := $(TOOLS:%=$(BIN)/%)
 TESTS     := $(sort $(patsubst tests/%.c,%,$(wildcard tests/test_*.c)))
@@ -79,8 +86,9 @@ DEB_PACKAGES := build-essential gcc make pkg-config libmsgpack-dev libjansson-de
 
 # The CUDA path (kernels/cuda/*.cu, the twins of kernels/cpu/*.c) is built
 # whenever nvcc is found (CUDA=0 turns it off), for sm_80 and sm_90.  Tools
-# and tests then link libhyperdas_cuda.a and the CUDA runtime; without a GPU
-# at run time, the CUDA tests report themselves skipped.
+# and tests then link the CUDA runtime, the CUDA objects being part of
+# libhyperdas_kernels.a; without a GPU at run time, the CUDA tests report
+# themselves skipped.
 NVCC      ?= $(shell command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)
 CUDA      ?= $(shell test -x $(NVCC) && echo 1 || echo 0)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
@@ -89,15 +97,14 @@ CUDA_SRC  := $(sort $(wildcard kernels/cuda/*.cu))
 # every build shares build/'s (the MPI build does not compile them again).
 CUDA_BUILD:= build
 CUDA_OBJ  := $(CUDA_SRC:%.cu=$(CUDA_BUILD)/%.o)
-CUDA_LIB  := $(CUDA_BUILD)/libhyperdas_cuda.a
 NVCCFLAGS ?= -O3 -std=c++17 -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
-             -Xcompiler -Wall,-Werror -Icommon -Ikernels
+             -Xcompiler -Wall,-Werror -Ikernels
 ifeq ($(CUDA),1)
 CPPFLAGS  += -DHD_CUDA=1 -I$(CUDA_HOME)/include
-LIBS_ALL  := $(LIB) $(if $(CUDA_SRC),$(CUDA_LIB))
+KERNEL_OBJ+= $(CUDA_OBJ)
 LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
 # NCCL (the CUDA toolkit's, or Debian's libnccl-dev) for the GPU collectives
-# of an MPI build (common/dist_nccl.c); without it that build refuses to
+# of an MPI build (common/base/dist_nccl.c); without it that build refuses to
 # reduce GPU buffers over more than one rank.
 NCCL_SO   := $(firstword $(wildcard $(CUDA_HOME)/lib64/libnccl.so $(CUDA_HOME)/lib/libnccl.so \
                                    /usr/lib/$(TRIPLET)/libnccl.so))
@@ -107,9 +114,10 @@ CPPFLAGS  += -DHD_NCCL=1
 LDLIBS    += -L$(dir $(NCCL_SO)) -Wl,-rpath,$(dir $(NCCL_SO)) -lnccl
 endif
 endif
-else
-LIBS_ALL  := $(LIB)
 endif
+# common/ calls the kernels, never the other way: the kernels' library
+# comes second and no linker group is needed.
+LIBS_ALL  := $(LIB) $(KERNEL_LIB)
 
 .PHONY: all test asan fuzz fuzz-run fixtures deps install clean bench
 all: $(TOOL_BINS) $(TEST_BINS) $(BENCH_BINS)
@@ -119,7 +127,7 @@ $(CUDA_BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -MMD -MP -c $< -o $@
 
-$(CUDA_LIB): $(CUDA_OBJ)
+$(KERNEL_LIB): $(KERNEL_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
@@ -131,10 +139,7 @@ $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-# The two libraries call each other (common/llama_cuda.c runs the CUDA ops,
-# kernels/cuda/householder.cu the CPU twin): one linker group resolves both
-# ways whatever an object pulls in.
-LINK_OBJS = $(filter %.o,$^) -Wl,--start-group $(filter %.a,$^) -Wl,--end-group
+LINK_OBJS = $(filter %.o,$^) $(filter %.a,$^)
 
 $(BIN)/%: $(BUILD)/tools/%.o $(LIBS_ALL)
 	@mkdir -p $(dir $@)
@@ -158,7 +163,7 @@ asan:
 FUZZ_SECONDS ?= 30
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-FUZZ_OBJ  := $(LIB_SRC:%.c=build-fuzz/obj/%.o)
+FUZZ_OBJ  := $(LIB_SRC:%.c=build-fuzz/obj/%.o) $(KERNEL_SRC:%.c=build-fuzz/obj/%.o)
 FUZZ_CFLAGS := $(CPPFLAGS) -UHD_CUDA -std=c11 -g -O1 -fopenmp -fsanitize=fuzzer-no-link,address,undefined \
                -fno-sanitize-recover=undefined
 fuzz: $(FUZZ_BINS)
@@ -205,7 +210,7 @@ install: $(TOOL_BINS)
 clean:
 	rm -rf build build-asan build-fuzz bin bin-asan build-mpi bin-mpi
 
-.SECONDARY: $(FUZZ_OBJ) $(LIB_OBJ) $(TOOLS:%=$(BUILD)/tools/%.o) $(TESTS:%=$(BUILD)/tests/%.o) $(BENCHES:%=$(BUILD)/bench/%.o)
+.SECONDARY: $(FUZZ_OBJ) $(LIB_OBJ) $(KERNEL_OBJ) $(TOOLS:%=$(BUILD)/tools/%.o) $(TESTS:%=$(BUILD)/tests/%.o) $(BENCHES:%=$(BUILD)/bench/%.o)
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # The embedded default model: SmolLM2-135M-Instruct (Q4_1 GGUF) carried by

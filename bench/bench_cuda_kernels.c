@@ -13,9 +13,9 @@
  *     implementation cannot beat.
  *
  * Not a test and not built by the Makefile.  Build and run (from the repo root):
- *   make build/libhyperdas.a build/libhyperdas_cuda.a build/bench/bench_cuda_kernels.o
+ *   make build/libhyperdas.a build/libhyperdas_kernels.a build/bench/bench_cuda_kernels.o
  *   gcc -fopenmp build/bench/bench_cuda_kernels.o build/libhyperdas.a \
- *       build/libhyperdas_cuda.a -lmsgpackc -ljansson -lpcre2-8 -lopenblas -lz -lm \
+ *       build/libhyperdas_kernels.a -lmsgpackc -ljansson -lpcre2-8 -lopenblas -lz -lm \
  *       -lpthread -L/usr/local/cuda/lib64 -Wl,-rpath,/usr/local/cuda/lib64 \
  *       -lcublasLt -lcublas -lcudart -lstdc++ -o bin/bench_cuda_kernels
  *   bin/bench_cuda_kernels [smollm2|llama8b|all]

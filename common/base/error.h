@@ -23,11 +23,9 @@ extern void (*hd_exit_hook)(int status);
  * checks (hd_cli_init's of stdout) add no second message to theirs. */
 extern int hd_exiting_on_error;
 
-/* Formats a message into a per-thread buffer and returns -1. */
-int hd_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Prefixes the current message with more context ("FILE: " + old). */
-int hd_fail_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-const char *hd_last_error(void);
+/* hd_fail, hd_fail_prefix and hd_last_error: the message buffer lives with
+ * the kernels, which report through it too. */
+#include "kernel_error.h"
 
 /* `PROG: message` on stderr, then exit(1).  Exit status 2 is for bad usage. */
 void hd_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

@@ -31,7 +31,7 @@
 #include "cuda/reduce.cuh"
 
 extern "C" {
-#include "base/error.h"
+#include "kernel_error.h"
 }
 
 enum { ATT_WARPS = 4, ATT_THREADS = ATT_WARPS * 32, ATT_MAX_HD = 256, ATT_DIMS_PER_LANE = 8 };

@@ -27,7 +27,7 @@
 #include "cuda/reduce.cuh"
 
 extern "C" {
-#include "base/error.h"
+#include "kernel_error.h"
 }
 
 /* Where operand matrix number (r, head) starts: base + r * r_stride +

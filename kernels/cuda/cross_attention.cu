@@ -13,7 +13,7 @@
 #include "cuda/reduce.cuh"
 
 extern "C" {
-#include "base/error.h"
+#include "kernel_error.h"
 }
 
 enum { XATT_WARPS = 4, XATT_THREADS = XATT_WARPS * 32, XATT_MAX_HD = 256 };

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 extern "C" {
-#include "base/error.h"
+#include "kernel_error.h"
 }
 
 static int g_device = -1;

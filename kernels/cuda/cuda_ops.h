@@ -102,7 +102,7 @@ int dequant_q4_0_cuda(const void *src, float *dst, size_t n);
 int dequant_q4_1_cuda(const void *src, float *dst, size_t n);
 int dequant_q8_0_cuda(const void *src, float *dst, size_t n);
 /* The way down, for the bf16 weights of the frozen model: round to nearest
- * even, NaN stays NaN (as f32_to_bf16 in common/float16.h). */
+ * even, NaN stays NaN (as f32_to_bf16 in kernels/float16.h). */
 int f32_to_bf16_cuda(uint16_t *dst, const float *src, size_t n);
 
 #ifdef __cplusplus

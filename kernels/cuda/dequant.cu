@@ -6,12 +6,12 @@
  * that 32 neighbouring threads share come from L1.  Bytes are read one at a
  * time because the 18-, 20- and 34-byte blocks leave the f16 scales
  * unaligned.  The half -> float conversion is done in integers, exactly as
- * common/float16.c does, so that even NaN payloads come out the same. */
+ * kernels/float16.c does, so that even NaN payloads come out the same. */
 #include "cuda/cuda_ops.h"
 
 extern "C" {
 #include "cpu/dequant.h"
-#include "base/error.h"
+#include "kernel_error.h"
 }
 
 __device__ inline unsigned int read_u16(const unsigned char *p)

@@ -3,7 +3,7 @@
 #include "cuda/cuda_ops.h"
 
 extern "C" {
-#include "base/error.h"
+#include "kernel_error.h"
 }
 
 __global__ void embedding_forward_kernel(float *out, const int *ids, const float *table, int N,

@@ -20,7 +20,7 @@
 
 extern "C" {
 #include "cpu/householder.h"
-#include "base/error.h"
+#include "kernel_error.h"
 }
 
 /* ---- the orthogonal parametrisation, through the host ---- */

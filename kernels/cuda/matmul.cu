@@ -10,7 +10,7 @@
 #include "cuda/reduce.cuh"
 
 extern "C" {
-#include "base/error.h"
+#include "kernel_error.h"
 }
 
 __global__ void add_bias_kernel(float *out, const float *bias, size_t rows, int OC)

@@ -15,7 +15,7 @@
 #include "cuda/cuda_hypernet_ops.h"
 
 extern "C" {
-#include "base/error.h"
+#include "kernel_error.h"
 }
 
 struct HeadShape {

@@ -6,7 +6,7 @@
 #include "cuda/reduce.cuh"
 
 extern "C" {
-#include "base/error.h"
+#include "kernel_error.h"
 }
 
 enum { RMSNORM_THREADS = 256 };

@@ -6,7 +6,7 @@
 #include "cuda/cuda_ops.h"
 
 extern "C" {
-#include "base/error.h"
+#include "kernel_error.h"
 }
 
 __global__ void rope_forward_kernel(float *x, const float *cos, const float *sin, int N, int H,

@@ -10,7 +10,7 @@
 #include "cuda/reduce.cuh"
 
 extern "C" {
-#include "base/error.h"
+#include "kernel_error.h"
 }
 
 enum { XENT_THREADS = 512 };

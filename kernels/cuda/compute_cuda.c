@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "compute.h"
-#include "base/error.h"
+#include "kernel_error.h"
 
 #ifdef HD_CUDA
 

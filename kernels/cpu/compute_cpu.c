@@ -22,7 +22,7 @@
 #include "cpu/softmax_xent.h"
 #include "cpu/sparsity_loss.h"
 #include "cpu/swiglu.h"
-#include "base/error.h"
+#include "kernel_error.h"
 
 static void *cpu_alloc(size_t bytes)
 {
