@@ -1,4 +1,4 @@
-/* The frozen target as the GPU holds it (common/llama_cuda.c): every
+/* The frozen target as the GPU holds it (common/model/llama_cuda.c): every
  * layer's weight matrices rounded to bf16 in place, and the LM head too
  * when asked (an untied one; a tied head is the fp32 embedding on the
  * CPU).  Tests round the CPU's copy first, so that CPU and GPU multiply

@@ -1,4 +1,4 @@
-/* The NCCL collectives of the CUDA path (common/dist_nccl.c).
+/* The NCCL collectives of the CUDA path (common/base/dist_nccl.c).
  *
  * Run plainly (as tests/run.sh does) it is a group of one: the calls must do
  * nothing, in any build, without touching a GPU.  Run under mpirun with 2+

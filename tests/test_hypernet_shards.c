@@ -8,7 +8,7 @@
  * are fp32 ones: loss parts 1e-5 relative, gradients 1e-4 of each tensor's
  * largest (measured: equal to 7 digits, 3.5e-6; a share's sparsity term
  * left unscaled gives 2-5e-2).  Also: the process group of a single
- * process (common/dist.h) is rank 0 of 1 and its collectives change
+ * process (common/base/dist.h) is rank 0 of 1 and its collectives change
  * nothing.  And the memory-saving paths that must not change a gradient
  * bit: hypernet_zero_grad's partial zeroing of the embedding gradient and
  * the target layers recomputed in the backward. */

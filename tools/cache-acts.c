@@ -13,7 +13,7 @@
  * Repeated prompts: identical token sequences within a window of pairs
  * (4 batches) are run once, and each distinct sequence's states are written
  * once in the stream, as a `states` record that the acts records name
- * (common/acts_states.h); every reader resolves them, so a tool sees
+ * (common/stream/acts_states.h); every reader resolves them, so a tool sees
  * self-contained records.  --inline-states writes the states into every
  * record instead (a stream that can be cut or shuffled record by record). */
 #include "acts/acts_cache.h"

@@ -44,7 +44,7 @@ void dist_allreduce_sum_f32(float *buf, size_t n);
 void dist_allreduce_sum_f64(double *buf, size_t n);
 void dist_allreduce_sum_i64(int64_t *buf, size_t n);
 void dist_allreduce_max_i64(int64_t *buf, size_t n);
-/* ---- the CUDA path's collectives (common/dist_nccl.c): NCCL over the
+/* ---- the CUDA path's collectives (common/base/dist_nccl.c): NCCL over the
  * same group, in builds with MPI, CUDA and NCCL (make MPI=1 with the CUDA
  * toolkit; dist_nccl_compiled() says so).  A group of one needs none of it
  * in any build: its calls do nothing. ---- */

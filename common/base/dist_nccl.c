@@ -1,5 +1,5 @@
 /* NCCL for the CUDA path's collectives: one communicator over the MPI
- * process group (common/dist.c), its unique id made by rank 0 and
+ * process group (common/base/dist.c), its unique id made by rank 0 and
  * broadcast over MPI, one GPU per rank.  Built when MPI, CUDA and NCCL are
  * all there (HD_NCCL, set by the Makefile); otherwise a group of one works
  * (nothing to reduce) and a larger group is refused with a message. */

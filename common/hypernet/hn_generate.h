@@ -2,7 +2,7 @@
  * rule of hyperdas(7) 9.2 ("greedy-generate n new tokens from the
  * intervened base prompt, compare the first n label tokens").
  *
- * The intervention (common/hypernet.h) edits hs[L], the residual entering
+ * The intervention (common/hypernet/hypernet.h) edits hs[L], the residual entering
  * layer L, at positions of the base PROMPT only (BOS up to the last entity
  * token), and by causality the intervened prompt states do not depend on
  * anything after the prompt.  So after one hypernet_forward on the batch

@@ -1,4 +1,4 @@
-/* A batch for the hypernetwork (common/hypernet.h) assembled from acts
+/* A batch for the hypernetwork (common/hypernet/hypernet.h) assembled from acts
  * records (cache-acts): instruction, base and source left-padded to the
  * longest of the batch, the target's cached hidden states transposed to
  * [b, T, Lt+1, d] in fp32, and the masks of hyperdas(7) 2.2:

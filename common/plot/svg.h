@@ -1,6 +1,6 @@
 /* SVG documents written by hand, for plots a person opens in a browser.
  *
- * A document goes to its file atomically (common/outfile.h): it appears
+ * A document goes to its file atomically (common/base/outfile.h): it appears
  * under its final name only when svg_close() succeeds, so a failed run
  * never leaves half a picture behind.  Every piece of text is XML-escaped
  * here, so callers pass plain (UTF-8) strings and never think about '<'.

@@ -135,7 +135,7 @@ RavelDomain *ravel_domain_from_json(const char *domain, json_t *const docs[RAVEL
 
 void ravel_domain_free(RavelDomain *d);
 
-/* The hash split (common/ravel_split.c): sets the split of every entity,
+/* The hash split (common/ravel/ravel_split.c): sets the split of every entity,
  * or of every template, of d by the rule of RavelHashSplit. */
 void ravel_hash_split_entities(RavelDomain *d, const RavelHashSplit *hs);
 void ravel_hash_split_templates(RavelDomain *d, const RavelHashSplit *hs);

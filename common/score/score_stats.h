@@ -15,7 +15,7 @@
  * resampling matched examples (both outcomes at once) within the same
  * strata, and McNemar's exact test on the flips.
  *
- * Draws come from common/rng.h, seeded from the seed and the split's name:
+ * Draws come from common/base/rng.h, seeded from the seed and the split's name:
  * the same seed and input order give the same intervals on every platform. */
 #ifndef HD_SCORE_STATS_H
 #define HD_SCORE_STATS_H

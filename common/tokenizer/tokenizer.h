@@ -65,7 +65,7 @@
  * HF's BPE cache), so reusing one TokenList for many texts is much faster
  * (about 1-3 microseconds for a RAVEL prompt).
  *
- * Errors follow common/error.h: functions return -1 or NULL after hd_fail(). */
+ * Errors follow common/base/error.h: functions return -1 or NULL after hd_fail(). */
 #ifndef HD_TOKENIZER_H
 #define HD_TOKENIZER_H
 

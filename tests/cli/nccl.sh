@@ -1,4 +1,4 @@
-# NCCL over MPI ranks (common/dist_nccl.c): 2 ranks, each on its own GPU,
+# NCCL over MPI ranks (common/base/dist_nccl.c): 2 ranks, each on its own GPU,
 # sum a device buffer (bin-mpi/tests/test_dist_nccl under mpirun).  Needs a
 # build with MPI and NCCL (make MPI=1 with the CUDA toolkit; BIN=bin-mpi)
 # and two GPUs: NCCL refuses two ranks on one device.  Elsewhere the check
