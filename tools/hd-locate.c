@@ -154,12 +154,6 @@ static void entity_span(const char *prompt, const char *entity, const char *opti
     span[1] = span[0] + strlen(entity);
 }
 
-static void pack_kv(msgpack_packer *pk, const char *k, const char *v)
-{
-    mp_pack_str(pk, k);
-    mp_pack_str_or_nil(pk, v);
-}
-
 static void pack_span(msgpack_packer *pk, const char *k, const size_t span[2])
 {
     mp_pack_str(pk, k);
@@ -183,26 +177,26 @@ static char *write_pair(const Options *o, const char *label, const char *sep, co
     header_pack_begin(pk, "pairs", NULL, 0, 0);
     if (record_writer_end_record(w) < 0) hd_die("%s", hd_last_error());
     msgpack_pack_map(pk, 18);
-    pack_kv(pk, "t", "pair");
-    pack_kv(pk, "id", "hd-locate");
+    mp_pack_kv(pk, "t", "pair");
+    mp_pack_kv(pk, "id", "hd-locate");
     /* "-" for what a lone example has not (hd-score --summarize groups
      * score records by these strings) */
-    pack_kv(pk, "domain", "-");
-    pack_kv(pk, "split", "-");
-    pack_kv(pk, "kind", "causal");
-    pack_kv(pk, "target_attribute", o->attribute ? o->attribute : "-");
-    pack_kv(pk, "queried_attribute", o->attribute ? o->attribute : "-");
-    pack_kv(pk, "base_entity", o->base_entity);
-    pack_kv(pk, "source_entity", o->source_entity);
-    pack_kv(pk, "base_template", "-");
-    pack_kv(pk, "base_input", o->base);
-    pack_kv(pk, "source_input", o->source);
+    mp_pack_kv(pk, "domain", "-");
+    mp_pack_kv(pk, "split", "-");
+    mp_pack_kv(pk, "kind", "causal");
+    mp_pack_kv(pk, "target_attribute", o->attribute ? o->attribute : "-");
+    mp_pack_kv(pk, "queried_attribute", o->attribute ? o->attribute : "-");
+    mp_pack_kv(pk, "base_entity", o->base_entity);
+    mp_pack_kv(pk, "source_entity", o->source_entity);
+    mp_pack_kv(pk, "base_template", "-");
+    mp_pack_kv(pk, "base_input", o->base);
+    mp_pack_kv(pk, "source_input", o->source);
     pack_span(pk, "base_entity_span", bspan);
     pack_span(pk, "source_entity_span", sspan);
-    pack_kv(pk, "label", label);
-    pack_kv(pk, "answer_sep", sep);
-    pack_kv(pk, "verify_input", o->base);
-    pack_kv(pk, "instruction", instruction);
+    mp_pack_kv(pk, "label", label);
+    mp_pack_kv(pk, "answer_sep", sep);
+    mp_pack_kv(pk, "verify_input", o->base);
+    mp_pack_kv(pk, "instruction", instruction);
     if (record_writer_end_record(w) < 0 || record_writer_close(w) < 0) hd_die("%s", hd_last_error());
     return path;
 }
@@ -268,12 +262,12 @@ static void pack_scores_header(RecordWriter *w, HnSession *s, const msgpack_obje
     target_model_pack_info(pk, &s->target);
     char device[300];
     hn_session_describe_device(s, device, sizeof device);
-    pack_kv(pk, "device", device);
-    pack_kv(pk, "checkpoint", step);
+    mp_pack_kv(pk, "device", device);
+    mp_pack_kv(pk, "checkpoint", step);
     mp_pack_str(pk, "checkpoint_step");
     msgpack_pack_int64(pk, ckpt_step);
-    pack_kv(pk, "method", method);
-    pack_kv(pk, "rule", "teacher-forced");
+    mp_pack_kv(pk, "method", method);
+    mp_pack_kv(pk, "rule", "teacher-forced");
     mp_pack_str(pk, "eval_tokens");
     msgpack_pack_int64(pk, 0);
     mp_pack_str(pk, "modes");

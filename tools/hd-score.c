@@ -304,22 +304,23 @@ static int run_scoring(Options *o, char **files, int n_files)
     if (!o->table || o->output) {
         sc.out = record_writer_open(o->output, o->gzip);
         if (!sc.out) hd_die("%s", hd_last_error());
-        msgpack_packer *pk = record_writer_packer(sc.out);
-        header_pack_begin(pk, "scores", record_input_headers(in), record_input_n_headers(in),
-                          TARGET_MODEL_INFO_PAIRS + 7 + o->sharded);
-        target_model_pack_info(pk, &sc.s.target);
+        MapWriter h;
+        header_begin(&h, record_writer_packer(sc.out), "scores", record_input_headers(in),
+                     record_input_n_headers(in));
+        target_model_pack_info(map_pairs(&h, TARGET_MODEL_INFO_PAIRS), &sc.s.target);
         char device[300];
         hn_session_describe_device(&sc.s, device, sizeof device);
-        mp_pack_str(pk, "device"); mp_pack_str(pk, device);
-        mp_pack_str(pk, "checkpoint"); mp_pack_str(pk, step);
-        mp_pack_str(pk, "checkpoint_step"); msgpack_pack_int64(pk, st.step);
-        mp_pack_str(pk, "method"); mp_pack_str(pk, sc.method);
-        mp_pack_str(pk, "rule"); mp_pack_str(pk, o->rule);
-        mp_pack_str(pk, "eval_tokens"); msgpack_pack_int64(pk, o->eval_tokens);
-        mp_pack_str(pk, "modes");
+        map_str(&h, "device", device);
+        map_str(&h, "checkpoint", step);
+        map_int64(&h, "checkpoint_step", st.step);
+        map_str(&h, "method", sc.method);
+        map_str(&h, "rule", o->rule);
+        map_int64(&h, "eval_tokens", o->eval_tokens);
+        msgpack_packer *pk = map_key(&h, "modes");
         msgpack_pack_array(pk, (size_t)sc.n_modes);
         for (int m = 0; m < sc.n_modes; m++) mp_pack_str(pk, mode_names[m]);
-        if (o->sharded) record_shard_pack(pk, &o->shard);
+        if (o->sharded) record_shard_pack(map_pairs(&h, 1), &o->shard);
+        if (map_end(&h) < 0) hd_die("%s", hd_last_error());
         if (record_writer_end_record(sc.out) < 0) hd_die("%s", hd_last_error());
     }
 

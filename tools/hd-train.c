@@ -503,20 +503,20 @@ int main(int argc, char **argv)
     if (rank == 0) {
         log = record_writer_open(o.output, o.gzip);
         if (!log) hd_die("%s", hd_last_error());
-        msgpack_packer *pk = record_writer_packer(log);
-        header_pack_begin(pk, "log", acts_set_headers(train), acts_set_n_headers(train),
-                          TARGET_MODEL_INFO_PAIRS + 7);
-        target_model_pack_info(pk, &run.target);
+        MapWriter h;
+        header_begin(&h, record_writer_packer(log), "log", acts_set_headers(train), acts_set_n_headers(train));
+        target_model_pack_info(map_pairs(&h, TARGET_MODEL_INFO_PAIRS), &run.target);
         char device[300];
         hn_session_describe_device(&run, device, sizeof device);
         if (tf32) strncat(device, ", TF32 GEMMs", sizeof device - strlen(device) - 1);
-        mp_pack_str(pk, "device"); mp_pack_str(pk, device);
-        mp_pack_str(pk, "checkpoint"); mp_pack_str(pk, o.ckpt);
-        mp_pack_str(pk, "train_records"); msgpack_pack_uint64(pk, n_train);
-        mp_pack_str(pk, "total_steps"); msgpack_pack_int64(pk, total);
-        mp_pack_str(pk, "resumed_at"); msgpack_pack_int64(pk, st.step);
-        mp_pack_str(pk, "config"); mp_pack_str(pk, cfg_json);
-        mp_pack_str(pk, "world_size"); msgpack_pack_int(pk, world);
+        map_str(&h, "device", device);
+        map_str(&h, "checkpoint", o.ckpt);
+        map_uint64(&h, "train_records", n_train);
+        map_int64(&h, "total_steps", total);
+        map_int64(&h, "resumed_at", st.step);
+        map_str(&h, "config", cfg_json);
+        msgpack_pack_int(map_key(&h, "world_size"), world);
+        if (map_end(&h) < 0) hd_die("%s", hd_last_error());
         if (record_writer_end_record(log) < 0) hd_die("%s", hd_last_error());
     }
 

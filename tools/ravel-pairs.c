@@ -178,119 +178,97 @@ static int emit_query(void *ctx, const RavelQuery *q)
     return record_writer_end_record(e->w);
 }
 
-static void pack_kv(msgpack_packer *pk, const char *k, const char *v)
-{
-    mp_pack_str(pk, k);
-    mp_pack_str_or_nil(pk, v);
-}
-
-static void pack_bool(msgpack_packer *pk, const char *k, int v)
-{
-    mp_pack_str(pk, k);
-    if (v) msgpack_pack_true(pk);
-    else msgpack_pack_false(pk);
-}
-
 static void pack_str_array(msgpack_packer *pk, const RavelDomain *d, const int *attrs, int n)
 {
     msgpack_pack_array(pk, n);
     for (int i = 0; i < n; i++) mp_pack_str(pk, d->attributes[attrs[i]].name);
 }
 
+/* a count, or "all" for a negative one */
+static void pack_count(msgpack_packer *pk, long long n)
+{
+    if (n < 0) mp_pack_str(pk, "all");
+    else msgpack_pack_int64(pk, n);
+}
+
 static void pack_header(RecordWriter *w, const Options *o, DomainPlan *plans, int n_plans, KnownFilter *filter)
 {
-    msgpack_packer *pk = record_writer_packer(w);
     int n_inputs = filter ? known_filter_n_headers(filter) : 0;
     /* a domain split by the hash records its fractions; RAVEL's five,
      * which have split files, keep the header they always had */
     int hashed = 0;
     for (int i = 0; i < n_plans; i++)
         hashed |= !plans[i].d->present[RAVEL_FILE_ENTITY_TO_SPLIT] || !plans[i].d->present[RAVEL_FILE_PROMPT_TO_SPLIT];
-    header_pack_begin(pk, o->queries ? "queries" : "pairs", filter ? known_filter_headers(filter) : NULL,
-                      n_inputs, 17 + hashed);
-    pack_kv(pk, "scheme", "hyperdas");
-    mp_pack_str(pk, "sampling");
-    mp_pack_str(pk, "fnv1a64-splitmix64-xoshiro256** v1");
-    mp_pack_str(pk, "domains");
+    MapWriter h, sub;
+    header_begin(&h, record_writer_packer(w), o->queries ? "queries" : "pairs",
+                 filter ? known_filter_headers(filter) : NULL, n_inputs);
+    map_str(&h, "scheme", "hyperdas");
+    map_str(&h, "sampling", "fnv1a64-splitmix64-xoshiro256** v1");
+    msgpack_packer *pk = map_key(&h, "domains");
     msgpack_pack_array(pk, n_plans);
     for (int i = 0; i < n_plans; i++) mp_pack_str(pk, plans[i].d->name);
-    mp_pack_str(pk, "attributes");
-    msgpack_pack_map(pk, n_plans);
-    for (int i = 0; i < n_plans; i++) {
-        mp_pack_str(pk, plans[i].d->name);
-        pack_str_array(pk, plans[i].d, plans[i].targets, plans[i].n_targets);
-    }
-    mp_pack_str(pk, "isolate_attributes");
-    msgpack_pack_map(pk, n_plans);
-    for (int i = 0; i < n_plans; i++) {
-        mp_pack_str(pk, plans[i].d->name);
-        pack_str_array(pk, plans[i].d, plans[i].isolate, plans[i].n_isolate);
-    }
-    mp_pack_str(pk, "splits");
+    map_begin(&sub, map_key(&h, "attributes"));
+    for (int i = 0; i < n_plans; i++)
+        pack_str_array(map_key(&sub, plans[i].d->name), plans[i].d, plans[i].targets, plans[i].n_targets);
+    map_end(&sub);
+    map_begin(&sub, map_key(&h, "isolate_attributes"));
+    for (int i = 0; i < n_plans; i++)
+        pack_str_array(map_key(&sub, plans[i].d->name), plans[i].d, plans[i].isolate, plans[i].n_isolate);
+    map_end(&sub);
+    pk = map_key(&h, "splits");
     int ns = 0;
     for (int s = 0; s < RAVEL_N_SPLITS; s++) ns += o->split_wanted[s];
     msgpack_pack_array(pk, ns);
     for (int s = 0; s < RAVEL_N_SPLITS; s++)
         if (o->split_wanted[s]) mp_pack_str(pk, ravel_split_name(s));
-    pack_kv(pk, "split_type", ravel_split_type_name(o->split_type));
-    pack_bool(pk, "val_as_test", o->val_as_test);
-    pack_kv(pk, "prompts", ravel_prompts_name(o->prompts));
-    mp_pack_str(pk, "n");
-    if (o->n < 0) mp_pack_str(pk, "all");
-    else msgpack_pack_int64(pk, o->n);
-    mp_pack_str(pk, "n_attribute");
-    msgpack_pack_map(pk, o->n_n_attr);
-    for (int i = 0; i < o->n_n_attr; i++) {
-        mp_pack_str(pk, o->n_attr[i].name);
-        if (o->n_attr[i].n < 0) mp_pack_str(pk, "all");
-        else msgpack_pack_int64(pk, o->n_attr[i].n);
-    }
-    mp_pack_str(pk, "iso_ratio");
+    map_str(&h, "split_type", ravel_split_type_name(o->split_type));
+    map_bool(&h, "val_as_test", o->val_as_test);
+    map_str(&h, "prompts", ravel_prompts_name(o->prompts));
+    pack_count(map_key(&h, "n"), o->n);
+    map_begin(&sub, map_key(&h, "n_attribute"));
+    for (int i = 0; i < o->n_n_attr; i++) pack_count(map_key(&sub, o->n_attr[i].name), o->n_attr[i].n);
+    map_end(&sub);
+    pk = map_key(&h, "iso_ratio");
     msgpack_pack_array(pk, 2);
     msgpack_pack_int64(pk, o->iso_p);
     msgpack_pack_int64(pk, o->iso_q);
-    pack_bool(pk, "iso_require_diff_target", o->iso_require_diff_target);
-    mp_pack_str(pk, "seed");
-    msgpack_pack_uint64(pk, o->seed);
+    map_bool(&h, "iso_require_diff_target", o->iso_require_diff_target);
+    map_uint64(&h, "seed", o->seed);
     /* The data files by name and checksum (not by path, so that the same
      * data gives the same header wherever it is installed); nil for an
      * optional file the domain does not have. */
-    mp_pack_str(pk, "data_files");
-    msgpack_pack_map(pk, n_plans * RAVEL_N_FILES);
+    map_begin(&sub, map_key(&h, "data_files"));
     for (int i = 0; i < n_plans; i++)
         for (int f = 0; f < RAVEL_N_FILES; f++) {
             char name[256];
             ravel_file_name(plans[i].d->name, f, name, sizeof name);
-            pack_kv(pk, name, plans[i].d->present[f] ? plans[i].d->sha256[f] : NULL);
+            map_str(&sub, name, plans[i].d->present[f] ? plans[i].d->sha256[f] : NULL);
         }
+    map_end(&sub);
     if (hashed) {
-        mp_pack_str(pk, "hash_split");
-        msgpack_pack_map(pk, 2);
-        mp_pack_str(pk, "val");
-        msgpack_pack_double(pk, o->hash.val);
-        mp_pack_str(pk, "test");
-        msgpack_pack_double(pk, o->hash.test);
+        map_begin(&sub, map_key(&h, "hash_split"));
+        map_double(&sub, "val", o->hash.val);
+        map_double(&sub, "test", o->hash.test);
+        map_end(&sub);
     }
-    mp_pack_str(pk, "filter");
     if (!filter) {
-        msgpack_pack_nil(pk);
+        msgpack_pack_nil(map_key(&h, "filter"));
     } else {
         char sum[65];
         int have_sum = strcmp(o->filter_path, "-") != 0 && sha256_file_hex(o->filter_path, sum) == 0;
-        msgpack_pack_map(pk, 8);
-        pack_kv(pk, "file", o->filter_path);
-        pack_kv(pk, "sha256", have_sum ? sum : NULL);
-        pack_kv(pk, "model", known_filter_model(filter));
-        mp_pack_str(pk, "known");
-        msgpack_pack_int64(pk, known_filter_records(filter));
-        mp_pack_str(pk, "correct");
-        msgpack_pack_int64(pk, known_filter_n_correct(filter));
-        pack_bool(pk, "strict", o->filter_strict);
-        pack_bool(pk, "refill", o->refill);
-        pack_bool(pk, "from_known", o->from_known);
+        map_begin(&sub, map_key(&h, "filter"));
+        map_str(&sub, "file", o->filter_path);
+        map_str(&sub, "sha256", have_sum ? sum : NULL);
+        map_str(&sub, "model", known_filter_model(filter));
+        map_int64(&sub, "known", known_filter_records(filter));
+        map_int64(&sub, "correct", known_filter_n_correct(filter));
+        map_bool(&sub, "strict", o->filter_strict);
+        map_bool(&sub, "refill", o->refill);
+        map_bool(&sub, "from_known", o->from_known);
+        map_end(&sub);
     }
-    pack_bool(pk, "filtered", filter != NULL);
-    if (record_writer_end_record(w) < 0) hd_die("%s", hd_last_error());
+    map_bool(&h, "filtered", filter != NULL);
+    if (map_end(&h) < 0 || record_writer_end_record(w) < 0) hd_die("%s", hd_last_error());
 }
 
 /* ------------------------------------------------------------ running */

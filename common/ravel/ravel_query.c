@@ -64,12 +64,6 @@ int ravel_queries_generate(const RavelPools *p, int a, long long wanted, uint64_
     return rc < 0 ? -1 : 0;
 }
 
-static void pack_kv(msgpack_packer *pk, const char *k, const char *v)
-{
-    mp_pack_str(pk, k);
-    mp_pack_str_or_nil(pk, v);
-}
-
 void ravel_query_pack(msgpack_packer *pk, const RavelQuery *q)
 {
     const RavelDomain *d = q->d;
@@ -77,14 +71,14 @@ void ravel_query_pack(msgpack_packer *pk, const RavelQuery *q)
     char id[1024];
     snprintf(id, sizeof id, "%s/%s/%s/%lld", d->name, q->split, attr, q->index);
     msgpack_pack_map(pk, RAVEL_QUERY_KEYS);
-    pack_kv(pk, "t", "query");
-    pack_kv(pk, "id", id);
-    pack_kv(pk, "domain", d->name);
-    pack_kv(pk, "split", q->split);
-    pack_kv(pk, "attribute", attr);
-    pack_kv(pk, "template", d->templates[q->template].text);
-    pack_kv(pk, "entity", d->entities[q->entity].name);
-    pack_kv(pk, "prompt", q->prompt);
-    pack_kv(pk, "answer_sep", q->answer_sep);
-    pack_kv(pk, "answer", q->answer);
+    mp_pack_kv(pk, "t", "query");
+    mp_pack_kv(pk, "id", id);
+    mp_pack_kv(pk, "domain", d->name);
+    mp_pack_kv(pk, "split", q->split);
+    mp_pack_kv(pk, "attribute", attr);
+    mp_pack_kv(pk, "template", d->templates[q->template].text);
+    mp_pack_kv(pk, "entity", d->entities[q->entity].name);
+    mp_pack_kv(pk, "prompt", q->prompt);
+    mp_pack_kv(pk, "answer_sep", q->answer_sep);
+    mp_pack_kv(pk, "answer", q->answer);
 }

@@ -24,12 +24,14 @@ static void created_time(char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-void header_pack_begin(msgpack_packer *pk, const char *kind,
-                       const msgpack_object *const *inputs, int n_inputs, int n_extra)
+#define HEADER_PAIRS 9
+
+/* The HEADER_PAIRS standard pairs. */
+static void pack_fields(msgpack_packer *pk, const char *kind, const msgpack_object *const *inputs,
+                        int n_inputs)
 {
     char created[32];
     created_time(created);
-    msgpack_pack_map(pk, 9 + n_extra);
     mp_pack_str(pk, "t");
     mp_pack_str(pk, "header");
     mp_pack_str(pk, "format");
@@ -52,6 +54,20 @@ void header_pack_begin(msgpack_packer *pk, const char *kind,
     mp_pack_str(pk, "inputs");
     msgpack_pack_array(pk, n_inputs);
     for (int i = 0; i < n_inputs; i++) msgpack_pack_object(pk, *inputs[i]);
+}
+
+void header_pack_begin(msgpack_packer *pk, const char *kind,
+                       const msgpack_object *const *inputs, int n_inputs, int n_extra)
+{
+    msgpack_pack_map(pk, HEADER_PAIRS + n_extra);
+    pack_fields(pk, kind, inputs, n_inputs);
+}
+
+void header_begin(MapWriter *m, msgpack_packer *pk, const char *kind,
+                  const msgpack_object *const *inputs, int n_inputs)
+{
+    map_begin(m, pk);
+    pack_fields(map_pairs(m, HEADER_PAIRS), kind, inputs, n_inputs);
 }
 
 int header_check(const msgpack_object *h)

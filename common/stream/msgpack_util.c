@@ -22,6 +22,12 @@ void mp_pack_str_or_nil(msgpack_packer *pk, const char *s)
     else msgpack_pack_nil(pk);
 }
 
+void mp_pack_kv(msgpack_packer *pk, const char *k, const char *v)
+{
+    mp_pack_str(pk, k);
+    mp_pack_str_or_nil(pk, v);
+}
+
 void mp_pack_text(msgpack_packer *pk, const char *s, size_t n)
 {
     if (utf8_first_invalid((const uint8_t *)s, n) == n) {

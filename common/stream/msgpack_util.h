@@ -11,6 +11,8 @@ void mp_pack_str(msgpack_packer *pk, const char *s);
 void mp_pack_strn(msgpack_packer *pk, const char *s, size_t n);
 /* A string or nil when s is NULL. */
 void mp_pack_str_or_nil(msgpack_packer *pk, const char *s);
+/* A key and its string value (nil when v is NULL): one pair of a map. */
+void mp_pack_kv(msgpack_packer *pk, const char *k, const char *v);
 /* Text that may not be valid UTF-8 (a token's bytes can hold part of a
  * character): a str when it is valid, else a bin with the same bytes, so
  * that every str of a stream is UTF-8 (Python's msgpack raw=False, jq and
