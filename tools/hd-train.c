@@ -36,6 +36,7 @@
 #include "stream/records.h"
 #include "base/rng.h"
 #include "model/target_model.h"
+#include "train/train_cli.h"
 #include "train/train_options.h"
 #include "train/train_records.h"
 #include "train/train_spool.h"
@@ -47,87 +48,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static void usage(void)
-{
-    printf(
-        "Usage: hd-train [options] [ACTS...]\n"
-        "Train the HyperDAS hypernetwork on acts records (cache-acts --layers all).\n"
-        "ACTS '-' or none is stdin.  Log records (step, eval) go to stdout or -o FILE.\n"
-        "\n"
-        "Model and data\n"
-        "  -m, --model PATH        target model (as given to cache-acts; default: $HD_MODEL,\n"
-        "                          else the SmolLM2 of 'make model')\n"
-        "  -c, --checkpoint DIR    checkpoint directory (default hd-train.ckpt); the\n"
-        "                          training records are spooled there (DIR/train.spool);\n"
-        "                          one run at a time (DIR/lock), and not over another\n"
-        "                          run's checkpoints (--resume or --overwrite)\n"
-        "      --resume DIR        continue from DIR's latest checkpoint (with no ACTS:\n"
-        "                          from its spool), bit-identical to an uninterrupted run;\n"
-        "                          an option the checkpoint fixes (method, hypernetwork,\n"
-        "                          optimisation but --epochs/--max-steps) must agree\n"
-        "      --overwrite         a new run into a DIR that holds another run: its\n"
-        "                          checkpoints go once the new input has been checked\n"
-        "      --val FILE          held-out acts records evaluated every --eval-every steps\n"
-        "      --from-pairs        the inputs and --val are pair records (ravel-pairs |\n"
-        "                          hd-filter): their activations are computed first, as\n"
-        "                          cache-acts does (every layer, bf16), into DIR/*.acts\n"
-        "Method\n"
-        "      --method M          hyperdas (default) or das: the DAS/MDAS baseline, one\n"
-        "                          learned rotation at the entity's last token of base and\n"
-        "                          source, no hypernetwork; its defaults: --lr-rotate 3e-4,\n"
-        "                          --clip 0, --causal-weight 1, --iso-weight 1, no sparsity\n"
-        "                          loss, --eval-modes groundtruth,random (hyperdas(7) 8)\n"
-        "Hypernetwork (defaults: hyperdas(7) 7.2, capped to the target)\n"
-        "      --layer L           intervention layer: hs[L] is replaced (default 15)\n"
-        "      --hyper-layers N    hypernetwork decoder layers (default 8)\n"
-        "      --das-dim K         subspace dimension (default 128)\n"
-        "      --subspace S        reflect (default), das, mask or none\n"
-        "      --sub-ffn N         width of the subspace module's MLP (default: the target's)\n"
-        "      --from-scratch      random decoder layers instead of the target's first ones\n"
-        "      --head-std X        std of the selection head's init (default 0.02)\n"
-        "Optimisation\n"
-        "      --epochs N          (default 5)      --max-steps N   stop after N steps\n"
-        "  -b, --batch N           (default 16)\n"
-        "      --lr X              (default 4e-5)   --lr-rotate X   (default 1e-3)\n"
-        "      --lr-mask X         (default 1e-2)   --weight-decay X (default 0.01)\n"
-        "      --clip X            gradient norm clip (default 4.0; 0 = none)\n"
-        "      --warmup-steps N    linear warm-up (default 0)\n"
-        "      --schedule S        constant (default), linear or cosine decay\n"
-        "      --causal-weight X   (default 3.5)    --iso-weight X  (default 0.5)\n"
-        "      --sparsity A:B:W    sparsity weight from A to B, zero for the first\n"
-        "                          fraction W of steps (default 0.15:1.5:0.5)\n"
-        "      --no-sparsity       no source-selection sparsity loss (the last of\n"
-        "                          --sparsity and --no-sparsity wins)\n"
-        "      --seed N            initialisation and data order (default 42)\n"
-        "Evaluation and output\n"
-        "      --eval-every N      (default 2000, and at the end)\n"
-        "      --eval-modes LIST   selection modes (default soft,bidding_argmax): soft,\n"
-        "                          column_argmax, bidding_argmax, global_argmax,\n"
-        "                          groundtruth (last entity tokens), random (one random\n"
-        "                          visible pair: the control for global_argmax)\n"
-        "      --eval-tokens N     compare the first N label tokens (default 0: all)\n"
-        "      --eval-max N        at most N validation records (default: all)\n"
-        "      --save-every N      checkpoint every N steps (default 2000, and at the end)\n"
-        "      --keep N            checkpoints kept (default 2)\n"
-        "  -t, --threads N         CPU threads\n"
-        "      --device D          cpu (default) or cuda: the step on the GPU (target\n"
-        "                          matrices in bf16 there, the hypernetwork in fp32);\n"
-        "                          cpu-staged: the GPU's code path on the CPU (tests)\n"
-        "      --tf32              with --device cuda: the hypernetwork's fp32 GEMMs on\n"
-        "                          TF32 tensor cores (~8x faster, ~5e-4 input rounding)\n"
-        "      --recompute-target  keep only the input of each frozen target layer\n"
-        "                          [L, N) and rerun it in the backward: same results,\n"
-        "                          less memory (~170 MiB on SmolLM2), 10-25%% slower\n"
-        "  -o, --output FILE       log records to FILE (atomically)\n"
-        "  -z, --gzip              gzip the log\n"
-        "  -h, --help              this text\n"
-        "      --version           version, and the features of this build (mpi, nccl)\n"
-        "Data parallel (a build with mpi): mpirun -np N hd-train -o LOG ... splits every\n"
-        "batch over N processes (rank r: examples r, r+N, ...) with the same result as\n"
-        "one process; rank 0 reads the input and writes the log and the checkpoints\n"
-        "(DIR must be visible to every rank); a checkpoint resumes with any N.\n");
-}
 
 /* ---- running one batch ---- */
 
@@ -240,236 +160,78 @@ static char *cache_pairs(const TargetModel *t, char **files, int n, const char *
     return path;
 }
 
-static void parse_sparsity(TrainOptions *o, const char *arg)
+/* The configuration: the checkpoint's when resuming (its latest step,
+ * malloc'd, is returned), else the defaults and the options (NULL). */
+static char *configure(TrainOptions *o, const TrainOptions *as_given, const LlamaConfig *tc)
 {
-    int used = 0; /* the whole argument, three finite weights >= 0, a fraction */
-    if (sscanf(arg, "%lf:%lf:%lf%n", &o->sp_start, &o->sp_end, &o->sp_warmup, &used) != 3 || arg[used] ||
-        !isfinite(o->sp_start) || !isfinite(o->sp_end) || o->sp_start < 0 || o->sp_end < 0 ||
-        !(o->sp_warmup >= 0 && o->sp_warmup <= 1))
-        hd_usage_error("--sparsity: expected START:END:WARMUP_FRACTION, got '%s'", arg);
-    o->sparsity = 1; /* the last of --sparsity / --no-sparsity wins */
-}
-
-int main(int argc, char **argv)
-{
-    hd_cli_init(argc, argv, "hd-train");
-    const int world = dist_init(&argc, &argv), rank = dist_rank();
-    TrainOptions o = {.ckpt = "hd-train.ckpt", .epochs = 5, .batch = 16, .eval_every = 2000,
-                 .save_every = 2000, .keep = 2, .lr = 4e-5, .lr_rotate = -1, .lr_mask = 1e-2,
-                 .wd = 0.01, .clip = -1, .schedule = "constant", .causal_w = -1, .iso_w = -1,
-                 .sp_start = 0.15, .sp_end = 1.5, .sp_warmup = 0.5, .sparsity = 1, .head_std = 0.02,
-                 .seed = 42, .layer = -1, .hyper_layers = -1,
-                 .das_dim = -1, .sub_ffn = -1};
-    HnDevice device = HN_DEVICE_CPU;
-    int tf32 = 0;
-    enum { OPT_RESUME = 256, OPT_OVERWRITE, OPT_METHOD, OPT_PAIRS, OPT_VAL, OPT_LAYER, OPT_HL, OPT_DAS, OPT_SUB, OPT_SUBFFN, OPT_SCRATCH,
-           OPT_HEADSTD, OPT_EPOCHS, OPT_MAXSTEPS, OPT_LR, OPT_LRROT, OPT_LRMASK, OPT_WD, OPT_CLIP,
-           OPT_WARMUP, OPT_SCHED, OPT_CW, OPT_IW, OPT_SP, OPT_NOSP, OPT_SEED, OPT_EVERY, OPT_MODES,
-           OPT_ETOK, OPT_EMAX, OPT_SAVE, OPT_KEEP, OPT_RECOMPUTE, OPT_VERSION, OPT_DEVICE,
-           OPT_TF32 };
-    static const struct option longopts[] = {
-        {"model", required_argument, 0, 'm'}, {"checkpoint", required_argument, 0, 'c'},
-        {"method", required_argument, 0, OPT_METHOD}, {"resume", required_argument, 0, OPT_RESUME}, {"val", required_argument, 0, OPT_VAL},
-        {"from-pairs", no_argument, 0, OPT_PAIRS}, {"overwrite", no_argument, 0, OPT_OVERWRITE},
-        {"layer", required_argument, 0, OPT_LAYER}, {"hyper-layers", required_argument, 0, OPT_HL},
-        {"das-dim", required_argument, 0, OPT_DAS}, {"subspace", required_argument, 0, OPT_SUB},
-        {"sub-ffn", required_argument, 0, OPT_SUBFFN}, {"from-scratch", no_argument, 0, OPT_SCRATCH},
-        {"head-std", required_argument, 0, OPT_HEADSTD}, {"epochs", required_argument, 0, OPT_EPOCHS},
-        {"max-steps", required_argument, 0, OPT_MAXSTEPS}, {"batch", required_argument, 0, 'b'},
-        {"lr", required_argument, 0, OPT_LR}, {"lr-rotate", required_argument, 0, OPT_LRROT},
-        {"lr-mask", required_argument, 0, OPT_LRMASK}, {"weight-decay", required_argument, 0, OPT_WD},
-        {"clip", required_argument, 0, OPT_CLIP}, {"warmup-steps", required_argument, 0, OPT_WARMUP},
-        {"schedule", required_argument, 0, OPT_SCHED}, {"causal-weight", required_argument, 0, OPT_CW},
-        {"iso-weight", required_argument, 0, OPT_IW}, {"sparsity", required_argument, 0, OPT_SP},
-        {"no-sparsity", no_argument, 0, OPT_NOSP}, {"seed", required_argument, 0, OPT_SEED},
-        {"eval-every", required_argument, 0, OPT_EVERY}, {"eval-modes", required_argument, 0, OPT_MODES},
-        {"eval-tokens", required_argument, 0, OPT_ETOK}, {"eval-max", required_argument, 0, OPT_EMAX},
-        {"save-every", required_argument, 0, OPT_SAVE}, {"keep", required_argument, 0, OPT_KEEP},
-        {"threads", required_argument, 0, 't'}, {"output", required_argument, 0, 'o'},
-        {"recompute-target", no_argument, 0, OPT_RECOMPUTE},
-        {"device", required_argument, 0, OPT_DEVICE}, {"tf32", no_argument, 0, OPT_TF32},
-        {"gzip", no_argument, 0, 'z'}, {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, OPT_VERSION}, {0, 0, 0, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "m:c:b:t:o:zh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'm': o.model = optarg; break;
-        case 'c': o.ckpt = optarg; break;
-        case OPT_METHOD: o.method = optarg; break;
-        case OPT_RESUME: o.resume = optarg; break;
-        case OPT_OVERWRITE: o.overwrite = 1; break;
-        case OPT_VAL: o.val = optarg; break;
-        case OPT_PAIRS: o.from_pairs = 1; break;
-        case OPT_RECOMPUTE: o.recompute_target = 1; break;
-        case OPT_TF32: tf32 = 1; break;
-        case OPT_DEVICE: device = hn_device_parse(optarg); break;
-        case OPT_LAYER: o.layer = hd_cli_parse_count("--layer", optarg); break;
-        case OPT_HL: o.hyper_layers = hd_cli_parse_count("--hyper-layers", optarg); break;
-        case OPT_DAS: o.das_dim = hd_cli_parse_count_min("--das-dim", optarg, 1); break;
-        case OPT_SUB: o.subspace = optarg; break;
-        case OPT_SUBFFN: o.sub_ffn = hd_cli_parse_count_min("--sub-ffn", optarg, 1); break;
-        case OPT_SCRATCH: o.from_scratch = 1; o.given |= TRAIN_GIVEN_SCRATCH; break;
-        case OPT_HEADSTD:
-            o.head_std = hd_cli_parse_double_min("--head-std", optarg, 0);
-            o.given |= TRAIN_GIVEN_HEAD_STD;
-            break;
-        case OPT_EPOCHS: o.epochs = hd_cli_parse_count_min("--epochs", optarg, 1); break;
-        case OPT_MAXSTEPS: o.max_steps = hd_cli_parse_count("--max-steps", optarg); break;
-        case 'b': o.batch = hd_cli_parse_count_min("--batch", optarg, 1); o.given |= TRAIN_GIVEN_BATCH; break;
-        /* rates, weights and norms: finite and >= 0 (0: frozen group, no
-         * clipping, no such loss); NaN or a negative rate trains nothing */
-        case OPT_LR: o.lr = hd_cli_parse_double_min("--lr", optarg, 0); o.given |= TRAIN_GIVEN_LR; break;
-        case OPT_LRROT: o.lr_rotate = hd_cli_parse_double_min("--lr-rotate", optarg, 0); break;
-        case OPT_LRMASK:
-            o.lr_mask = hd_cli_parse_double_min("--lr-mask", optarg, 0);
-            o.given |= TRAIN_GIVEN_LR_MASK;
-            break;
-        case OPT_WD: o.wd = hd_cli_parse_double_min("--weight-decay", optarg, 0); o.given |= TRAIN_GIVEN_WD; break;
-        case OPT_CLIP: o.clip = hd_cli_parse_double_min("--clip", optarg, 0); break;
-        case OPT_WARMUP:
-            o.warmup = hd_cli_parse_count("--warmup-steps", optarg);
-            o.given |= TRAIN_GIVEN_WARMUP;
-            break;
-        case OPT_SCHED:
-            if (strcmp(optarg, "constant") && strcmp(optarg, "linear") && strcmp(optarg, "cosine"))
-                hd_usage_error("--schedule: expected constant, linear or cosine");
-            o.schedule = optarg;
-            o.given |= TRAIN_GIVEN_SCHEDULE;
-            break;
-        case OPT_CW: o.causal_w = hd_cli_parse_double_min("--causal-weight", optarg, 0); break;
-        case OPT_IW: o.iso_w = hd_cli_parse_double_min("--iso-weight", optarg, 0); break;
-        case OPT_SP: parse_sparsity(&o, optarg); o.given |= TRAIN_GIVEN_SPARSITY; break;
-        case OPT_NOSP: o.sparsity = 0; o.given |= TRAIN_GIVEN_SPARSITY; break;
-        case OPT_SEED: o.seed = (uint64_t)hd_cli_parse_count("--seed", optarg); o.given |= TRAIN_GIVEN_SEED; break;
-        case OPT_EVERY: o.eval_every = hd_cli_parse_count("--eval-every", optarg); break;
-        case OPT_MODES: o.eval_modes = optarg; break;
-        case OPT_ETOK: o.eval_tokens = hd_cli_parse_count("--eval-tokens", optarg); break;
-        case OPT_EMAX: o.eval_max = hd_cli_parse_count("--eval-max", optarg); break;
-        case OPT_SAVE: o.save_every = hd_cli_parse_count("--save-every", optarg); break;
-        case OPT_KEEP: o.keep = hd_cli_parse_count_min("--keep", optarg, 1); break;
-        case 't': hd_set_threads((int)hd_cli_parse_count("--threads", optarg)); break;
-        case 'o': o.output = optarg; break;
-        case 'z': o.gzip = 1; break;
-        case 'h': usage(); return 0;
-        case OPT_VERSION:
-            hd_cli_print_version();
-            printf("features:%s%s\n", dist_compiled() ? " mpi" : "",
-                   dist_nccl_compiled() ? " nccl" : "");
-            return 0;
-        default: hd_usage_error("unknown option");
-        }
-    }
-    if (o.overwrite && o.resume) hd_usage_error("--overwrite starts a new run and --resume continues one: not both");
-    const int use_cuda = device == HN_DEVICE_CUDA;
-    if (tf32 && !use_cuda) hd_usage_error("--tf32 is for the GPU's GEMMs: add --device cuda");
-    if (use_cuda && o.batch < world)
-        hd_usage_error("--device cuda: --batch %ld must give each of the %d processes an example",
-                       o.batch, world);
-    /* Open MPI's mpirun hands rank 0 a terminal as stdout (a pty, which
-     * would also mangle binary records): say how to get the log */
-    if (world > 1 && rank == 0 && !o.output && isatty(STDOUT_FILENO))
-        hd_usage_error("under mpirun, write the log to a file with -o FILE (stdout is a terminal)");
-    if (rank == 0 && o.batch < world)
-        hd_warn("--batch %ld is smaller than the %d processes: some have nothing to do", o.batch,
-                world);
-    const TrainOptions as_given = o; /* before the defaults: what --resume must agree with */
-    if (train_options_method_defaults(&o) < 0) hd_usage_error("--method: %s", hd_last_error());
-    {   /* every --eval-modes name must be known before hours of training */
-        char *m = hd_strdup(o.eval_modes);
-        for (char *save = NULL, *t = strtok_r(m, ",", &save); t; t = strtok_r(NULL, ",", &save))
-            if (selection_mode_from_name(t) < 0) hd_usage_error("--eval-modes: unknown mode '%s'", t);
-        free(m);
-    }
-    /* before the model is loaded: inputs of the right kind (the files; a
-     * pipe once spooled), the checkpoint directory this run's alone, and
-     * no other run's checkpoints in it unless --overwrite */
-    const char *inputs = argc - optind == 1 ? argv[optind] : optind == argc ? "stdin" : "the inputs";
-    if (rank == 0 && (train_spool_check_files(argv + optind, argc - optind, o.val, o.from_pairs) < 0 ||
-                      ckpt_guard_take(o.resume ? o.resume : o.ckpt, o.resume != NULL, o.overwrite) < 0))
-        hd_die("%s", hd_last_error());
-
-    HnSession run = {.recompute_target = o.recompute_target};
-    const char *path = target_model_resolve(o.model);
-    if (!path || target_model_load(&run.target, path, 1) < 0) hd_die("%s", hd_last_error());
-    const LlamaConfig *tc = &run.target.model.cfg;
-
-    /* configuration: the checkpoint's when resuming, else defaults + options */
     char *resume_step = NULL;
-    if (o.resume) {
-        resume_step = checkpoint_latest(o.resume);
+    if (o->resume) {
+        resume_step = checkpoint_latest(o->resume);
         if (!resume_step) hd_die("%s", hd_last_error());
-        o.hcfg = hypernet_default_config(tc);
-        if (train_options_restore(&o, resume_step, tc) < 0) hd_die("%s", hd_last_error());
-        if (train_options_check_resume(&as_given, &o, resume_step) < 0) hd_usage_error("%s", hd_last_error());
-        o.ckpt = o.resume;
+        o->hcfg = hypernet_default_config(tc);
+        if (train_options_restore(o, resume_step, tc) < 0) hd_die("%s", hd_last_error());
+        if (train_options_check_resume(as_given, o, resume_step) < 0) hd_usage_error("%s", hd_last_error());
+        o->ckpt = o->resume;
     } else {
-        o.hcfg = hypernet_default_config(tc);
-        if (o.method && strcmp(o.method, "das") == 0) {
-            o.hcfg.method = HN_METHOD_DAS;
-            o.hcfg.n_layers = 0;
-            o.hcfg.subspace = HN_SUBSPACE_DAS;
+        o->hcfg = hypernet_default_config(tc);
+        if (o->method && strcmp(o->method, "das") == 0) {
+            o->hcfg.method = HN_METHOD_DAS;
+            o->hcfg.n_layers = 0;
+            o->hcfg.subspace = HN_SUBSPACE_DAS;
         }
-        if (o.layer >= 0) o.hcfg.intervention_layer = (int)o.layer;
-        if (o.hyper_layers >= 0) o.hcfg.n_layers = (int)o.hyper_layers;
-        if (o.das_dim >= 0) o.hcfg.das_dim = (int)o.das_dim;
-        if (o.sub_ffn >= 0) o.hcfg.sub_ffn = (int)o.sub_ffn;
-        if (o.subspace) {
-            int s = hn_subspace_from_name(o.subspace);
+        if (o->layer >= 0) o->hcfg.intervention_layer = (int)o->layer;
+        if (o->hyper_layers >= 0) o->hcfg.n_layers = (int)o->hyper_layers;
+        if (o->das_dim >= 0) o->hcfg.das_dim = (int)o->das_dim;
+        if (o->sub_ffn >= 0) o->hcfg.sub_ffn = (int)o->sub_ffn;
+        if (o->subspace) {
+            int s = hn_subspace_from_name(o->subspace);
             if (s < 0) hd_usage_error("--subspace: expected reflect, das, mask or none");
-            o.hcfg.subspace = (HnSubspace)s;
+            o->hcfg.subspace = (HnSubspace)s;
         }
-        if (o.hcfg.method == HN_METHOD_DAS && (o.hcfg.n_layers != 0 || o.hcfg.subspace != HN_SUBSPACE_DAS))
+        if (o->hcfg.method == HN_METHOD_DAS && (o->hcfg.n_layers != 0 || o->hcfg.subspace != HN_SUBSPACE_DAS))
             hd_usage_error("--method das has no hypernetwork (--hyper-layers) and only the das subspace");
     }
-    run.hn = hypernet_create(&o.hcfg, tc);
-    if (!run.hn) hd_die("%s", hd_last_error());
-    size_t np = run.hn->n_params;
-    float *adam_m = hd_calloc(np, sizeof(float)), *adam_v = hd_calloc(np, sizeof(float));
-    TrainState st = {.seed = o.seed};
-    if (resume_step) {
-        if (checkpoint_load(resume_step, run.hn, adam_m, adam_v, &st) < 0) hd_die("%s", hd_last_error());
-    } else if (hypernet_init(run.hn, &run.target.model, o.from_scratch, (float)o.head_std, o.seed) < 0) {
-        hd_die("%s", hd_last_error());
-    }
+    return resume_step;
+}
 
-    /* the GPU: one per rank (NCCL picks it); the target's layers [L, N)
-     * uploaded before the host releases the others */
-    if ((use_cuda && world > 1 && dist_nccl_init() < 0) ||
-        hn_session_use_device(&run, device) < 0 || (tf32 && compute_cuda_tf32(1) < 0))
-        hd_die("--device cuda: %s", hd_last_error());
+#define SPOOL_PATH 4200
 
-    /* data: spooled into the checkpoint directory, by rank 0 alone (under
-     * mpirun only rank 0 has stdin); the other ranks then read its spools,
-     * so DIR must be on a file system every rank sees */
-    char spool[4200], vspool[4200];
-    snprintf(spool, sizeof spool, "%s/train.spool", o.ckpt);
-    snprintf(vspool, sizeof vspool, "%s/val.spool", o.ckpt);
-    ActsSet *train = NULL, *val = NULL;
+/* The data: spooled into the checkpoint directory, by rank 0 alone (under
+ * mpirun only rank 0 has stdin); the other ranks then read its spools,
+ * so DIR must be on a file system every rank sees.  Afterwards only the
+ * target's layers [L, N) are kept. */
+static void open_data(const TrainCli *cli, const TrainOptions *o, HnSession *run, int rank,
+                      char spool[SPOOL_PATH], ActsSet **train, ActsSet **val)
+{
+    const char *inputs = cli->n_files == 1 ? cli->files[0] : cli->n_files == 0 ? "stdin" : "the inputs";
+    char vspool[SPOOL_PATH];
+    snprintf(spool, SPOOL_PATH, "%s/train.spool", o->ckpt);
+    snprintf(vspool, SPOOL_PATH, "%s/val.spool", o->ckpt);
     if (rank == 0) {
         /* under temporary names until read and checked (train_spool.h) */
         OutFile tmp_train = {0}, tmp_val = {0};
-        if (o.resume && optind == argc) {
-            train = acts_set_open_spool(spool);
-        } else if (o.from_pairs) {
-            char *acts = cache_pairs(&run.target, argv + optind, argc - optind, o.ckpt, "train");
-            train = train_spool_build(&acts, 1, spool, &tmp_train);
-            if (train) unlink(acts); /* the spool holds the same records */
+        if (o->resume && cli->n_files == 0) {
+            *train = acts_set_open_spool(spool);
+        } else if (o->from_pairs) {
+            char *acts = cache_pairs(&run->target, cli->files, cli->n_files, o->ckpt, "train");
+            *train = train_spool_build(&acts, 1, spool, &tmp_train);
+            if (*train) unlink(acts); /* the spool holds the same records */
             free(acts);
         } else {
-            train = train_spool_build(argv + optind, argc - optind, spool, &tmp_train);
+            *train = train_spool_build(cli->files, cli->n_files, spool, &tmp_train);
         }
-        if (!train || train_spool_check(train, inputs, o.from_pairs, &run.target) < 0)
+        if (!*train || train_spool_check(*train, inputs, o->from_pairs, &run->target) < 0)
             hd_die("%s", hd_last_error());
-        if (o.val) {
-            char *val_file = o.from_pairs ? cache_pairs(&run.target, (char **)&o.val, 1, o.ckpt, "val")
-                                          : hd_strdup(o.val);
-            val = train_spool_build(&val_file, 1, vspool, &tmp_val);
-            if (!val || train_spool_check(val, o.val, o.from_pairs, &run.target) < 0)
+        if (o->val) {
+            char *val_file = o->from_pairs ? cache_pairs(&run->target, (char **)&o->val, 1, o->ckpt, "val")
+                                          : hd_strdup(o->val);
+            *val = train_spool_build(&val_file, 1, vspool, &tmp_val);
+            if (!*val || train_spool_check(*val, o->val, o->from_pairs, &run->target) < 0)
                 hd_die("%s", hd_last_error());
-            if (o.from_pairs) unlink(val_file);
+            if (o->from_pairs) unlink(val_file);
             free(val_file);
         }
-        if ((o.overwrite && ckpt_guard_clear_run(o.ckpt) < 0) || train_spool_publish(&tmp_train) < 0 ||
+        if ((o->overwrite && ckpt_guard_clear_run(o->ckpt) < 0) || train_spool_publish(&tmp_train) < 0 ||
             train_spool_publish(&tmp_val) < 0)
             hd_die("%s", hd_last_error());
     }
@@ -477,14 +239,99 @@ int main(int argc, char **argv)
      * copied what it starts from, --from-pairs has cached its activations):
      * the others' memory goes back (half of SmolLM2's layers at L = 15),
      * and so does an untied embedding (Llama-3-8B's: 2 GB). */
-    llama_model_release_layers(&run.target.model, 0, run.hn->cfg.intervention_layer);
-    if (run.hn->cfg.intervention_layer > 0) llama_model_release_embedding(&run.target.model);
+    llama_model_release_layers(&run->target.model, 0, run->hn->cfg.intervention_layer);
+    if (run->hn->cfg.intervention_layer > 0) llama_model_release_embedding(&run->target.model);
     dist_barrier();
     if (rank > 0) {
-        train = acts_set_open_spool(spool);
-        if (!train) hd_die("%s", hd_last_error());
-        if (o.val && !(val = acts_set_open_spool(vspool))) hd_die("%s", hd_last_error());
+        *train = acts_set_open_spool(spool);
+        if (!*train) hd_die("%s", hd_last_error());
+        if (o->val && !(*val = acts_set_open_spool(vspool))) hd_die("%s", hd_last_error());
     }
+}
+
+/* The target model loaded, the hypernetwork created (from the checkpoint
+ * when resuming: its step directory is returned, else NULL) and moved to
+ * the device with the AdamW moments adam_m and adam_v. */
+static char *set_up(HnSession *run, TrainOptions *o, const TrainOptions *as_given, HnDevice device, int tf32,
+                    int world, float **adam_m, float **adam_v, TrainState *st)
+{
+    const int use_cuda = device == HN_DEVICE_CUDA;
+    const char *path = target_model_resolve(o->model);
+    if (!path || target_model_load(&run->target, path, 1) < 0) hd_die("%s", hd_last_error());
+    const LlamaConfig *tc = &run->target.model.cfg;
+
+    /* configuration: the checkpoint's when resuming, else defaults + options */
+    char *resume_step = configure(o, as_given, tc);
+    run->hn = hypernet_create(&o->hcfg, tc);
+    if (!run->hn) hd_die("%s", hd_last_error());
+    size_t np = run->hn->n_params;
+    *adam_m = hd_calloc(np, sizeof(float));
+    *adam_v = hd_calloc(np, sizeof(float));
+    *st = (TrainState){.seed = o->seed};
+    if (resume_step) {
+        if (checkpoint_load(resume_step, run->hn, *adam_m, *adam_v, st) < 0) hd_die("%s", hd_last_error());
+    } else if (hypernet_init(run->hn, &run->target.model, o->from_scratch, (float)o->head_std, o->seed) < 0) {
+        hd_die("%s", hd_last_error());
+    }
+
+    /* the GPU: one per rank (NCCL picks it); the target's layers [L, N)
+     * uploaded before the host releases the others */
+    if ((use_cuda && world > 1 && dist_nccl_init() < 0) ||
+        hn_session_use_device(run, device) < 0 || (tf32 && compute_cuda_tf32(1) < 0))
+        hd_die("--device cuda: %s", hd_last_error());
+    return resume_step;
+}
+
+/* Rank 0's log, opened with its header. */
+static RecordWriter *open_log(const TrainOptions *o, HnSession *run, ActsSet *train, int tf32,
+                              size_t n_train, long total, long resumed_at, const char *cfg_json, int world)
+{
+    RecordWriter *log = record_writer_open(o->output, o->gzip);
+    if (!log) hd_die("%s", hd_last_error());
+    MapWriter h;
+    header_begin(&h, record_writer_packer(log), "log", acts_set_headers(train), acts_set_n_headers(train));
+    target_model_pack_info(map_pairs(&h, TARGET_MODEL_INFO_PAIRS), &run->target);
+    char device[300];
+    hn_session_describe_device(run, device, sizeof device);
+    if (tf32) strncat(device, ", TF32 GEMMs", sizeof device - strlen(device) - 1);
+    map_str(&h, "device", device);
+    map_str(&h, "checkpoint", o->ckpt);
+    map_uint64(&h, "train_records", n_train);
+    map_int64(&h, "total_steps", total);
+    map_int64(&h, "resumed_at", resumed_at);
+    map_str(&h, "config", cfg_json);
+    msgpack_pack_int(map_key(&h, "world_size"), world);
+    if (map_end(&h) < 0) hd_die("%s", hd_last_error());
+    if (record_writer_end_record(log) < 0) hd_die("%s", hd_last_error());
+    return log;
+}
+
+int main(int argc, char **argv)
+{
+    hd_cli_init(argc, argv, "hd-train");
+    const int world = dist_init(&argc, &argv), rank = dist_rank();
+    TrainCli cli;
+    train_cli_parse(&cli, argc, argv, world, rank);
+    TrainOptions o = cli.o;
+    const TrainOptions as_given = cli.as_given;
+    const HnDevice device = cli.device;
+    const int tf32 = cli.tf32, use_cuda = device == HN_DEVICE_CUDA;
+    /* before the model is loaded: inputs of the right kind (the files; a
+     * pipe once spooled), the checkpoint directory this run's alone, and
+     * no other run's checkpoints in it unless --overwrite */
+    if (rank == 0 && (train_spool_check_files(cli.files, cli.n_files, o.val, o.from_pairs) < 0 ||
+                      ckpt_guard_take(o.resume ? o.resume : o.ckpt, o.resume != NULL, o.overwrite) < 0))
+        hd_die("%s", hd_last_error());
+
+    HnSession run = {.recompute_target = o.recompute_target};
+    float *adam_m, *adam_v;
+    TrainState st;
+    char *resume_step = set_up(&run, &o, &as_given, device, tf32, world, &adam_m, &adam_v, &st);
+    const LlamaConfig *tc = &run.target.model.cfg;
+
+    char spool[SPOOL_PATH];
+    ActsSet *train = NULL, *val = NULL;
+    open_data(&cli, &o, &run, rank, spool, &train, &val);
     size_t n_train = acts_set_count(train);
     if (n_train == 0) hd_die("%s: no acts records", acts_set_spool_path(train));
     /* a state.json whose cursor lies past the spool's end was saved with
@@ -499,26 +346,8 @@ int main(int argc, char **argv)
     if (o.max_steps > 0 && o.max_steps < total) total = o.max_steps;
     char *cfg_json = train_options_json(&o, run.hn, &run.target);
 
-    RecordWriter *log = NULL; /* rank 0's */
-    if (rank == 0) {
-        log = record_writer_open(o.output, o.gzip);
-        if (!log) hd_die("%s", hd_last_error());
-        MapWriter h;
-        header_begin(&h, record_writer_packer(log), "log", acts_set_headers(train), acts_set_n_headers(train));
-        target_model_pack_info(map_pairs(&h, TARGET_MODEL_INFO_PAIRS), &run.target);
-        char device[300];
-        hn_session_describe_device(&run, device, sizeof device);
-        if (tf32) strncat(device, ", TF32 GEMMs", sizeof device - strlen(device) - 1);
-        map_str(&h, "device", device);
-        map_str(&h, "checkpoint", o.ckpt);
-        map_uint64(&h, "train_records", n_train);
-        map_int64(&h, "total_steps", total);
-        map_int64(&h, "resumed_at", st.step);
-        map_str(&h, "config", cfg_json);
-        msgpack_pack_int(map_key(&h, "world_size"), world);
-        if (map_end(&h) < 0) hd_die("%s", hd_last_error());
-        if (record_writer_end_record(log) < 0) hd_die("%s", hd_last_error());
-    }
+    RecordWriter *log = rank == 0 ? open_log(&o, &run, train, tf32, n_train, total, st.step, cfg_json, world)
+                                  : NULL; /* rank 0's */
 
     TrainStep ts;
     if (train_step_init(&ts, &run, adam_m, adam_v, use_cuda) < 0) hd_die("%s", hd_last_error());
