@@ -122,7 +122,9 @@ check "a 2-rank checkpoint resumes in 1 process, a 1-process one in 2 ranks" bas
 # A NaN in one record: only the rank whose share holds it fails, the other
 # waits in the all-reduce.  Each of 4 records in turn (batch 4: two go to
 # each rank, whatever the order), so rank 1 is the failing one twice.
-$BIN/hd-cat --full $TMP/acts.msgpack | head -5 > $TMP/four.jsonl
+# (self-contained records, so that a record's own hidden states can be edited)
+$BIN/ravel-pairs --domain city --attribute Country -n 16 | $BIN/cache-acts --inline-states -o $TMP/acts-inline.msgpack
+$BIN/hd-cat --full $TMP/acts-inline.msgpack | head -5 > $TMP/four.jsonl
 for line in 2 3 4 5; do
     sed "${line}"'s/"base_hidden":{"dtype":"bf16","shape":\[\([0-9,]*\)\],"data":\[[^,]*/"base_hidden":{"dtype":"bf16","shape":[\1],"data":["NaN"/' \
         $TMP/four.jsonl | $BIN/hd-cat --to-records > $TMP/nan$line.msgpack
