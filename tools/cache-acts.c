@@ -133,6 +133,7 @@ int main(int argc, char **argv)
     TargetModel target;
     const char *path = target_model_resolve(model);
     if (!path || target_model_load(&target, path, use_bos) < 0) hd_die("%s", hd_last_error());
+    if (target_model_check_max_len(&target, max_len, "--max-len") < 0) hd_usage_error("%s", hd_last_error());
     ActsCache cache;
     if (acts_cache_init(&cache, &target, batch, layer_spec, dtype, zlib, max_len) < 0)
         hd_usage_error("%s", hd_last_error());

@@ -402,6 +402,7 @@ int main(int argc, char **argv)
     Filter f = {.batch = batch, .keep_all = keep_all};
     const char *path = target_model_resolve(model);
     if (!path || target_model_load(&f.target, path, use_bos) < 0) hd_die("%s", hd_last_error());
+    if (target_model_check_max_len(&f.target, max_len, "--max-len") < 0) hd_usage_error("%s", hd_last_error());
     /* every pair's and query's sequences, before the model or --known sees
      * them: a prompt too long is an error naming its record, never a pass */
     target_model_limit_tokens(&f.target, max_len);

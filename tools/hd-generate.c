@@ -56,6 +56,8 @@ static void run_batch(const TargetModel *t, char **prompts, int n, const Options
             hd_die("prompt %d: %s", i + 1, hd_last_error());
         if (len[i] == 0) hd_die("prompt %d is empty and the model has no BOS", i + 1);
         if (len[i] > T) T = len[i];
+        if (target_model_check_max_len(t, (long long)len[i] + o->n_new, "the prompt plus --tokens") < 0)
+            hd_die("prompt %d: %d tokens: %s", i + 1, len[i], hd_last_error());
     }
     int *ids = hd_calloc((size_t)n * T, sizeof *ids), *mask = hd_calloc((size_t)n * T, sizeof *mask);
     for (int i = 0; i < n; i++)
@@ -127,6 +129,8 @@ int main(int argc, char **argv)
     TargetModel t;
     const char *path = target_model_resolve(model);
     if (!path || target_model_load(&t, path, use_bos) < 0) hd_die("%s", hd_last_error());
+    /* the KV cache holds prompt + --tokens positions for every row */
+    if (target_model_check_max_len(&t, o.n_new, "--tokens") < 0) hd_usage_error("%s", hd_last_error());
     if (optind < argc) {
         for (int i = optind; i < argc; i += batch)
             run_batch(&t, argv + i, argc - i < batch ? argc - i : batch, &o);

@@ -164,6 +164,10 @@ int llama_generate_greedy(const LlamaModel *m, const int *ids, const int *mask, 
 {
     if (n_new < 1 || b < 1 || T < 1)
         return hd_fail("llama generate: bad sizes (%d rows of %d tokens, %d new)", b, T, n_new);
+    if (m->cfg.max_position_embeddings > 0 && (long long)T + n_new > m->cfg.max_position_embeddings)
+        return hd_fail("llama generate: %d prompt tokens plus %d new ones are beyond the model's "
+                       "max_position_embeddings %d",
+                       T, n_new, m->cfg.max_position_embeddings);
     LlamaKVCache *c = llama_kv_create(&m->cfg, b, T, T + n_new);
     if (!c) return -1;
     int *next = hd_calloc((size_t)b, sizeof *next); /* a stopped row keeps feeding its last token */

@@ -113,6 +113,8 @@ void llama_model_free(LlamaModel *m)
 
 /* ---- Hugging Face directory ---- */
 
+/* dst NULL: only checks that the tensor is there with this shape and a
+ * float dtype, reading nothing (the check before any big allocation). */
 static int load_hf_tensor(const StCheckpoint *ck, const char *name, int ndim, int64_t rows, int64_t cols, float *dst)
 {
     const StFile *file = NULL;
@@ -121,20 +123,32 @@ static int load_hf_tensor(const StCheckpoint *ck, const char *name, int ndim, in
     if (t->dtype != ST_F32 && t->dtype != ST_BF16 && t->dtype != ST_F16 && t->dtype != ST_F64)
         return hd_fail("%s: tensor '%s' has dtype %s, expected a float type", file->path, name, st_dtype_name(t->dtype));
     int64_t shape[2] = {rows, cols};
-    return st_read_f32(file, name, ndim, shape, dst);
+    if (dst) return st_read_f32(file, name, ndim, shape, dst);
+    int same = t->ndim == ndim;
+    for (int i = 0; same && i < ndim; i++) same = t->shape[i] == shape[i];
+    if (!same) {
+        char got[96] = "", want[96] = "";
+        for (int i = 0, k = 0; i < t->ndim && k < 80; i++)
+            k += snprintf(got + k, sizeof got - (size_t)k, i ? ", %lld" : "%lld", (long long)t->shape[i]);
+        for (int i = 0, k = 0; i < ndim; i++)
+            k += snprintf(want + k, sizeof want - (size_t)k, i ? ", %lld" : "%lld", (long long)shape[i]);
+        return hd_fail("%s: tensor '%s' has shape [%s], but config.json implies [%s]", file->path, name, got, want);
+    }
+    return 0;
 }
 
-static int load_hf_weights(LlamaModel *m, const StCheckpoint *ck)
+/* m NULL: checks every tensor's shape against the config (nothing read). */
+static int load_hf_weights(const LlamaConfig *c, LlamaModel *m, const StCheckpoint *ck)
 {
-    const LlamaConfig *c = &m->cfg;
     int64_t d = c->hidden_size, q = (int64_t)c->n_heads * c->head_dim, kv = (int64_t)c->n_kv_heads * c->head_dim;
     int64_t ffn = c->intermediate_size, V = c->vocab_size;
-    if (load_hf_tensor(ck, "model.embed_tokens.weight", 2, V, d, m->tok_embed) ||
-        load_hf_tensor(ck, "model.norm.weight", 1, d, 0, m->final_norm))
+    if (load_hf_tensor(ck, "model.embed_tokens.weight", 2, V, d, m ? m->tok_embed : NULL) ||
+        load_hf_tensor(ck, "model.norm.weight", 1, d, 0, m ? m->final_norm : NULL))
         return -1;
-    if (!c->tie_word_embeddings && load_hf_tensor(ck, "lm_head.weight", 2, V, d, m->lm_head)) return -1;
+    if (!c->tie_word_embeddings && load_hf_tensor(ck, "lm_head.weight", 2, V, d, m ? m->lm_head : NULL)) return -1;
+    static const LlamaLayerWeights none;
     for (int l = 0; l < c->n_layers; l++) {
-        LlamaLayerWeights *w = &m->layers[l];
+        const LlamaLayerWeights *w = m ? &m->layers[l] : &none;
         struct {
             const char *suffix;
             int ndim;
@@ -170,8 +184,14 @@ int llama_load_hf(LlamaModel *m, const char *dir)
         st_checkpoint_close(&ck);
         return -1;
     }
-    int rc = llama_model_alloc(m, &cfg);
-    if (rc == 0) rc = load_hf_weights(m, &ck);
+    /* Every tensor's shape against the config before the fp32 buffer is
+     * allocated: a config that implies more weights than the shards hold
+     * (a wrong or edited config.json) fails here, naming the file, rather
+     * than after trying to allocate gigabytes. */
+    int rc = load_hf_weights(&cfg, NULL, &ck);
+    if (rc != 0) hd_fail_prefix("%s/config.json does not match the weights: ", dir);
+    if (rc == 0) rc = llama_model_alloc(m, &cfg);
+    if (rc == 0) rc = load_hf_weights(&cfg, m, &ck);
     st_checkpoint_close(&ck);
     if (rc != 0) llama_model_free(m);
     return rc;

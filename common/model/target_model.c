@@ -129,6 +129,17 @@ int target_model_check_length(const TargetModel *t, size_t len)
     return 0;
 }
 
+int target_model_check_max_len(const TargetModel *t, long long n, const char *option)
+{
+    int cap = t->model.cfg.max_position_embeddings;
+    if (cap > 0 && n > cap)
+        return hd_fail("%s %lld is beyond the model's max_position_embeddings %d (%s/config.json)", option, n,
+                       cap, t->path);
+    if (n > TARGET_MAX_TOKENS)
+        return hd_fail("%s %lld is beyond the limit of %d tokens", option, n, TARGET_MAX_TOKENS);
+    return 0;
+}
+
 int target_model_encode(const TargetModel *t, const char *text, size_t len, int32_t **ids,
                         int *n, int32_t **starts, int32_t **ends)
 {

@@ -50,6 +50,12 @@ void target_model_pack_info(msgpack_packer *pk, const TargetModel *t);
 void target_model_limit_tokens(TargetModel *t, int max_tokens);
 /* -1 with that message when a text of len bytes is over the bound. */
 int target_model_check_length(const TargetModel *t, size_t len);
+/* -1 with a message naming `option` when n tokens are more than the model's
+ * max_position_embeddings, or than TARGET_MAX_TOKENS whatever the config
+ * says (positions beyond it were never trained, and the buffers sized by
+ * them are allocated whole). */
+#define TARGET_MAX_TOKENS (1 << 20)
+int target_model_check_max_len(const TargetModel *t, long long n, const char *option);
 
 /* Encodes [bos] + tokens(text); returns a malloc'd array and its length,
  * and, when starts/ends are not NULL, each token's byte range in text
