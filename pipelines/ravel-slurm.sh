@@ -25,7 +25,9 @@
 # per attribute, default all), HD_TRAIN_OPTS, DAS_TRAIN_OPTS, SCORE_MODES,
 # DAS_MODES, THREADS, DEVICE (cpu, or cuda: every tool that runs the
 # target on each task's GPU), FILTER=0 (keep every pair: no hd-filter), BIN, MPIBIN,
-# and LAUNCH (default srun), the command that starts one copy of a tool per
+# and LAUNCH (default srun; Open MPI's hd-train needs PMIx: if this Slurm's
+# default --mpi plugin is not pmix, set LAUNCH="srun --mpi=pmix", else
+# hd-train refuses to run as N worlds of 1), the command that starts one copy of a tool per
 # task: outside Slurm, LAUNCH="mpirun -np 4" runs the same job on one machine
 # (tests/cli/hd-train-mpi.sh does so on the tiny test model).
 #

@@ -94,6 +94,26 @@ static int launched_by_mpi(void)
     return 0;
 }
 
+/* A launcher that says it started n > 1 processes while MPI made a world of
+ * one: srun without a PMI plugin Open MPI understands (no PMIx variables,
+ * so MPI is never started here, or started as a singleton), or an mpirun of
+ * another MPI.  Every process would then train the whole job alone and
+ * write the same files: refuse with the fix. */
+static void check_world(int world)
+{
+    int rank, size;
+    const char *by;
+    if (world > 1 || dist_launcher(&rank, &size, &by) <= 0 || size <= 1) return;
+    int srun = getenv("SLURM_STEP_NUM_TASKS") && !getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMI_SIZE");
+    hd_die("started as rank %d of %d by %s, but MPI sees a world of 1 process: every process "
+           "would run the whole job alone; %s",
+           rank, size, by,
+           srun ? "start it with 'srun --mpi=pmix' (Open MPI needs PMIx; 'srun --mpi=list' names "
+                  "the plugins this Slurm has)"
+                : "start it with the mpirun of the Open MPI it was built with ('mpicc --showme' "
+                  "names it)");
+}
+
 static void abort_job(int status)
 {
     fflush(stdout);
@@ -106,7 +126,11 @@ static void finalize_at_exit(void) { dist_finalize(); }
 
 int dist_init(int *argc, char ***argv)
 {
-    if (joined || !launched_by_mpi()) return group_size;
+    if (joined) return group_size;
+    if (!launched_by_mpi()) {
+        check_world(1);
+        return group_size;
+    }
     int provided = 0;
     if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
         hd_die("MPI_Init failed (launched by mpirun, but MPI could not start)");
@@ -115,6 +139,7 @@ int dist_init(int *argc, char ***argv)
     MPI_Comm_size(MPI_COMM_WORLD, &group_size);
     /* MPI_ERRORS_ARE_FATAL is the default: a failed collective ends the job */
     atexit(finalize_at_exit);
+    check_world(group_size);
     if (group_size > 1) {
         hd_exit_hook = abort_job;
         if (group_rank > 0) {

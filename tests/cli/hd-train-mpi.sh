@@ -39,7 +39,9 @@ if [ -n "$why" ]; then
         "2 ranks on the GPU's code path (--device cpu-staged) = 2 ranks on the CPU, bit for bit" \
         "a failing rank ends the whole job" \
         "pipelines/ravel-slurm.sh as 2 tasks: every stage, sharded acts and scores, the table" \
-        "a build without MPI started as 2 ranks refuses to run"; do
+        "a build without MPI started as 2 ranks refuses to run" \
+        "srun without PMIx (a world of 1 for 2 tasks): refused, naming srun --mpi=pmix" \
+        "Open MPI's variables saying 2 ranks but a world of 1: refused"; do
         skip "$name" "$why"
     done
     done_testing
@@ -168,4 +170,16 @@ check "a build without MPI started as 2 ranks refuses to run" bash -c "
     $MPIRUN $PLAIN/hd-train -c $TMP/plain $SMALL --max-steps 1 -o $TMP/plain.log $TMP/acts.msgpack \
         > $TMP/plain.out 2>&1; rc=\$?
     [ \$rc != 0 ] && [ \$rc != 124 ] && grep -q 'built without MPI' $TMP/plain.out && [ ! -e $TMP/plain.log ]"
+# srun without --mpi=pmix gives each task SLURM_PROCID and
+# SLURM_STEP_NUM_TASKS but no PMIx: MPI would make each one a world of 1
+check "srun without PMIx (a world of 1 for 2 tasks): refused, naming srun --mpi=pmix" bash -c "
+    env -u PMIX_RANK -u PMI_RANK -u PMI_SIZE -u OMPI_COMM_WORLD_SIZE SLURM_PROCID=1 SLURM_STEP_NUM_TASKS=2 \
+        timeout 60 $BIN/hd-train -c $TMP/srun $SMALL --max-steps 1 -o $TMP/srun.log $TMP/acts.msgpack \
+        > $TMP/srun.out 2>&1; [ \$? = 1 ] && cat $TMP/srun.out && [ ! -e $TMP/srun.log ] &&
+    grep -q \"^hd-train: started as rank 1 of 2 by srun, but MPI sees a world of 1 process: .*'srun --mpi=pmix'\" $TMP/srun.out"
+check "Open MPI's variables saying 2 ranks but a world of 1: refused" bash -c "
+    OMPI_COMM_WORLD_RANK=0 OMPI_COMM_WORLD_SIZE=2 \
+        timeout 60 $BIN/hd-train -c $TMP/ompi $SMALL --max-steps 1 -o $TMP/ompi.log $TMP/acts.msgpack \
+        > $TMP/ompi.out 2>&1; [ \$? = 1 ] && cat $TMP/ompi.out && [ ! -e $TMP/ompi.log ] &&
+    grep -q '^hd-train: started as rank 0 of 2 by mpirun (Open MPI), but MPI sees a world of 1 process' $TMP/ompi.out"
 done_testing
