@@ -40,8 +40,18 @@ set -euo pipefail
 MODEL=${1:?usage: ravel-slurm.sh MODEL [DOMAIN] [OUT]}
 DOMAIN=${2:-city}
 OUT=${3:-out/slurm-$DOMAIN}
-BIN=${BIN:-bin}
-MPIBIN=${MPIBIN:-bin-mpi}
+# bin/ and bin-mpi/ of the checkout: next to this script when it is run in
+# place, else (sbatch runs a copy from its spool directory) in the
+# directory sbatch was called from; BIN and MPIBIN override both.
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." 2> /dev/null && pwd || true)
+ROOT=.
+if [ -n "$HERE" ] && [ -x "$HERE/bin/ravel-pairs" ]; then
+    ROOT=$HERE
+elif [ -n "${SLURM_SUBMIT_DIR:-}" ] && [ -x "$SLURM_SUBMIT_DIR/bin/ravel-pairs" ]; then
+    ROOT=$SLURM_SUBMIT_DIR
+fi
+BIN=${BIN:-$ROOT/bin}
+MPIBIN=${MPIBIN:-$ROOT/bin-mpi}
 LAUNCH=${LAUNCH:-srun}
 DEVICE=${DEVICE:-cpu}
 SEED=${SEED:-42}
@@ -68,7 +78,8 @@ cuda) FORWARD_OPT=(--device cuda) ;;
 *) fail "DEVICE=$DEVICE: expected cpu or cuda" ;;
 esac
 for tool in ravel-pairs hd-filter cache-acts hd-score hd-plot; do
-    [ -x "$BIN/$tool" ] || fail "$BIN/$tool is missing: run make (or set BIN)"
+    [ -x "$BIN/$tool" ] ||
+        fail "$BIN/$tool is missing: run make in the checkout, submit from its top directory, or set BIN"
 done
 "$MPIBIN/hd-train" --version 2> /dev/null | grep -q '^features:.* mpi' ||
     fail "$MPIBIN/hd-train is missing or built without MPI: run make MPI=1 bin-mpi/hd-train (or set MPIBIN)"

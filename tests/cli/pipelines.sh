@@ -40,4 +40,12 @@ check "make -n ravel DEVICE=cuda: filter, cache, train and score on the GPU" bas
 check "make ravel DEVICE=tpu: refused with a one-line reason" bash -c "
     ! make ravel DEVICE=tpu OUT=$TMP/tpu > $TMP/tpu.txt 2>&1 &&
     grep -q 'DEVICE=tpu: expected cpu or cuda' $TMP/tpu.txt && [ ! -e $TMP/tpu ]"
+check "ravel-slurm.sh finds the checkout's bin/ from anywhere, or says how" bash -c "
+    repo=\$PWD && cd $TMP &&
+    ! env -u BIN -u MPIBIN bash \$repo/pipelines/ravel-slurm.sh /nonexistent-model > /dev/null 2> $TMP/slurm.err &&
+    cat $TMP/slurm.err && ! grep -q ' bin/ravel-pairs is missing' $TMP/slurm.err &&
+    grep -Eq \"\$repo/bin-mpi/hd-train is missing|/nonexistent-model: no such model\" $TMP/slurm.err &&
+    mkdir -p $TMP/elsewhere/pipelines && cp \$repo/pipelines/ravel-slurm.sh $TMP/elsewhere/pipelines/ &&
+    ! env -u BIN -u MPIBIN SLURM_SUBMIT_DIR=$TMP bash $TMP/elsewhere/pipelines/ravel-slurm.sh m 2> $TMP/slurm2.err &&
+    grep -q 'bin/ravel-pairs is missing: run make in the checkout, submit from its top directory, or set BIN' $TMP/slurm2.err"
 done_testing
