@@ -219,11 +219,18 @@ $(ABLATE)/hd-%.test.scores: $(ABLATE)/hd-%.log $(ABLATE)/hd-%.val.scores $(STUDY
 	$(RAVEL_BIN)/hd-score $(MODEL_OPT) $(THREAD_OPT) -c $(ABLATE)/hd-$*.ckpt \
 	  --modes soft,column_argmax,groundtruth,random -o $@ $(STUDY)/test.acts
 
-$(ABLATE)/table.txt: $(foreach a,$(STUDY_ABLATIONS),$(ABLATE)/hd-$(a).test.scores) $(STUDY)/hd-$(STUDY_LARGEST).scores
+# The ablation's score records are renamed (method "hyperdas-ABLATION", by
+# jq over hd-cat's lossless JSON) so that hd-score sees two runs and pairs
+# them, instead of pooling two "hyperdas" runs into one summary.
+$(ABLATE)/hd-%.named.scores: $(ABLATE)/hd-%.test.scores
+	$(RAVEL_BIN)/hd-cat --full $< | jq -c 'if .t == "score" then .method = "hyperdas-$*" else . end' \
+	  | $(RAVEL_BIN)/hd-cat --to-records -o $@
+
+$(ABLATE)/table.txt: $(foreach a,$(STUDY_ABLATIONS),$(ABLATE)/hd-$(a).named.scores) $(STUDY)/hd-$(STUDY_LARGEST).scores
 	( for a in $(STUDY_ABLATIONS); do \
-	    echo "== $(STUDY_DOMAIN): HyperDAS $$a against the main run, $(STUDY_LARGEST) pairs, val"; \
+	    echo "== $(STUDY_DOMAIN): HyperDAS $$a, $(STUDY_LARGEST) pairs, val"; \
 	    $(RAVEL_BIN)/hd-score --summarize --table --also-first 0 $(ABLATE)/hd-$$a.val.scores || exit 1; \
 	    echo "== $(STUDY_DOMAIN): HyperDAS $$a against the main run, $(STUDY_LARGEST) pairs, test"; \
-	    $(RAVEL_BIN)/hd-score --summarize --table --also-first 0 \
-	      $(STUDY)/hd-$(STUDY_LARGEST).scores $(ABLATE)/hd-$$a.test.scores || exit 1; \
+	    $(RAVEL_BIN)/hd-score --summarize --table --also-first 0 --compare hyperdas-$$a/soft:hyperdas/soft \
+	      $(STUDY)/hd-$(STUDY_LARGEST).scores $(ABLATE)/hd-$$a.named.scores || exit 1; \
 	  done ) > $@.tmp && mv $@.tmp $@
