@@ -201,6 +201,9 @@ ABLATE_OPTS_depth2   := --hyper-layers 2
 ABLATE_OPTS_depth8   := --hyper-layers 8
 ABLATE_OPTS_sparsity := --sparsity 0.15:1.5:0.5
 .PHONY: study-ablate
+# (kept: make would delete the val scores as intermediates of the test ones)
+.SECONDARY: $(foreach a,$(STUDY_ABLATIONS),$(ABLATE)/hd-$(a).val.scores $(ABLATE)/hd-$(a).test.scores \
+              $(ABLATE)/hd-$(a).named.scores)
 study-ablate: $(ABLATE)/table.txt
 	@cat $<
 
