@@ -91,12 +91,18 @@ static int same_seq(const TokenSeq *a, const TokenSeq *b)
     return a->n == b->n && memcmp(a->ids, b->ids, (size_t)a->n * sizeof *a->ids) == 0;
 }
 
+/* A sequence's states key in this stream (model, dtype, layers, ids). */
+static uint64_t seq_key(const ActsCache *c, const TokenSeq *s)
+{
+    return states_key(c->target->model.cfg.model_id, c->dtype, c->layers, c->n_layers, s->ids,
+                      s->n);
+}
+
 /* Shared states: writes sequence `slot`'s states record unless the stream
- * has it already, and packs field: its key into the acts record later. */
+ * has it already; returns its key, for the acts record that names it. */
 static uint64_t states_once(ActsCache *c, const TokenSeq *seq, int slot)
 {
-    uint64_t key = states_key(c->target->model.cfg.model_id, c->dtype, c->layers, c->n_layers,
-                              seq->ids, seq->n);
+    uint64_t key = seq_key(c, seq);
     if (states_index_find(&c->written, key, NULL, NULL)) return key;
     if (slot < 0) hd_die("internal error: states of a sequence that did not run");
     states_index_put(&c->written, key, 0, 0);
@@ -173,9 +179,7 @@ static void write_record(ActsCache *c, const PairItem *it, int base_slot, int so
  * (its prediction depends on the ids and where the label starts). */
 static uint64_t pred_key(ActsCache *c, const TokenSeq *base)
 {
-    uint64_t k = states_key(c->target->model.cfg.model_id, c->dtype, c->layers, c->n_layers,
-                            base->ids, base->n);
-    return k ^ ((uint64_t)base->prompt_len * 0x9e3779b97f4a7c15ULL);
+    return seq_key(c, base) ^ ((uint64_t)base->prompt_len * 0x9e3779b97f4a7c15ULL);
 }
 
 static int cached_pred(ActsCache *c, const TokenSeq *base, int32_t **pred, int *correct)
@@ -204,9 +208,7 @@ static void cache_pred(ActsCache *c, const TokenSeq *base, const int32_t *pred, 
 
 static int written(ActsCache *c, const TokenSeq *s)
 {
-    return states_index_find(&c->written, states_key(c->target->model.cfg.model_id, c->dtype,
-                                                     c->layers, c->n_layers, s->ids, s->n),
-                             NULL, NULL);
+    return states_index_find(&c->written, seq_key(c, s), NULL, NULL);
 }
 
 /* Runs one window of pairs, batch by batch, each distinct sequence once
