@@ -190,18 +190,10 @@ static int load_file(const char *step_dir, const char *file, const char *prefix,
     return rc;
 }
 
-int checkpoint_load(const char *step_dir, Hypernet *hn, float *adam_m, float *adam_v,
-                    TrainState *st)
+int checkpoint_state_parse(TrainState *st, const char *text, size_t len, const char *path)
 {
-    if (load_file(step_dir, "model.safetensors", "", hn, NULL, 1) < 0) return -1;
-    if (adam_m && (load_file(step_dir, "optimizer.safetensors", "m.", hn, adam_m, 0) < 0 ||
-                   load_file(step_dir, "optimizer.safetensors", "v.", hn, adam_v, 0) < 0))
-        return -1;
-    if (!st) return 0;
-    char path[PATH_MAX];
-    if (join(path, sizeof path, step_dir, "state.json") < 0) return -1;
     json_error_t err;
-    json_t *j = json_load_file(path, 0, &err);
+    json_t *j = json_loadb(text, len, 0, &err);
     if (!j) return hd_fail("%s: line %d: %s", path, err.line, err.text);
     json_t *step = json_object_get(j, "step"), *epoch = json_object_get(j, "epoch");
     json_t *cursor = json_object_get(j, "cursor"), *seed = json_object_get(j, "seed");
@@ -226,4 +218,49 @@ int checkpoint_load(const char *step_dir, Hypernet *hn, float *adam_m, float *ad
     st->seed = (uint64_t)json_integer_value(seed);
     json_decref(j);
     return 0;
+}
+
+/* The whole of a small text file (malloc'd, *len bytes), or NULL with a message. */
+static char *read_text(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        hd_fail("%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *text = NULL, chunk[4096];
+    size_t n = 0, got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        text = hd_realloc(text, n + got);
+        memcpy(text + n, chunk, got);
+        n += got;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(text);
+        hd_fail("%s: read error", path);
+        return NULL;
+    }
+    *len = n;
+    return text ? text : hd_strdup("");
+}
+
+int checkpoint_load(const char *step_dir, Hypernet *hn, float *adam_m, float *adam_v,
+                    TrainState *st)
+{
+    if (load_file(step_dir, "model.safetensors", "", hn, NULL, 1) < 0) return -1;
+    if (adam_m && (load_file(step_dir, "optimizer.safetensors", "m.", hn, adam_m, 0) < 0 ||
+                   load_file(step_dir, "optimizer.safetensors", "v.", hn, adam_v, 0) < 0))
+        return -1;
+    if (!st) return 0;
+    char path[PATH_MAX];
+    if (join(path, sizeof path, step_dir, "state.json") < 0) return -1;
+    /* read here and parsed from memory, so the parser is the one fuzzed */
+    size_t len;
+    char *text = read_text(path, &len);
+    if (!text) return -1;
+    int rc = checkpoint_state_parse(st, text, len, path);
+    free(text);
+    return rc;
 }

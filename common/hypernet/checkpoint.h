@@ -15,6 +15,7 @@
 #ifndef HD_CHECKPOINT_H
 #define HD_CHECKPOINT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hypernet/hypernet.h"
@@ -40,5 +41,10 @@ char *checkpoint_latest(const char *dir);
  * another shape. */
 int checkpoint_load(const char *step_dir, Hypernet *hn, float *adam_m, float *adam_v,
                     TrainState *st);
+
+/* The state.json part of checkpoint_load: text (len bytes, not
+ * NUL-terminated) -> st; -1 with a message naming path when it is not a
+ * JSON object with integer step, epoch, cursor and seed, all >= 0. */
+int checkpoint_state_parse(TrainState *st, const char *text, size_t len, const char *path);
 
 #endif

@@ -72,6 +72,14 @@ check "state.json with a negative cursor, step or epoch: named, nothing read" ba
         ! $BIN/hd-train --resume $TMP/neg --max-steps 6 > /dev/null 2> $TMP/err &&
         [ \$(wc -l < $TMP/err) = 1 ] && grep -q \"state.json: \$key is -3; it must be >= 0\" $TMP/err || exit 1
     done"
+check "state.json that is not JSON, or lacks a counter: one line naming it" bash -c "
+    rm -rf $TMP/bad && cp -r $TMP/run.orig $TMP/bad &&
+    printf '{\"step\": 4,' > $TMP/bad/latest/state.json &&
+    ! $BIN/hd-train --resume $TMP/bad --max-steps 6 > /dev/null 2> $TMP/err &&
+    [ \$(wc -l < $TMP/err) = 1 ] && grep -q 'state.json: line 1: ' $TMP/err &&
+    printf '{\"step\": 4}' > $TMP/bad/latest/state.json &&
+    ! $BIN/hd-train --resume $TMP/bad --max-steps 6 > /dev/null 2> $TMP/err &&
+    [ \$(wc -l < $TMP/err) = 1 ] && grep -q 'state.json: missing step, epoch, cursor or seed' $TMP/err"
 check "state.json with a cursor past the spool: named" bash -c "
     rm -rf $TMP/far && cp -r $TMP/run.orig $TMP/far &&
     sed -i 's/\"cursor\": [0-9]*/\"cursor\": 999/' $TMP/far/latest/state.json &&
