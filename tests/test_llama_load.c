@@ -303,8 +303,10 @@ typedef struct {
     int rope_heads;      /* > 0: permute rows the way llama.cpp's converter does */
 } GgufOut;
 
-/* Writes the f32 model as a llama GGUF (F32 tensors); tied drops output.weight. */
-static void write_tiny_gguf(const LlamaModel *m, const char *path, int tied)
+/* Writes the f32 model as a llama GGUF (F32 tensors); tied drops
+ * output.weight.  The llama.* metadata says `meta`, the tensors are m's:
+ * the two differ only in a test of a file whose metadata lies. */
+static void write_gguf(const LlamaModel *m, const LlamaConfig *meta, const char *path, int tied)
 {
     const LlamaConfig *c = &m->cfg;
     uint64_t d = (uint64_t)c->hidden_size, q = (uint64_t)c->n_heads * c->head_dim;
@@ -346,18 +348,18 @@ static void write_tiny_gguf(const LlamaModel *m, const char *path, int tied)
     Buf o = {0};
     put_header(&o, 3, (uint64_t)nt, 13);
     put_key(&o, "general.architecture", GGUF_STRING), put_str(&o, "llama");
-    put_key(&o, "llama.block_count", GGUF_UINT32), put_u32(&o, (uint32_t)c->n_layers);
-    put_key(&o, "llama.context_length", GGUF_UINT32), put_u32(&o, (uint32_t)c->max_position_embeddings);
-    put_key(&o, "llama.embedding_length", GGUF_UINT32), put_u32(&o, (uint32_t)d);
-    put_key(&o, "llama.feed_forward_length", GGUF_UINT32), put_u32(&o, (uint32_t)ffn);
-    put_key(&o, "llama.attention.head_count", GGUF_UINT32), put_u32(&o, (uint32_t)c->n_heads);
-    put_key(&o, "llama.attention.head_count_kv", GGUF_UINT32), put_u32(&o, (uint32_t)c->n_kv_heads);
-    put_key(&o, "llama.rope.freq_base", GGUF_FLOAT32), put_f32(&o, c->rope_theta);
-    put_key(&o, "llama.attention.layer_norm_rms_epsilon", GGUF_FLOAT32), put_f32(&o, c->rms_norm_eps);
-    put_key(&o, "llama.rope.dimension_count", GGUF_UINT32), put_u32(&o, (uint32_t)c->head_dim);
-    put_key(&o, "llama.vocab_size", GGUF_UINT32), put_u32(&o, (uint32_t)c->vocab_size);
-    put_key(&o, "tokenizer.ggml.bos_token_id", GGUF_UINT32), put_u32(&o, (uint32_t)c->bos_token_id);
-    put_key(&o, "tokenizer.ggml.eos_token_id", GGUF_UINT32), put_u32(&o, (uint32_t)c->eos_token_id);
+    put_key(&o, "llama.block_count", GGUF_UINT32), put_u32(&o, (uint32_t)meta->n_layers);
+    put_key(&o, "llama.context_length", GGUF_UINT32), put_u32(&o, (uint32_t)meta->max_position_embeddings);
+    put_key(&o, "llama.embedding_length", GGUF_UINT32), put_u32(&o, (uint32_t)meta->hidden_size);
+    put_key(&o, "llama.feed_forward_length", GGUF_UINT32), put_u32(&o, (uint32_t)meta->intermediate_size);
+    put_key(&o, "llama.attention.head_count", GGUF_UINT32), put_u32(&o, (uint32_t)meta->n_heads);
+    put_key(&o, "llama.attention.head_count_kv", GGUF_UINT32), put_u32(&o, (uint32_t)meta->n_kv_heads);
+    put_key(&o, "llama.rope.freq_base", GGUF_FLOAT32), put_f32(&o, meta->rope_theta);
+    put_key(&o, "llama.attention.layer_norm_rms_epsilon", GGUF_FLOAT32), put_f32(&o, meta->rms_norm_eps);
+    put_key(&o, "llama.rope.dimension_count", GGUF_UINT32), put_u32(&o, (uint32_t)meta->head_dim);
+    put_key(&o, "llama.vocab_size", GGUF_UINT32), put_u32(&o, (uint32_t)meta->vocab_size);
+    put_key(&o, "tokenizer.ggml.bos_token_id", GGUF_UINT32), put_u32(&o, (uint32_t)meta->bos_token_id);
+    put_key(&o, "tokenizer.ggml.eos_token_id", GGUF_UINT32), put_u32(&o, (uint32_t)meta->eos_token_id);
     uint64_t offset = 0;
     for (int k = 0; k < nt; k++) {
         uint64_t n = t[k].ne0 * (t[k].ne1 ? t[k].ne1 : 1);
@@ -382,6 +384,8 @@ static void write_tiny_gguf(const LlamaModel *m, const char *path, int tied)
     write_bytes(path, o.b, o.n);
     free(o.b);
 }
+
+static void write_tiny_gguf(const LlamaModel *m, const char *path, int tied) { write_gguf(m, &m->cfg, path, tied); }
 
 static void tiny_round_trips_through_gguf(void **state)
 {
@@ -414,6 +418,43 @@ static void tiny_round_trips_through_gguf(void **state)
     assert_memory_equal(gg.layers[2].wk, hf.layers[2].wk, 32 * 64 * sizeof(float));
     assert_string_not_equal(gg.cfg.config_hash, hf.cfg.config_hash);
     llama_model_free(&gg);
+    llama_model_free(&hf);
+}
+
+/* Metadata that does not match the tensors is refused before the fp32
+ * buffer is allocated, naming the file and the first tensor that differs:
+ * here feed_forward_length and block_count claim ~800 GB of weights, whose
+ * allocation would fail (or, overcommitted, succeed and waste the time)
+ * before any shape was looked at. */
+static void gguf_metadata_must_match_tensors(void **state)
+{
+    (void)state;
+    LlamaModel hf, gg;
+    assert_int_equal(llama_load(&hf, TINY_F32), 0);
+    const char *path = scratch_path("lying.gguf");
+    LlamaConfig meta = hf.cfg;
+    meta.intermediate_size = 1 << 20;
+    meta.n_layers = 1024;
+    write_gguf(&hf, &meta, path, 0);
+    assert_int_equal(llama_load(&gg, path), -1);
+    assert_error_mentions("lying.gguf", "tensor 'blk.0.ffn_gate.weight'", "[64, 128]", "metadata implies [64, 1048576]");
+    assert_null(gg.params);
+
+    /* a smaller lie, one head count: the K projection is named */
+    meta = hf.cfg;
+    meta.n_kv_heads = 4;
+    write_gguf(&hf, &meta, path, 0);
+    assert_int_equal(llama_load(&gg, path), -1);
+    assert_error_mentions("lying.gguf", "tensor 'blk.0.attn_k.weight'", "[64, 32]", "implies [64, 64]");
+    assert_null(gg.params);
+
+    /* and the vocabulary: the embedding is the first tensor checked */
+    meta = hf.cfg;
+    meta.vocab_size = 1 << 24;
+    write_gguf(&hf, &meta, path, 0);
+    assert_int_equal(llama_load(&gg, path), -1);
+    assert_error_mentions("lying.gguf", "tensor 'token_embd.weight'", "[64, 256]", "implies [64, 16777216]");
+    assert_null(gg.params);
     llama_model_free(&hf);
 }
 
@@ -544,6 +585,7 @@ int main(void)
         cmocka_unit_test(tiny_from_sharded_bf16),
         cmocka_unit_test(missing_pieces_are_named),
         cmocka_unit_test(tiny_round_trips_through_gguf),
+        cmocka_unit_test(gguf_metadata_must_match_tensors),
         cmocka_unit_test(gguf_that_is_not_llama),
         cmocka_unit_test(gguf_py_file_matches_transformers),
         cmocka_unit_test(smollm2_matches_transformers),

@@ -143,7 +143,8 @@ int llama_config_from_gguf(LlamaConfig *cfg, const GgufFile *g)
     return 0;
 }
 
-/* Checks a tensor is ne = {cols, rows} (a vector when rows == 0). */
+/* Checks a tensor is ne = {cols, rows} (a vector when rows == 0), the
+ * shape the llama.* metadata implies. */
 static const GgufTensor *find_shaped(const GgufFile *g, const char *name, uint64_t cols, uint64_t rows)
 {
     const GgufTensor *t = gguf_find_tensor(g, name);
@@ -153,44 +154,49 @@ static const GgufTensor *find_shaped(const GgufFile *g, const char *name, uint64
     }
     int want_dims = rows ? 2 : 1;
     if (t->n_dims != want_dims || t->ne[0] != cols || (rows && t->ne[1] != rows)) {
-        hd_fail("%s: tensor '%s' has ne [%llu, %llu], expected [%llu, %llu] (ne[0] innermost)", g->path, name,
-                (unsigned long long)t->ne[0], (unsigned long long)t->ne[1], (unsigned long long)cols,
-                (unsigned long long)(rows ? rows : 1));
+        hd_fail("%s: tensor '%s' has ne [%llu, %llu], but the llama.* metadata implies [%llu, %llu] "
+                "(ne[0] innermost)",
+                g->path, name, (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
+                (unsigned long long)cols, (unsigned long long)(rows ? rows : 1));
         return NULL;
     }
     return t;
 }
 
+/* dst NULL: only the shape check. */
 static int load_plain(const GgufFile *g, const char *name, uint64_t cols, uint64_t rows, float *dst)
 {
     const GgufTensor *t = find_shaped(g, name, cols, rows);
     if (!t) return -1;
-    gguf_tensor_to_f32(t, dst);
+    if (dst) gguf_tensor_to_f32(t, dst);
     return 0;
 }
 
-/* A Q or K projection: row by row, each into its Hugging Face place. */
+/* A Q or K projection: row by row, each into its Hugging Face place (dst
+ * NULL: only the shape check). */
 static int load_rope_permuted(const GgufFile *g, const char *name, uint64_t cols, uint64_t rows, int head_dim, float *dst)
 {
     const GgufTensor *t = find_shaped(g, name, cols, rows);
     if (!t) return -1;
-    for (size_t r = 0; r < rows; r++) gguf_tensor_rows_to_f32(t, gguf_rope_row(r, head_dim), 1, dst + r * cols);
+    for (size_t r = 0; dst && r < rows; r++) gguf_tensor_rows_to_f32(t, gguf_rope_row(r, head_dim), 1, dst + r * cols);
     return 0;
 }
 
-static int load_gguf_weights(LlamaModel *m, const GgufFile *g)
+/* m NULL: checks every tensor's shape against the metadata (nothing read). */
+static int load_gguf_weights(const LlamaConfig *c, LlamaModel *m, const GgufFile *g)
 {
-    const LlamaConfig *c = &m->cfg;
     uint64_t d = (uint64_t)c->hidden_size, q = (uint64_t)c->n_heads * (uint64_t)c->head_dim;
     uint64_t kv = (uint64_t)c->n_kv_heads * (uint64_t)c->head_dim, ffn = (uint64_t)c->intermediate_size;
     uint64_t V = (uint64_t)c->vocab_size;
-    if (load_plain(g, "token_embd.weight", d, V, m->tok_embed) || load_plain(g, "output_norm.weight", d, 0, m->final_norm))
+    if (load_plain(g, "token_embd.weight", d, V, m ? m->tok_embed : NULL) ||
+        load_plain(g, "output_norm.weight", d, 0, m ? m->final_norm : NULL))
         return -1;
-    if (!c->tie_word_embeddings && load_plain(g, "output.weight", d, V, m->lm_head)) return -1;
+    if (!c->tie_word_embeddings && load_plain(g, "output.weight", d, V, m ? m->lm_head : NULL)) return -1;
+    static const LlamaLayerWeights none;
     char name[96];
 #define BLK(suffix) (snprintf(name, sizeof name, "blk.%d." suffix, l), name)
     for (int l = 0; l < c->n_layers; l++) {
-        LlamaLayerWeights *w = &m->layers[l];
+        const LlamaLayerWeights *w = m ? &m->layers[l] : &none;
         if (load_plain(g, BLK("attn_norm.weight"), d, 0, w->attn_norm) ||
             load_rope_permuted(g, BLK("attn_q.weight"), d, q, c->head_dim, w->wq) ||
             load_rope_permuted(g, BLK("attn_k.weight"), d, kv, c->head_dim, w->wk) ||
@@ -213,9 +219,15 @@ int llama_load_gguf(LlamaModel *m, const char *path)
     LlamaConfig cfg;
     int rc = gguf_open(&g, path);
     if (rc == 0) rc = llama_config_from_gguf(&cfg, &g);
+    /* Every tensor's shape against the metadata before the fp32 buffer is
+     * allocated (as llama_load_hf does with config.json): metadata that
+     * implies more weights than the file holds (an edited or mislabelled
+     * GGUF) fails here, naming the file and tensor, rather than after
+     * trying to allocate gigabytes. */
+    if (rc == 0) rc = load_gguf_weights(&cfg, NULL, &g);
     if (rc == 0) rc = llama_model_alloc(m, &cfg);
     if (rc == 0) {
-        rc = load_gguf_weights(m, &g);
+        rc = load_gguf_weights(&cfg, m, &g);
         if (rc != 0) llama_model_free(m);
     }
     gguf_close(&g);
