@@ -165,6 +165,17 @@ int states_pwrite(int fd, const char *p, size_t n, uint64_t *at, const char *pat
     return 0;
 }
 
+int states_append_record(int fd, msgpack_sbuffer *sb, const msgpack_object *rec, uint64_t *at,
+                         uint64_t *where, const char *path)
+{
+    msgpack_sbuffer_clear(sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_object(&pk, *rec);
+    *where = *at;
+    return states_pwrite(fd, sb->data, sb->size, at, path);
+}
+
 /* ---- resolving */
 
 typedef struct {

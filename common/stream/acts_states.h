@@ -71,5 +71,11 @@ int states_resolve(const StatesIndex *ix, int fd, const msgpack_object *acts, Mp
 char *states_pread(int fd, uint64_t off, size_t n, const char *path);
 /* Appends all n bytes at the end offset *at of fd and advances *at. */
 int states_pwrite(int fd, const char *p, size_t n, uint64_t *at, const char *path);
+/* Packs rec into sb (cleared first) and appends those bytes at the end
+ * offset *at of fd, advancing *at; *where is where they start.  The one
+ * way the states store (record_input) and hd-train's spool (acts_set) gain
+ * a record, so the offsets their indexes hold are msgpack-c's packing. */
+int states_append_record(int fd, msgpack_sbuffer *sb, const msgpack_object *rec, uint64_t *at,
+                         uint64_t *where, const char *path);
 
 #endif

@@ -48,13 +48,9 @@ static int store_states(RecordInput *in, const msgpack_object *rec)
                            dir && *dir ? dir : "/tmp", strerror(errno));
         unlink(path);  /* gone with the process, whatever happens */
     }
-    msgpack_sbuffer_clear(&in->packed);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &in->packed, msgpack_sbuffer_write);
-    msgpack_pack_object(&pk, *rec);
-    uint64_t at = in->states_end;
-    if (states_pwrite(in->states_fd, in->packed.data, in->packed.size, &in->states_end,
-                      "the temporary states file") < 0)
+    uint64_t at;
+    if (states_append_record(in->states_fd, &in->packed, rec, &in->states_end, &at,
+                             "the temporary states file") < 0)
         return -1;
     states_index_put(&in->states, key, at, in->packed.size);
     return 0;

@@ -86,26 +86,25 @@ ActsSet *acts_set_build(char **files, int n, const char *spool_path)
         return NULL;
     }
     /* The spool holds records only, back to back, packed by msgpack-c, so
-     * re-packing a record read from it gives exactly its bytes. */
+     * re-packing a record read from it gives exactly its bytes.  A record
+     * is written before it is indexed: when indexing refuses it, the
+     * caller drops the whole spool (train_spool_build), so its bytes are
+     * never read. */
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     uint64_t at = 0;
     const msgpack_object *rec;
     int rc;
     while ((rc = record_input_next(in, &rec)) == 1) {
         const msgpack_object *t = mp_map_get(rec, "t");
         if (!mp_is_str(t, "acts") && !mp_is_str(t, "states")) continue;
-        msgpack_sbuffer_clear(&sb);
-        msgpack_pack_object(&pk, *rec);
-        uint64_t here = at;
-        if (index_record(s, rec, here, sb.size) < 0) {
-            hd_fail_prefix("%s: ", record_input_where(in));
+        uint64_t here;
+        if (states_append_record(s->fd, &sb, rec, &at, &here, spool_path) < 0) {
             rc = -1;
             break;
         }
-        if (states_pwrite(s->fd, sb.data, sb.size, &at, spool_path) < 0) {
+        if (index_record(s, rec, here, sb.size) < 0) {
+            hd_fail_prefix("%s: ", record_input_where(in));
             rc = -1;
             break;
         }
