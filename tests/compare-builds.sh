@@ -9,7 +9,10 @@
 #
 # ravel-pairs | hd-filter --all | cache-acts (a train and a test split),
 # hd-train a few steps (checkpoints and log), hd-score on the test acts,
-# hd-cat of the scores and of the log.  Each run happens in its own directory where bin,
+# hd-cat of the scores and of the log; the writers those leave out:
+# ravel-pairs --queries | hd-filter (known records, --known-out), hd-score
+# --summarize, hd-locate (--json and its -o stream) and hd-cat --to-records.
+# Each run happens in its own directory where bin,
 # model and ravel are links, so every header's argv and paths read the
 # same; SOURCE_DATE_EPOCH=0 and one thread make the rest deterministic.
 # Prints one line per output file and exits non-zero when any differs.
@@ -39,6 +42,15 @@ run() {   # bin directory, run directory
     # the log's step records carry wall times; everything else must match
     bin/hd-cat out/train.log |
         sed -E 's/,"tokens_per_s":[^,}]*//; s/,"seconds":[^,}]*//' > out/train.log.json
+    bin/ravel-pairs $pairs --queries -n 3 -o out/queries
+    bin/hd-filter -m model -t 1 --known-out out/queries.known-out out/queries > out/queries.known
+    bin/ravel-pairs $pairs -n 4 | bin/hd-filter -m model -t 1 --known-out out/pairs.known-out > out/pairs.kept
+    bin/hd-score --summarize --bootstrap 20 out/test.scores > out/summary.scores
+    bin/hd-cat --to-records out/test.scores.json > out/test.scores.records
+    local locate="-m model -t 1 -c out/ckpt --base-entity Paris --source-entity Tokyo --attribute Country"
+    bin/hd-locate $locate --base "Paris is in the country of" --source "Tokyo is a city" --json > out/locate.json
+    bin/hd-locate $locate --base "Paris is in the country of" --source "Tokyo is a city" -o out/locate.scores \
+        > out/locate.txt
 }
 # Written per run, so never the same: the pid in the checkpoint lock, and the
 # log's wall times (its records are compared as out/train.log.json without them).
