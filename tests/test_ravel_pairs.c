@@ -663,7 +663,7 @@ static void known_filter_rules(void **state)
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    header_pack_begin(&pk, "known", NULL, 0, 0);
+    header_pack(&pk, "known", NULL, 0);
     msgpack_pack_map(&pk, 3);
     msgpack_pack_str(&pk, 1), msgpack_pack_str_body(&pk, "t", 1);
     msgpack_pack_str(&pk, 5), msgpack_pack_str_body(&pk, "known", 5);

@@ -141,7 +141,7 @@ static void write_stream(size_t n)
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    header_pack_begin(&pk, "test", NULL, 0, 0);
+    header_pack(&pk, "test", NULL, 0);
     msgpack_pack_map(&pk, 2);
     mp_pack_str(&pk, "t"); mp_pack_str(&pk, "blob");
     mp_pack_str(&pk, "x"); msgpack_pack_bin(&pk, n);
@@ -190,7 +190,7 @@ static void reader_and_writer_keep_the_limit(void **state)
     RecordWriter *w = record_writer_open(tmp_path, 0);
     assert_non_null(w);
     msgpack_packer *pk = record_writer_packer(w);
-    header_pack_begin(pk, "test", NULL, 0, 0);
+    header_pack(pk, "test", NULL, 0);
     assert_int_equal(record_writer_end_record(w), 0);
     msgpack_pack_map(pk, 1);
     mp_pack_str(pk, "t");

@@ -136,7 +136,7 @@ static void write_stream(const char *path, const char *const *types, int n, int 
     RecordWriter *w = record_writer_open(path, 0);
     assert_non_null(w);
     msgpack_packer *pk = record_writer_packer(w);
-    header_pack_begin(pk, "test", NULL, 0, 0);
+    header_pack(pk, "test", NULL, 0);
     assert_int_equal(record_writer_end_record(w), 0);
     for (int i = 0; i < n; i++) {
         msgpack_pack_map(pk, 2);

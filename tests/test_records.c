@@ -73,9 +73,10 @@ static void write_all_dtypes(const char *path, int gzip)
     RecordWriter *w = record_writer_open(path, gzip);
     assert_non_null(w);
     msgpack_packer *pk = record_writer_packer(w);
-    header_pack_begin(pk, "test", NULL, 0, 1);
-    mp_pack_str(pk, "extra");
-    mp_pack_str(pk, "value");
+    MapWriter h;
+    header_begin(&h, pk, "test", NULL, 0);
+    map_str(&h, "extra", "value");
+    assert_int_equal(map_end(&h), 0);
     assert_int_equal(record_writer_end_record(w), 0);
     for (int level = 0; level <= 6; level += 6)
         for (int d = 0; d < DTYPE_COUNT; d++) {
@@ -260,7 +261,7 @@ static void pack_into(msgpack_sbuffer *sb, msgpack_packer *pk)
 static void pack_with_header(msgpack_sbuffer *sb, msgpack_packer *pk)
 {
     pack_into(sb, pk);
-    header_pack_begin(pk, "test", NULL, 0, 0);
+    header_pack(pk, "test", NULL, 0);
 }
 
 static void corrupt_records_are_errors(void **state)
@@ -323,7 +324,7 @@ static void corrupt_records_are_errors(void **state)
     msgpack_sbuffer_destroy(&sb);
     /* a second header before the first segment's end: that segment was cut */
     pack_with_header(&sb, &pk);
-    header_pack_begin(&pk, "test", NULL, 0, 0);
+    header_pack(&pk, "test", NULL, 0);
     expect_error(sb.data, sb.size, "record 2: a header before the end record of the stream before it");
     msgpack_sbuffer_destroy(&sb);
     /* plain garbage */
@@ -383,7 +384,7 @@ static void atomic_output(void **state)
     spit(p, "old", 3);
     RecordWriter *w = record_writer_open(p, 0);
     assert_non_null(w);
-    header_pack_begin(record_writer_packer(w), "test", NULL, 0, 0);
+    header_pack(record_writer_packer(w), "test", NULL, 0);
     record_writer_end_record(w);
     record_writer_abort(w);
     size_t n;
@@ -394,7 +395,7 @@ static void atomic_output(void **state)
     snprintf(cmd, sizeof cmd, "test -z \"$(ls %s | grep tmp)\"", tmpdir);
     assert_int_equal(system(cmd), 0);
     w = record_writer_open(p, 0);
-    header_pack_begin(record_writer_packer(w), "test", NULL, 0, 0);
+    header_pack(record_writer_packer(w), "test", NULL, 0);
     record_writer_end_record(w);
     assert_int_equal(record_writer_close(w), 0);
     assert_int_equal(read_stream(p), 2);
@@ -410,7 +411,7 @@ static void source_date_epoch_sets_created(void **state)
     msgpack_sbuffer sb;
     msgpack_packer pk;
     pack_into(&sb, &pk);
-    header_pack_begin(&pk, "test", NULL, 0, 0);
+    header_pack(&pk, "test", NULL, 0);
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     assert_int_equal(msgpack_unpack_next(&u, sb.data, sb.size, NULL), MSGPACK_UNPACK_SUCCESS);

@@ -20,6 +20,7 @@
 #include "base/cli.h"
 #include "base/error.h"
 #include "stream/header.h"
+#include "stream/map_writer.h"
 #include "stream/record_input.h"
 #include "stream/record_shard.h"
 #include "stream/records.h"
@@ -148,12 +149,11 @@ int main(int argc, char **argv)
     if (!in) hd_die("%s", hd_last_error());
     RecordWriter *out = record_writer_open(output, gzip);
     if (!out) hd_die("%s", hd_last_error());
-    msgpack_packer *pk = record_writer_packer(out);
-    header_pack_begin(pk, "acts", record_input_headers(in), record_input_n_headers(in),
-                      ACTS_CACHE_HEADER_PAIRS + sharded);
-    acts_cache_pack_header(&cache, pk);
-    if (sharded) record_shard_pack(pk, &shard);
-    if (record_writer_end_record(out) < 0) hd_die("%s", hd_last_error());
+    MapWriter h;
+    header_begin(&h, record_writer_packer(out), "acts", record_input_headers(in), record_input_n_headers(in));
+    acts_cache_pack_header(&cache, &h);
+    if (sharded) record_shard_pack(&h, &shard);
+    if (map_end(&h) < 0 || record_writer_end_record(out) < 0) hd_die("%s", hd_last_error());
 
     if (acts_cache_run(&cache, in, out) < 0) hd_die("%s", hd_last_error());
     if (record_writer_close(out) < 0) hd_die("%s", hd_last_error());

@@ -226,8 +226,7 @@ static void to_records(int nfiles, char **files, const Options *o)
             if (!wrote_header) {
                 char *kind = is_header ? mp_strdup(mp_map_get(rec, "kind")) : NULL;
                 const msgpack_object *inputs[1] = {rec};
-                header_pack_begin(pk, o->kind ? o->kind : kind ? kind : "records", inputs,
-                                  is_header ? 1 : 0, 0);
+                header_pack(pk, o->kind ? o->kind : kind ? kind : "records", inputs, is_header ? 1 : 0);
                 free(kind);
                 if (record_writer_end_record(w) < 0) hd_die("%s", hd_last_error());
                 wrote_header = 1;
@@ -244,7 +243,7 @@ static void to_records(int nfiles, char **files, const Options *o)
         if (!is_stdin) fclose(in);
     }
     if (!wrote_header) {
-        header_pack_begin(pk, o->kind ? o->kind : "records", NULL, 0, 0);
+        header_pack(pk, o->kind ? o->kind : "records", NULL, 0);
         record_writer_end_record(w);
     }
     free(buf);

@@ -15,6 +15,7 @@
 #include "base/cli.h"
 #include "base/error.h"
 #include "stream/header.h"
+#include "stream/map_writer.h"
 #include "ravel/known_filter.h"
 #include "model/llama_cuda.h"
 #include "acts/model_runner.h"
@@ -114,28 +115,16 @@ static void count(Filter *f, const msgpack_object *rec, int kept)
 static void write_known_to(RecordWriter *w, const Filter *f, const char *prompt, const char *answer, int correct,
                            const char *domain, const char *attribute)
 {
-    msgpack_packer *pk = record_writer_packer(w);
-    msgpack_pack_map(pk, 5 + (domain != NULL) + (attribute != NULL));
-    mp_pack_str(pk, "t");
-    mp_pack_str(pk, "known");
-    mp_pack_str(pk, "prompt");
-    mp_pack_str(pk, prompt);
-    mp_pack_str(pk, "answer");
-    mp_pack_str(pk, answer);
-    mp_pack_str(pk, "correct");
-    if (correct) msgpack_pack_true(pk);
-    else msgpack_pack_false(pk);
-    mp_pack_str(pk, "model");
-    mp_pack_str(pk, f->target.model.cfg.model_id);
-    if (domain) {
-        mp_pack_str(pk, "domain");
-        mp_pack_str(pk, domain);
-    }
-    if (attribute) {
-        mp_pack_str(pk, "attribute");
-        mp_pack_str(pk, attribute);
-    }
-    if (record_writer_end_record(w) < 0) hd_die("%s", hd_last_error());
+    MapWriter m;
+    map_begin(&m, record_writer_packer(w));
+    map_str(&m, "t", "known");
+    map_str(&m, "prompt", prompt);
+    map_str(&m, "answer", answer);
+    map_bool(&m, "correct", correct);
+    map_str(&m, "model", f->target.model.cfg.model_id);
+    if (domain) map_str(&m, "domain", domain);
+    if (attribute) map_str(&m, "attribute", attribute);
+    if (map_end(&m) < 0 || record_writer_end_record(w) < 0) hd_die("%s", hd_last_error());
 }
 
 static void write_known(Filter *f, const char *prompt, const char *answer, int correct)
@@ -231,16 +220,12 @@ static void flush_window(void *ctx, PairItem *pairs, int n)
         count(f, rec, outcome[i]);
         if (outcome[i] || f->keep_all) {
             static const char *const skip[] = {"filtered", "model_correct"};
-            msgpack_packer *pk = record_writer_packer(f->out);
-            mp_pack_record_rewrite(pk, rec, "pair", skip, 2, f->keep_all ? 2 : 1);
-            mp_pack_str(pk, "filtered");
-            msgpack_pack_true(pk);
-            if (f->keep_all) {
-                mp_pack_str(pk, "model_correct");
-                if (outcome[i]) msgpack_pack_true(pk);
-                else msgpack_pack_false(pk);
-            }
-            if (record_writer_end_record(f->out) < 0) hd_die("%s", hd_last_error());
+            MapWriter m;
+            map_begin(&m, record_writer_packer(f->out));
+            map_record_rewrite(&m, rec, "pair", skip, 2);
+            map_bool(&m, "filtered", 1);
+            if (f->keep_all) map_bool(&m, "model_correct", outcome[i]);
+            if (map_end(&m) < 0 || record_writer_end_record(f->out) < 0) hd_die("%s", hd_last_error());
         }
         free(prompts[i]);
         free(answers[i]);
@@ -419,27 +404,22 @@ int main(int argc, char **argv)
     if (queries && keep_all) hd_usage_error("--all is for pair records; query records all get a known record");
     f.out = record_writer_open(output, gzip);
     if (!f.out) hd_die("%s", hd_last_error());
-    msgpack_packer *pk = record_writer_packer(f.out);
-    header_pack_begin(pk, queries ? "known" : "pairs", record_input_headers(in), record_input_n_headers(in),
-                      TARGET_MODEL_INFO_PAIRS + 3);
-    target_model_pack_info(pk, &f.target);
+    MapWriter h;
+    header_begin(&h, record_writer_packer(f.out), queries ? "known" : "pairs", record_input_headers(in),
+                 record_input_n_headers(in));
+    target_model_pack_info(&h, &f.target);
     char device[300]; /* near ties of the answer check can go either way in bf16 */
     llama_cuda_describe(f.runner.gpu, device, sizeof device);
-    mp_pack_str(pk, "device");
-    mp_pack_str(pk, device);
-    mp_pack_str(pk, "filter");
-    mp_pack_str(pk, "teacher-forced full answer (hyperdas(7) 10.6)");
-    mp_pack_str(pk, "filtered");
-    if (queries) msgpack_pack_false(pk);
-    else msgpack_pack_true(pk);
-    if (record_writer_end_record(f.out) < 0) hd_die("%s", hd_last_error());
+    map_str(&h, "device", device);
+    map_str(&h, "filter", "teacher-forced full answer (hyperdas(7) 10.6)");
+    map_bool(&h, "filtered", !queries);
+    if (map_end(&h) < 0 || record_writer_end_record(f.out) < 0) hd_die("%s", hd_last_error());
     if (known_out) {
         f.known_out = record_writer_open(known_out, 0);
         if (!f.known_out) hd_die("%s", hd_last_error());
-        pk = record_writer_packer(f.known_out);
-        header_pack_begin(pk, "known", NULL, 0, TARGET_MODEL_INFO_PAIRS);
-        target_model_pack_info(pk, &f.target);
-        if (record_writer_end_record(f.known_out) < 0) hd_die("%s", hd_last_error());
+        header_begin(&h, record_writer_packer(f.known_out), "known", NULL, 0);
+        target_model_pack_info(&h, &f.target);
+        if (map_end(&h) < 0 || record_writer_end_record(f.known_out) < 0) hd_die("%s", hd_last_error());
     }
 
     /* a few batches at a time: repeats within a window run once (and

@@ -17,6 +17,7 @@
 #include "base/cli.h"
 #include "base/error.h"
 #include "stream/header.h"
+#include "stream/map_writer.h"
 #include "hypernet/hn_eval.h"
 #include "hypernet/hn_session.h"
 #include "stream/json_view.h"
@@ -154,9 +155,9 @@ static void entity_span(const char *prompt, const char *entity, const char *opti
     span[1] = span[0] + strlen(entity);
 }
 
-static void pack_span(msgpack_packer *pk, const char *k, const size_t span[2])
+static void pack_span(MapWriter *m, const char *k, const size_t span[2])
 {
-    mp_pack_str(pk, k);
+    msgpack_packer *pk = map_key(m, k);
     msgpack_pack_array(pk, 2);
     msgpack_pack_uint64(pk, span[0]);
     msgpack_pack_uint64(pk, span[1]);
@@ -174,30 +175,31 @@ static char *write_pair(const Options *o, const char *label, const char *sep, co
     RecordWriter *w = record_writer_open(path, 0);
     if (!w) hd_die("%s", hd_last_error());
     msgpack_packer *pk = record_writer_packer(w);
-    header_pack_begin(pk, "pairs", NULL, 0, 0);
-    if (record_writer_end_record(w) < 0) hd_die("%s", hd_last_error());
-    msgpack_pack_map(pk, 18);
-    mp_pack_kv(pk, "t", "pair");
-    mp_pack_kv(pk, "id", "hd-locate");
+    if (header_pack(pk, "pairs", NULL, 0) < 0 || record_writer_end_record(w) < 0) hd_die("%s", hd_last_error());
+    MapWriter m;
+    map_begin(&m, pk);
+    map_str(&m, "t", "pair");
+    map_str(&m, "id", "hd-locate");
     /* "-" for what a lone example has not (hd-score --summarize groups
      * score records by these strings) */
-    mp_pack_kv(pk, "domain", "-");
-    mp_pack_kv(pk, "split", "-");
-    mp_pack_kv(pk, "kind", "causal");
-    mp_pack_kv(pk, "target_attribute", o->attribute ? o->attribute : "-");
-    mp_pack_kv(pk, "queried_attribute", o->attribute ? o->attribute : "-");
-    mp_pack_kv(pk, "base_entity", o->base_entity);
-    mp_pack_kv(pk, "source_entity", o->source_entity);
-    mp_pack_kv(pk, "base_template", "-");
-    mp_pack_kv(pk, "base_input", o->base);
-    mp_pack_kv(pk, "source_input", o->source);
-    pack_span(pk, "base_entity_span", bspan);
-    pack_span(pk, "source_entity_span", sspan);
-    mp_pack_kv(pk, "label", label);
-    mp_pack_kv(pk, "answer_sep", sep);
-    mp_pack_kv(pk, "verify_input", o->base);
-    mp_pack_kv(pk, "instruction", instruction);
-    if (record_writer_end_record(w) < 0 || record_writer_close(w) < 0) hd_die("%s", hd_last_error());
+    map_str(&m, "domain", "-");
+    map_str(&m, "split", "-");
+    map_str(&m, "kind", "causal");
+    map_str(&m, "target_attribute", o->attribute ? o->attribute : "-");
+    map_str(&m, "queried_attribute", o->attribute ? o->attribute : "-");
+    map_str(&m, "base_entity", o->base_entity);
+    map_str(&m, "source_entity", o->source_entity);
+    map_str(&m, "base_template", "-");
+    map_str(&m, "base_input", o->base);
+    map_str(&m, "source_input", o->source);
+    pack_span(&m, "base_entity_span", bspan);
+    pack_span(&m, "source_entity_span", sspan);
+    map_str(&m, "label", label);
+    map_str(&m, "answer_sep", sep);
+    map_str(&m, "verify_input", o->base);
+    map_str(&m, "instruction", instruction);
+    if (map_end(&m) < 0 || record_writer_end_record(w) < 0 || record_writer_close(w) < 0)
+        hd_die("%s", hd_last_error());
     return path;
 }
 
@@ -240,10 +242,10 @@ static char *compute_acts(HnSession *s, const Options *o, char *pairs)
     char *path = tmp_path("acts.mp");
     RecordWriter *out = record_writer_open(path, 0);
     if (!out) hd_die("%s", hd_last_error());
-    msgpack_packer *pk = record_writer_packer(out);
-    header_pack_begin(pk, "acts", record_input_headers(in), record_input_n_headers(in), ACTS_CACHE_HEADER_PAIRS);
-    acts_cache_pack_header(&cache, pk);
-    if (record_writer_end_record(out) < 0) hd_die("%s", hd_last_error());
+    MapWriter h;
+    header_begin(&h, record_writer_packer(out), "acts", record_input_headers(in), record_input_n_headers(in));
+    acts_cache_pack_header(&cache, &h);
+    if (map_end(&h) < 0 || record_writer_end_record(out) < 0) hd_die("%s", hd_last_error());
     /* a message names the temporary file: say what it held instead */
     if (acts_cache_run(&cache, in, out) < 0) hd_die("the base or source prompt: %s", hd_last_error());
     if (record_writer_close(out) < 0) hd_die("%s", hd_last_error());
@@ -257,23 +259,21 @@ static char *compute_acts(HnSession *s, const Options *o, char *pairs)
 static void pack_scores_header(RecordWriter *w, HnSession *s, const msgpack_object *const *inputs, int n_inputs,
                                const char *step, long long ckpt_step, const char *method, const char *mode)
 {
-    msgpack_packer *pk = record_writer_packer(w);
-    header_pack_begin(pk, "scores", inputs, n_inputs, TARGET_MODEL_INFO_PAIRS + 7);
-    target_model_pack_info(pk, &s->target);
+    MapWriter h;
+    header_begin(&h, record_writer_packer(w), "scores", inputs, n_inputs);
+    target_model_pack_info(&h, &s->target);
     char device[300];
     hn_session_describe_device(s, device, sizeof device);
-    mp_pack_kv(pk, "device", device);
-    mp_pack_kv(pk, "checkpoint", step);
-    mp_pack_str(pk, "checkpoint_step");
-    msgpack_pack_int64(pk, ckpt_step);
-    mp_pack_kv(pk, "method", method);
-    mp_pack_kv(pk, "rule", "teacher-forced");
-    mp_pack_str(pk, "eval_tokens");
-    msgpack_pack_int64(pk, 0);
-    mp_pack_str(pk, "modes");
+    map_str(&h, "device", device);
+    map_str(&h, "checkpoint", step);
+    map_int64(&h, "checkpoint_step", ckpt_step);
+    map_str(&h, "method", method);
+    map_str(&h, "rule", "teacher-forced");
+    map_int64(&h, "eval_tokens", 0);
+    msgpack_packer *pk = map_key(&h, "modes");
     msgpack_pack_array(pk, 1);
     mp_pack_str(pk, mode);
-    if (record_writer_end_record(w) < 0) hd_die("%s", hd_last_error());
+    if (map_end(&h) < 0 || record_writer_end_record(w) < 0) hd_die("%s", hd_last_error());
 }
 
 /* One teacher-forced forward of the intervened target on the acts record

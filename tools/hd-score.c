@@ -307,7 +307,7 @@ static int run_scoring(Options *o, char **files, int n_files)
         MapWriter h;
         header_begin(&h, record_writer_packer(sc.out), "scores", record_input_headers(in),
                      record_input_n_headers(in));
-        target_model_pack_info(map_pairs(&h, TARGET_MODEL_INFO_PAIRS), &sc.s.target);
+        target_model_pack_info(&h, &sc.s.target);
         char device[300];
         hn_session_describe_device(&sc.s, device, sizeof device);
         map_str(&h, "device", device);
@@ -319,7 +319,7 @@ static int run_scoring(Options *o, char **files, int n_files)
         msgpack_packer *pk = map_key(&h, "modes");
         msgpack_pack_array(pk, (size_t)sc.n_modes);
         for (int m = 0; m < sc.n_modes; m++) mp_pack_str(pk, mode_names[m]);
-        if (o->sharded) record_shard_pack(map_pairs(&h, 1), &o->shard);
+        if (o->sharded) record_shard_pack(&h, &o->shard);
         if (map_end(&h) < 0) hd_die("%s", hd_last_error());
         if (record_writer_end_record(sc.out) < 0) hd_die("%s", hd_last_error());
     }
@@ -403,8 +403,8 @@ static int run_summarize(Options *o, char **files, int n_files)
     if (!o->table || o->output) {
         out = record_writer_open(o->output, o->gzip);
         if (!out) hd_die("%s", hd_last_error());
-        header_pack_begin(record_writer_packer(out), "scores", record_input_headers(in),
-                          record_input_n_headers(in), 0);
+        header_pack(record_writer_packer(out), "scores", record_input_headers(in),
+                    record_input_n_headers(in));
         if (record_writer_end_record(out) < 0) hd_die("%s", hd_last_error());
     }
     report(o, &groups, out);

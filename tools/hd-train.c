@@ -26,6 +26,7 @@
 #include "base/dist.h"
 #include "base/error.h"
 #include "stream/header.h"
+#include "stream/map_writer.h"
 #include "hypernet/hn_eval.h"
 #include "hypernet/hn_session.h"
 #include "model/llama_load.h"
@@ -148,11 +149,10 @@ static char *cache_pairs(const TargetModel *t, char **files, int n, const char *
     if (!in) hd_die("%s", hd_last_error());
     RecordWriter *out = record_writer_open(path, 0);
     if (!out) hd_die("%s", hd_last_error());
-    msgpack_packer *pk = record_writer_packer(out);
-    header_pack_begin(pk, "acts", record_input_headers(in), record_input_n_headers(in),
-                      ACTS_CACHE_HEADER_PAIRS);
-    acts_cache_pack_header(&cache, pk);
-    if (record_writer_end_record(out) < 0 || acts_cache_run(&cache, in, out) < 0 ||
+    MapWriter h;
+    header_begin(&h, record_writer_packer(out), "acts", record_input_headers(in), record_input_n_headers(in));
+    acts_cache_pack_header(&cache, &h);
+    if (map_end(&h) < 0 || record_writer_end_record(out) < 0 || acts_cache_run(&cache, in, out) < 0 ||
         record_writer_close(out) < 0)
         hd_die("%s", hd_last_error());
     record_input_close(in);
@@ -290,7 +290,7 @@ static RecordWriter *open_log(const TrainOptions *o, HnSession *run, ActsSet *tr
     if (!log) hd_die("%s", hd_last_error());
     MapWriter h;
     header_begin(&h, record_writer_packer(log), "log", acts_set_headers(train), acts_set_n_headers(train));
-    target_model_pack_info(map_pairs(&h, TARGET_MODEL_INFO_PAIRS), &run->target);
+    target_model_pack_info(&h, &run->target);
     char device[300];
     hn_session_describe_device(run, device, sizeof device);
     if (tf32) strncat(device, ", TF32 GEMMs", sizeof device - strlen(device) - 1);

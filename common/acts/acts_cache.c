@@ -7,6 +7,7 @@
 
 #include "base/error.h"
 #include "float16.h"
+#include "stream/map_writer.h"
 #include "stream/msgpack_util.h"
 #include "acts/pair_tokens.h"
 #include "acts/pair_window.h"
@@ -52,16 +53,15 @@ unreadable:
     return hd_fail("--layers: cannot read '%s'", spec);
 }
 
-static void pack_ids(msgpack_packer *pk, const char *key, const int32_t *ids, int n)
+static void pack_ids(MapWriter *m, const char *key, const int32_t *ids, int n)
 {
     int64_t shape[1] = {n};
-    mp_pack_str(pk, key);
-    tensor_pack(pk, DTYPE_I32, 1, shape, ids, 0);
+    tensor_pack(map_key(m, key), DTYPE_I32, 1, shape, ids, 0);
 }
 
 /* The states of computed sequence `slot` for every kept layer, as one
  * [n_layers_kept, len, d] tensor. */
-static void pack_states(ActsCache *c, msgpack_packer *pk, const char *key, int slot, int len)
+static void pack_states(ActsCache *c, MapWriter *m, const char *key, int slot, int len)
 {
     int d = c->target->model.cfg.hidden_size;
     size_t n = (size_t)c->n_layers * len * d;
@@ -82,8 +82,7 @@ static void pack_states(ActsCache *c, msgpack_packer *pk, const char *key, int s
         data = h;
     }
     int64_t shape[3] = {c->n_layers, len, d};
-    mp_pack_str(pk, key);
-    if (tensor_pack(pk, c->dtype, 3, shape, data, c->zlib) < 0) hd_die("%s", hd_last_error());
+    if (tensor_pack(map_key(m, key), c->dtype, 3, shape, data, c->zlib) < 0) hd_die("%s", hd_last_error());
 }
 
 static int same_seq(const TokenSeq *a, const TokenSeq *b)
@@ -108,24 +107,21 @@ static uint64_t states_once(ActsCache *c, const TokenSeq *seq, int slot)
     states_index_put(&c->written, key, 0, 0);
     char hex[17];
     states_key_format(key, hex);
-    msgpack_packer *pk = record_writer_packer(c->out);
-    msgpack_pack_map(pk, 4);
-    mp_pack_str(pk, "t");
-    mp_pack_str(pk, "states");
-    mp_pack_str(pk, "key");
-    mp_pack_str(pk, hex);
-    pack_ids(pk, "ids", seq->ids, seq->n);
-    pack_states(c, pk, "hidden", slot, seq->n);
-    if (record_writer_end_record(c->out) < 0) hd_die("%s", hd_last_error());
+    MapWriter m;
+    map_begin(&m, record_writer_packer(c->out));
+    map_str(&m, "t", "states");
+    map_str(&m, "key", hex);
+    pack_ids(&m, "ids", seq->ids, seq->n);
+    pack_states(c, &m, "hidden", slot, seq->n);
+    if (map_end(&m) < 0 || record_writer_end_record(c->out) < 0) hd_die("%s", hd_last_error());
     return key;
 }
 
-static void pack_key(msgpack_packer *pk, const char *field, uint64_t key)
+static void pack_key(MapWriter *m, const char *field, uint64_t key)
 {
     char hex[17];
     states_key_format(key, hex);
-    mp_pack_str(pk, field);
-    mp_pack_str(pk, hex);
+    map_str(m, field, hex);
 }
 
 static void write_record(ActsCache *c, const PairItem *it, int base_slot, int source_slot,
@@ -143,36 +139,30 @@ static void write_record(ActsCache *c, const PairItem *it, int base_slot, int so
         base_key = states_once(c, base, base_slot);
         src_key = states_once(c, src, source_slot);
     }
-    msgpack_packer *pk = record_writer_packer(c->out);
-    /* every replaced key is packed below but one of each hidden/states pair */
-    mp_pack_record_rewrite(pk, it->rec, "acts", replaced, n_replaced, n_replaced - 2);
-    mp_pack_str(pk, "model_id");
-    mp_pack_str(pk, c->target->model.cfg.model_id);
-    mp_pack_str(pk, "layers");
+    MapWriter m;
+    map_begin(&m, record_writer_packer(c->out));
+    map_record_rewrite(&m, it->rec, "acts", replaced, n_replaced);
+    map_str(&m, "model_id", c->target->model.cfg.model_id);
+    msgpack_packer *pk = map_key(&m, "layers");
     msgpack_pack_array(pk, c->n_layers);
     for (int i = 0; i < c->n_layers; i++) msgpack_pack_int(pk, c->layers[i]);
-    pack_ids(pk, "base_ids", base->ids, base->n);
-    mp_pack_str(pk, "base_prompt_len");
-    msgpack_pack_int(pk, base->prompt_len);
-    mp_pack_str(pk, "base_entity_pos");
-    msgpack_pack_int(pk, base->entity_last);
-    pack_ids(pk, "source_ids", src->ids, src->n);
-    mp_pack_str(pk, "source_entity_pos");
-    msgpack_pack_int(pk, src->entity_last);
-    pack_ids(pk, "instruction_ids", it->tokens.instruction.ids, it->tokens.instruction.n);
-    pack_ids(pk, "label_ids", base->ids + base->prompt_len, n_label);
+    pack_ids(&m, "base_ids", base->ids, base->n);
+    msgpack_pack_int(map_key(&m, "base_prompt_len"), base->prompt_len);
+    msgpack_pack_int(map_key(&m, "base_entity_pos"), base->entity_last);
+    pack_ids(&m, "source_ids", src->ids, src->n);
+    msgpack_pack_int(map_key(&m, "source_entity_pos"), src->entity_last);
+    pack_ids(&m, "instruction_ids", it->tokens.instruction.ids, it->tokens.instruction.n);
+    pack_ids(&m, "label_ids", base->ids + base->prompt_len, n_label);
     if (c->inline_states) {
-        pack_states(c, pk, "base_hidden", base_slot, base->n);
-        pack_states(c, pk, "source_hidden", source_slot, src->n);
+        pack_states(c, &m, "base_hidden", base_slot, base->n);
+        pack_states(c, &m, "source_hidden", source_slot, src->n);
     } else {
-        pack_key(pk, "base_states", base_key);
-        pack_key(pk, "source_states", src_key);
+        pack_key(&m, "base_states", base_key);
+        pack_key(&m, "source_states", src_key);
     }
-    pack_ids(pk, "base_pred_ids", pred, n_label);
-    mp_pack_str(pk, "base_pred_correct");
-    if (correct) msgpack_pack_true(pk);
-    else msgpack_pack_false(pk);
-    if (record_writer_end_record(c->out) < 0) hd_die("%s", hd_last_error());
+    pack_ids(&m, "base_pred_ids", pred, n_label);
+    map_bool(&m, "base_pred_correct", correct);
+    if (map_end(&m) < 0 || record_writer_end_record(c->out) < 0) hd_die("%s", hd_last_error());
 }
 
 /* Shared states: the answer check of a base sequence already written
@@ -319,21 +309,18 @@ void acts_cache_free(ActsCache *c)
     memset(c, 0, sizeof *c);
 }
 
-void acts_cache_pack_header(const ActsCache *c, msgpack_packer *pk)
+void acts_cache_pack_header(const ActsCache *c, MapWriter *h)
 {
-    target_model_pack_info(pk, c->target);
-    mp_pack_str(pk, "layers");
+    target_model_pack_info(h, c->target);
+    msgpack_packer *pk = map_key(h, "layers");
     msgpack_pack_array(pk, c->n_layers);
     for (int i = 0; i < c->n_layers; i++) msgpack_pack_int(pk, c->layers[i]);
-    mp_pack_str(pk, "dtype");
-    mp_pack_str(pk, dtype_name(c->dtype));
+    map_str(h, "dtype", dtype_name(c->dtype));
     /* the GPU's states differ from the CPU's by bf16 rounding: say which */
     char device[300];
     llama_cuda_describe(c->gpu, device, sizeof device);
-    mp_pack_str(pk, "device");
-    mp_pack_str(pk, device);
-    mp_pack_str(pk, "states");
-    mp_pack_str(pk, c->inline_states ? "inline" : "shared");
+    map_str(h, "device", device);
+    map_str(h, "states", c->inline_states ? "inline" : "shared");
 }
 
 int acts_cache_run(ActsCache *c, RecordInput *in, RecordWriter *out)

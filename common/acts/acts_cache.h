@@ -22,6 +22,7 @@
 #include <msgpack.h>
 
 #include "stream/acts_states.h"
+#include "stream/map_writer.h"
 #include "acts/model_runner.h"
 #include "stream/record_input.h"
 #include "stream/records.h"
@@ -67,10 +68,9 @@ int acts_cache_use_cuda(ActsCache *c);
  * stream is then 2-3x larger on known-first pairs); call before the run. */
 void acts_cache_inline_states(ActsCache *c);
 
-/* The acts header's own fields (model info, layers, dtype, device, states):
- * n_extra for header_pack_begin, then the packing. */
-#define ACTS_CACHE_HEADER_PAIRS (TARGET_MODEL_INFO_PAIRS + 4)
-void acts_cache_pack_header(const ActsCache *c, msgpack_packer *pk);
+/* Adds the acts header's own fields (model info, layers, dtype, device,
+ * states) to a header begun with header_begin. */
+void acts_cache_pack_header(const ActsCache *c, MapWriter *h);
 
 /* Reads the pair records of `in` and writes one acts record per pair to
  * out (other record types pass through, as pair_window_run does).  -1

@@ -3,7 +3,6 @@
 #include "base/error.h"
 #include "tokenizer/gguf_tokenizer.h"
 #include "model/llama_load.h"
-#include "stream/msgpack_util.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -88,20 +87,14 @@ void target_model_free(TargetModel *t)
     memset(t, 0, sizeof *t);
 }
 
-void target_model_pack_info(msgpack_packer *pk, const TargetModel *t)
+void target_model_pack_info(MapWriter *h, const TargetModel *t)
 {
-    mp_pack_str(pk, "model");
-    mp_pack_str(pk, t->path);
-    mp_pack_str(pk, "model_id");
-    mp_pack_str(pk, t->model.cfg.model_id);
-    mp_pack_str(pk, "config_hash");
-    mp_pack_str(pk, t->model.cfg.config_hash);
-    mp_pack_str(pk, "n_layers");
-    msgpack_pack_int(pk, t->model.cfg.n_layers);
-    mp_pack_str(pk, "hidden_size");
-    msgpack_pack_int(pk, t->model.cfg.hidden_size);
-    mp_pack_str(pk, "bos_id");
-    msgpack_pack_int(pk, t->bos_id);
+    map_str(h, "model", t->path);
+    map_str(h, "model_id", t->model.cfg.model_id);
+    map_str(h, "config_hash", t->model.cfg.config_hash);
+    msgpack_pack_int(map_key(h, "n_layers"), t->model.cfg.n_layers);
+    msgpack_pack_int(map_key(h, "hidden_size"), t->model.cfg.hidden_size);
+    msgpack_pack_int(map_key(h, "bos_id"), t->bos_id);
 }
 
 void target_model_limit_tokens(TargetModel *t, int max_tokens)

@@ -12,6 +12,7 @@
 #include <msgpack.h>
 
 #include "model/llama_model.h"
+#include "stream/map_writer.h"
 #include "tokenizer/tokenizer.h"
 
 typedef struct {
@@ -35,11 +36,9 @@ const char *target_model_resolve(const char *given);
 int target_model_load(TargetModel *t, const char *path, int use_bos);
 void target_model_free(TargetModel *t);
 
-/* Number of key/value pairs target_model_pack_info writes. */
-#define TARGET_MODEL_INFO_PAIRS 6
-/* Header fields: model (path), model_id, config_hash, n_layers,
- * hidden_size, bos_id. */
-void target_model_pack_info(msgpack_packer *pk, const TargetModel *t);
+/* Adds the header fields model (path), model_id, config_hash, n_layers,
+ * hidden_size, bos_id to a header begun with header_begin. */
+void target_model_pack_info(MapWriter *h, const TargetModel *t);
 
 /* From here on target_model_encode refuses a sequence of more than
  * max_tokens tokens (BOS included), and refuses before tokenising a text

@@ -1,5 +1,6 @@
 #include "stream/acts_states.h"
 #include "base/error.h"
+#include "stream/map_writer.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -239,11 +240,14 @@ int states_resolve(const StatesIndex *ix, int fd, const msgpack_object *acts, Mp
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    mp_pack_record_rewrite(&pk, acts, "acts", skip, 2, 2);
-    mp_pack_str(&pk, "base_hidden");
-    msgpack_pack_object(&pk, *mp_map_get(&base.u.data, "hidden"));
-    mp_pack_str(&pk, "source_hidden");
-    msgpack_pack_object(&pk, *mp_map_get(&src.u.data, "hidden"));
+    MapWriter m;
+    map_begin(&m, &pk);
+    map_record_rewrite(&m, acts, "acts", skip, 2);
+    msgpack_pack_object(map_key(&m, "base_hidden"), *mp_map_get(&base.u.data, "hidden"));
+    msgpack_pack_object(map_key(&m, "source_hidden"), *mp_map_get(&src.u.data, "hidden"));
+    /* into memory, as the packs above: a short write leaves bytes that do
+     * not unpack, caught just below */
+    map_end(&m);
     unload(&base);
     unload(&src);
     size_t size = sb.size, pos = 0;

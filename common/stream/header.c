@@ -56,18 +56,18 @@ static void pack_fields(msgpack_packer *pk, const char *kind, const msgpack_obje
     for (int i = 0; i < n_inputs; i++) msgpack_pack_object(pk, *inputs[i]);
 }
 
-void header_pack_begin(msgpack_packer *pk, const char *kind,
-                       const msgpack_object *const *inputs, int n_inputs, int n_extra)
-{
-    msgpack_pack_map(pk, HEADER_PAIRS + n_extra);
-    pack_fields(pk, kind, inputs, n_inputs);
-}
-
 void header_begin(MapWriter *m, msgpack_packer *pk, const char *kind,
                   const msgpack_object *const *inputs, int n_inputs)
 {
     map_begin(m, pk);
     pack_fields(map_pairs(m, HEADER_PAIRS), kind, inputs, n_inputs);
+}
+
+int header_pack(msgpack_packer *pk, const char *kind, const msgpack_object *const *inputs, int n_inputs)
+{
+    MapWriter m;
+    header_begin(&m, pk, kind, inputs, n_inputs);
+    return map_end(&m);
 }
 
 int header_check(const msgpack_object *h)

@@ -10,16 +10,16 @@
 
 #define HD_FORMAT_VERSION 1
 
-/* Packs a header map holding the eight standard fields followed by
- * n_extra key/value pairs that the caller packs next.  inputs are the
- * headers of the upstream streams (may be NULL when n_inputs is 0). */
-void header_pack_begin(msgpack_packer *pk, const char *kind,
-                       const msgpack_object *const *inputs, int n_inputs, int n_extra);
-
-/* The same header as a MapWriter that counts the fields the caller adds
- * after the standard ones; map_end(m) writes it to pk. */
+/* Begins a header map with the standard fields; the caller adds its own
+ * after them (the MapWriter counts them) and map_end(m) writes it to pk.
+ * inputs are the headers of the upstream streams (may be NULL when
+ * n_inputs is 0). */
 void header_begin(MapWriter *m, msgpack_packer *pk, const char *kind,
                   const msgpack_object *const *inputs, int n_inputs);
+
+/* A whole header of only the standard fields; 0, or -1 when pk's writer
+ * failed (map_end). */
+int header_pack(msgpack_packer *pk, const char *kind, const msgpack_object *const *inputs, int n_inputs);
 
 /* Checks a header record: format "hyperdas" and a supported version. */
 int header_check(const msgpack_object *h);

@@ -49,6 +49,26 @@ void map_bool(MapWriter *m, const char *key, int v)
     else msgpack_pack_false(pk);
 }
 
+static int skipped(const msgpack_object *k, const char *const *skip, int n_skip)
+{
+    if (mp_is_str(k, "t")) return 1;
+    for (int i = 0; i < n_skip; i++)
+        if (mp_is_str(k, skip[i])) return 1;
+    return 0;
+}
+
+void map_record_rewrite(MapWriter *m, const msgpack_object *rec, const char *new_type,
+                        const char *const *skip, int n_skip)
+{
+    map_str(m, "t", new_type);
+    for (uint32_t i = 0; i < rec->via.map.size; i++) {
+        const msgpack_object_kv *kv = &rec->via.map.ptr[i];
+        if (skipped(&kv->key, skip, n_skip)) continue;
+        msgpack_pack_object(map_pairs(m, 1), kv->key);
+        msgpack_pack_object(&m->pk, kv->val);
+    }
+}
+
 int map_end(MapWriter *m)
 {
     int rc = msgpack_pack_map(m->out, m->n);

@@ -29,7 +29,7 @@ void map_begin(MapWriter *m, msgpack_packer *out);
  * the packer returned. */
 msgpack_packer *map_key(MapWriter *m, const char *key);
 /* n pairs that a function packs itself (its contract says how many, e.g.
- * TARGET_MODEL_INFO_PAIRS): the packer to hand it. */
+ * the header's standard fields): the packer to hand it. */
 msgpack_packer *map_pairs(MapWriter *m, uint32_t n);
 /* A string value, nil when v is NULL. */
 void map_str(MapWriter *m, const char *key, const char *v);
@@ -37,6 +37,12 @@ void map_int64(MapWriter *m, const char *key, int64_t v);
 void map_uint64(MapWriter *m, const char *key, uint64_t v);
 void map_double(MapWriter *m, const char *key, double v);
 void map_bool(MapWriter *m, const char *key, int v);
+/* A record rewritten as another type: "t": new_type, then every key of
+ * rec except "t" and the n_skip keys in skip, in rec's order; the caller
+ * adds its own keys after them.  Unknown keys are carried over, as
+ * hyperdas-records(5) RECORDS requires of tools that forward records. */
+void map_record_rewrite(MapWriter *m, const msgpack_object *rec, const char *new_type,
+                        const char *const *skip, int n_skip);
 /* Writes the map (header with the count, then the pairs) to out and frees
  * the scratch buffer; 0, or -1 when out's writer failed. */
 int map_end(MapWriter *m);

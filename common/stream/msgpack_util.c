@@ -108,28 +108,3 @@ void mp_copy_destroy(MpCopy *c)
     free(c->bytes);
     c->bytes = NULL;
 }
-
-static int skipped(const msgpack_object *k, const char *const *skip, int n_skip)
-{
-    if (mp_is_str(k, "t")) return 1;
-    for (int i = 0; i < n_skip; i++)
-        if (mp_is_str(k, skip[i])) return 1;
-    return 0;
-}
-
-void mp_pack_record_rewrite(msgpack_packer *pk, const msgpack_object *rec, const char *new_type,
-                            const char *const *skip, int n_skip, int n_extra)
-{
-    uint32_t kept = 0;
-    for (uint32_t i = 0; i < rec->via.map.size; i++)
-        if (!skipped(&rec->via.map.ptr[i].key, skip, n_skip)) kept++;
-    msgpack_pack_map(pk, 1 + kept + (uint32_t)n_extra);
-    mp_pack_str(pk, "t");
-    mp_pack_str(pk, new_type);
-    for (uint32_t i = 0; i < rec->via.map.size; i++) {
-        const msgpack_object_kv *kv = &rec->via.map.ptr[i];
-        if (skipped(&kv->key, skip, n_skip)) continue;
-        msgpack_pack_object(pk, kv->key);
-        msgpack_pack_object(pk, kv->val);
-    }
-}

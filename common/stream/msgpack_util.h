@@ -38,11 +38,4 @@ typedef struct {
 const msgpack_object *mp_copy_init(MpCopy *c, const msgpack_object *o);
 void mp_copy_destroy(MpCopy *c);
 
-/* Packs a record as `rec` with its type set to new_type: a map with "t"
- * first, then every key of rec except "t" and the n_skip keys in skip,
- * then n_extra more pairs that the caller packs next.  Unknown keys are
- * carried over, as hyperdas-records(5) RECORDS requires of tools that forward records. */
-void mp_pack_record_rewrite(msgpack_packer *pk, const msgpack_object *rec, const char *new_type,
-                            const char *const *skip, int n_skip, int n_extra);
-
 #endif

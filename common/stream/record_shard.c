@@ -140,9 +140,9 @@ RecordInput *record_shard_open(char **files, int n, const RecordShard *s, const 
     return in;
 }
 
-void record_shard_pack(msgpack_packer *pk, const RecordShard *s)
+void record_shard_pack(MapWriter *h, const RecordShard *s)
 {
-    mp_pack_str(pk, "shard");
+    msgpack_packer *pk = map_key(h, "shard");
     msgpack_pack_array(pk, 2);
     msgpack_pack_int(pk, s->index);
     msgpack_pack_int(pk, s->count);

@@ -25,6 +25,7 @@
 
 #include <msgpack.h>
 
+#include "stream/map_writer.h"
 #include "stream/record_input.h"
 
 typedef struct {
@@ -83,7 +84,7 @@ RecordInput *record_shard_open(char **files, int n, const RecordShard *s, const 
  * -1 with a message (no OUTPUT, or "-": the ranks would share one stdout). */
 int record_shard_from_launcher(RecordShard *s, const char *output, char **output_name);
 
-/* The header's "shard": [I, N] key and value. */
-void record_shard_pack(msgpack_packer *pk, const RecordShard *s);
+/* Adds the header's "shard": [I, N]. */
+void record_shard_pack(MapWriter *h, const RecordShard *s);
 
 #endif
