@@ -1,5 +1,6 @@
 #include "score/score_record.h"
 #include "base/error.h"
+#include "stream/map_writer.h"
 #include "stream/msgpack_util.h"
 #include "stream/tensor.h"
 #include "tokenizer/tokenizer.h"
@@ -22,9 +23,9 @@ static void pack_token_strings(msgpack_packer *pk, const Tokenizer *tok, const T
 
 /* Copies a record's field (or nil) into the score record; a str that is
  * not UTF-8 becomes a bin, as everywhere in a score record. */
-static void pack_copy(msgpack_packer *pk, const msgpack_object *rec, const char *key)
+static void pack_copy(MapWriter *m, const msgpack_object *rec, const char *key)
 {
-    mp_pack_str(pk, key);
+    msgpack_packer *pk = map_key(m, key);
     const msgpack_object *v = mp_map_get(rec, key);
     if (v && v->type == MSGPACK_OBJECT_STR) mp_pack_text(pk, v->via.str.ptr, v->via.str.size);
     else if (v) msgpack_pack_object(pk, *v);
@@ -61,38 +62,35 @@ int score_record_write(RecordWriter *out, const HnSession *s, const HnView *v,
     const int bpad = B - nb, spad = S - ns;
     const float *W = v->W_used + (size_t)j->row * (S + 1) * B;
 
-    msgpack_packer *pk = record_writer_packer(out);
-    msgpack_pack_map(pk, 25);
-    mp_pack_str(pk, "t"); mp_pack_str(pk, "score");
+    MapWriter m;
+    map_begin(&m, record_writer_packer(out));
+    map_str(&m, "t", "score");
     static const char *const copied[] = {"id", "domain", "split", "kind", "target_attribute",
                                          "queried_attribute", "base_template", "label",
                                          "base_pred_correct"};
-    for (int i = 0; i < 9; i++) pack_copy(pk, rec, copied[i]);
-    mp_pack_str(pk, "method"); mp_pack_str(pk, method);
-    mp_pack_str(pk, "mode"); mp_pack_str(pk, mode);
-    mp_pack_str(pk, "rule"); mp_pack_str(pk, rule);
-    mp_pack_str(pk, "eval_tokens"); msgpack_pack_int64(pk, eval_tokens);
+    for (size_t i = 0; i < sizeof copied / sizeof *copied; i++) pack_copy(&m, rec, copied[i]);
+    map_str(&m, "method", method);
+    map_str(&m, "mode", mode);
+    map_str(&m, "rule", rule);
+    map_int64(&m, "eval_tokens", eval_tokens);
     char *pred_text = tokenizer_decode(s->target.tok, j->pred, (size_t)j->n_pred, 0, NULL);
     /* decoded as HF decodes (invalid bytes become U+FFFD): UTF-8, checked anyway */
-    mp_pack_str(pk, "prediction"); mp_pack_text(pk, pred_text ? pred_text : "", pred_text ? strlen(pred_text) : 0);
+    mp_pack_text(map_key(&m, "prediction"), pred_text ? pred_text : "", pred_text ? strlen(pred_text) : 0);
     free(pred_text);
-    mp_pack_str(pk, "label_ids");
-    pack_ids(pk, &label_ids);
-    mp_pack_str(pk, "pred_ids");
+    pack_ids(map_key(&m, "label_ids"), &label_ids);
+    msgpack_packer *pk = map_key(&m, "pred_ids");
     msgpack_pack_array(pk, (size_t)j->n_pred);
     for (int i = 0; i < j->n_pred; i++) msgpack_pack_int(pk, j->pred[i]);
     /* the unintervened model's tokens, so that --summarize can judge it on
      * the first N label tokens too (--also-first) */
-    mp_pack_str(pk, "base_pred_ids");
+    pk = map_key(&m, "base_pred_ids");
     if (has_base_pred) pack_ids(pk, &base_pred);
     else msgpack_pack_nil(pk);
-    mp_pack_str(pk, "correct");
-    if (j->correct) msgpack_pack_true(pk);
-    else msgpack_pack_false(pk);
-    mp_pack_str(pk, "base_tokens"); pack_token_strings(pk, s->target.tok, &base_ids);
-    mp_pack_str(pk, "source_tokens"); pack_token_strings(pk, s->target.tok, &src_ids);
-    mp_pack_str(pk, "base_entity_pos"); msgpack_pack_int(pk, h->base_entity_pos[j->row] - bpad);
-    mp_pack_str(pk, "source_entity_pos"); msgpack_pack_int(pk, h->src_entity_pos[j->row] - spad);
+    map_bool(&m, "correct", j->correct);
+    pack_token_strings(map_key(&m, "base_tokens"), s->target.tok, &base_ids);
+    pack_token_strings(map_key(&m, "source_tokens"), s->target.tok, &src_ids);
+    msgpack_pack_int(map_key(&m, "base_entity_pos"), h->base_entity_pos[j->row] - bpad);
+    msgpack_pack_int(map_key(&m, "source_entity_pos"), h->src_entity_pos[j->row] - spad);
     /* the selection used, without the batch's padding: rows = the real
      * source tokens then "self", columns = the real base tokens */
     float *w = hd_malloc((size_t)(ns + 1) * nb * sizeof *w);
@@ -101,8 +99,7 @@ int score_record_write(RecordWriter *out, const HnSession *s, const HnView *v,
         memcpy(w + (size_t)r * nb, W + (size_t)src_row * B + bpad, (size_t)nb * sizeof *w);
     }
     int64_t shape[2] = {ns + 1, nb};
-    mp_pack_str(pk, "weights");
-    tensor_pack(pk, DTYPE_F32, 2, shape, w, 0);
+    tensor_pack(map_key(&m, "weights"), DTYPE_F32, 2, shape, w, 0);
     /* chosen: the (source, base) pairs where a source row carries the most
      * weight of its base column */
     int n_chosen = 0;
@@ -117,7 +114,7 @@ int score_record_write(RecordWriter *out, const HnSession *s, const HnView *v,
             n_chosen++;
         }
     }
-    mp_pack_str(pk, "chosen");
+    pk = map_key(&m, "chosen");
     msgpack_pack_array(pk, (size_t)n_chosen);
     for (int i = 0; i < n_chosen; i++) {
         msgpack_pack_array(pk, 2);
@@ -130,5 +127,6 @@ int score_record_write(RecordWriter *out, const HnSession *s, const HnView *v,
     tensor_release(&src_ids);
     tensor_release(&label_ids);
     tensor_release(&base_pred);
+    if (map_end(&m) < 0) return hd_fail("cannot pack a score record");
     return record_writer_end_record(out);
 }

@@ -1,6 +1,6 @@
 #include "score/score_report.h"
 #include "base/error.h"
-#include "stream/msgpack_util.h"
+#include "stream/map_writer.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -8,16 +8,16 @@
 
 /* ---- the `summary` record */
 
-static void pack_rate(msgpack_packer *pk, const char *key, double v)
+static void pack_rate(MapWriter *m, const char *key, double v)
 {
-    mp_pack_str(pk, key);
+    msgpack_packer *pk = map_key(m, key);
     if (isnan(v)) msgpack_pack_nil(pk);
     else msgpack_pack_double(pk, v);
 }
 
-static void pack_ci(msgpack_packer *pk, const char *key, ScoreCi ci)
+static void pack_ci(MapWriter *m, const char *key, ScoreCi ci)
 {
-    mp_pack_str(pk, key);
+    msgpack_packer *pk = map_key(m, key);
     if (isnan(ci.lo) || isnan(ci.hi)) {
         msgpack_pack_nil(pk);
         return;
@@ -27,33 +27,27 @@ static void pack_ci(msgpack_packer *pk, const char *key, ScoreCi ci)
     msgpack_pack_double(pk, ci.hi);
 }
 
-static void pack_count(msgpack_packer *pk, const char *key, long v)
-{
-    mp_pack_str(pk, key);
-    msgpack_pack_int64(pk, v);
-}
-
 static void pack_row(msgpack_packer *pk, const ScoreRow *r, const ScoreRowCi *ci)
 {
-    msgpack_pack_map(pk, 16);
-    mp_pack_str(pk, "domain");
-    mp_pack_str(pk, r->domain);
-    mp_pack_str(pk, "attribute");
-    mp_pack_str(pk, r->attribute);
-    pack_count(pk, "n_causal", r->n_causal);
-    pack_count(pk, "n_isolate", r->n_isolate);
-    pack_rate(pk, "cause", r->cause);
-    pack_rate(pk, "isolate", r->isolate);
-    pack_rate(pk, "disentangle", r->disentangle);
-    pack_rate(pk, "cause_macro", r->cause_macro);
-    pack_rate(pk, "isolate_macro", r->isolate_macro);
-    pack_rate(pk, "disentangle_macro", r->disentangle_macro);
-    pack_count(pk, "n_changed", r->n_changed);
-    pack_rate(pk, "cause_changed", r->cause_changed);
-    pack_ci(pk, "cause_ci", ci->cause);
-    pack_ci(pk, "isolate_ci", ci->isolate);
-    pack_ci(pk, "disentangle_ci", ci->disentangle);
-    pack_ci(pk, "cause_changed_ci", ci->cause_changed);
+    MapWriter m;
+    map_begin(&m, pk);
+    map_str(&m, "domain", r->domain);
+    map_str(&m, "attribute", r->attribute);
+    map_int64(&m, "n_causal", r->n_causal);
+    map_int64(&m, "n_isolate", r->n_isolate);
+    pack_rate(&m, "cause", r->cause);
+    pack_rate(&m, "isolate", r->isolate);
+    pack_rate(&m, "disentangle", r->disentangle);
+    pack_rate(&m, "cause_macro", r->cause_macro);
+    pack_rate(&m, "isolate_macro", r->isolate_macro);
+    pack_rate(&m, "disentangle_macro", r->disentangle_macro);
+    map_int64(&m, "n_changed", r->n_changed);
+    pack_rate(&m, "cause_changed", r->cause_changed);
+    pack_ci(&m, "cause_ci", ci->cause);
+    pack_ci(&m, "isolate_ci", ci->isolate);
+    pack_ci(&m, "disentangle_ci", ci->disentangle);
+    pack_ci(&m, "cause_changed_ci", ci->cause_changed);
+    map_end(&m);
 }
 
 void score_summary_pack(const ScoreSummary *s, int split_index, msgpack_packer *pk,
@@ -64,28 +58,24 @@ void score_summary_pack(const ScoreSummary *s, int split_index, msgpack_packer *
     ScoreRow *rows = score_summary_rows(s, split_index, &n_rows);
     ScoreRowCi *ci = score_stats_row_ci(s, split_index, b, &n_ci);
     if (!rows || !ci || n_ci != n_rows) n_rows = 0;   /* split out of range: no rows */
-    msgpack_pack_map(pk, 8);
-    mp_pack_str(pk, "t");
-    mp_pack_str(pk, "summary");
-    mp_pack_str(pk, "split");
-    mp_pack_str_or_nil(pk, score_summary_split(s, split_index));
-    mp_pack_str(pk, "method");
-    mp_pack_str_or_nil(pk, method);
-    mp_pack_str(pk, "mode");
-    mp_pack_str_or_nil(pk, mode);
-    mp_pack_str(pk, "rule");
-    mp_pack_str_or_nil(pk, rule);
-    mp_pack_str(pk, "eval_tokens");
-    msgpack_pack_int(pk, eval_tokens);
-    mp_pack_str(pk, "bootstrap");
-    msgpack_pack_map(pk, 2);
-    pack_count(pk, "n", b ? b->n : 0);
-    mp_pack_str(pk, "seed");
-    if (b) msgpack_pack_uint64(pk, b->seed);
-    else msgpack_pack_nil(pk);
-    mp_pack_str(pk, "rows");
-    msgpack_pack_array(pk, (size_t)n_rows);
-    for (int i = 0; i < n_rows; i++) pack_row(pk, &rows[i], &ci[i]);
+    MapWriter m, boot;
+    map_begin(&m, pk);
+    map_str(&m, "t", "summary");
+    map_str(&m, "split", score_summary_split(s, split_index));
+    map_str(&m, "method", method);
+    map_str(&m, "mode", mode);
+    map_str(&m, "rule", rule);
+    msgpack_pack_int(map_key(&m, "eval_tokens"), eval_tokens);
+    map_begin(&boot, map_key(&m, "bootstrap"));
+    map_int64(&boot, "n", b ? b->n : 0);
+    msgpack_packer *seed = map_key(&boot, "seed");
+    if (b) msgpack_pack_uint64(seed, b->seed);
+    else msgpack_pack_nil(seed);
+    map_end(&boot);
+    msgpack_packer *rows_pk = map_key(&m, "rows");
+    msgpack_pack_array(rows_pk, (size_t)n_rows);
+    for (int i = 0; i < n_rows; i++) pack_row(rows_pk, &rows[i], &ci[i]);
+    map_end(&m);
     free(ci);
     free(rows);
 }
