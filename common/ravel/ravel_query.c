@@ -1,6 +1,6 @@
 #include "ravel/ravel_query.h"
 #include "base/error.h"
-#include "stream/msgpack_util.h"
+#include "stream/map_writer.h"
 #include "base/rng.h"
 
 #include <stdio.h>
@@ -70,15 +70,17 @@ void ravel_query_pack(msgpack_packer *pk, const RavelQuery *q)
     const char *attr = d->attributes[q->attribute].name;
     char id[1024];
     snprintf(id, sizeof id, "%s/%s/%s/%lld", d->name, q->split, attr, q->index);
-    msgpack_pack_map(pk, RAVEL_QUERY_KEYS);
-    mp_pack_kv(pk, "t", "query");
-    mp_pack_kv(pk, "id", id);
-    mp_pack_kv(pk, "domain", d->name);
-    mp_pack_kv(pk, "split", q->split);
-    mp_pack_kv(pk, "attribute", attr);
-    mp_pack_kv(pk, "template", d->templates[q->template].text);
-    mp_pack_kv(pk, "entity", d->entities[q->entity].name);
-    mp_pack_kv(pk, "prompt", q->prompt);
-    mp_pack_kv(pk, "answer_sep", q->answer_sep);
-    mp_pack_kv(pk, "answer", q->answer);
+    MapWriter m;
+    map_begin(&m, pk);
+    map_str(&m, "t", "query");
+    map_str(&m, "id", id);
+    map_str(&m, "domain", d->name);
+    map_str(&m, "split", q->split);
+    map_str(&m, "attribute", attr);
+    map_str(&m, "template", d->templates[q->template].text);
+    map_str(&m, "entity", d->entities[q->entity].name);
+    map_str(&m, "prompt", q->prompt);
+    map_str(&m, "answer_sep", q->answer_sep);
+    map_str(&m, "answer", q->answer);
+    map_end(&m);
 }

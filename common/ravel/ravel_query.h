@@ -24,8 +24,6 @@
 
 #include "ravel/ravel_sample.h"
 
-#define RAVEL_QUERY_KEYS 10
-
 typedef struct {
     const RavelDomain *d;
     const char *split;     /* output split name */

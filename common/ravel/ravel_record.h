@@ -8,8 +8,6 @@
 
 #include "ravel/ravel_sample.h"
 
-#define RAVEL_PAIR_KEYS 31   /* "t" and the 30 fields of hyperdas-records(5) PAIR */
-
 typedef struct {
     const char *split;        /* output split name */
     const char *split_type;   /* context, entity or both */
