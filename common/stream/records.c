@@ -2,6 +2,7 @@
 #include "base/cli.h"
 #include "base/error.h"
 #include "stream/header.h"
+#include "stream/map_writer.h"
 #include "stream/msgpack_util.h"
 #include "base/outfile.h"
 #include "stream/record_limit.h"
@@ -402,12 +403,12 @@ int record_writer_write_object(RecordWriter *w, const msgpack_object *rec)
 int record_writer_close(RecordWriter *w)
 {
     int rc = 0;
-    msgpack_pack_map(&w->pk, 2);
-    mp_pack_str(&w->pk, "t");
-    mp_pack_str(&w->pk, "end");
-    mp_pack_str(&w->pk, "count");
-    msgpack_pack_int64(&w->pk, w->count);
-    rc = flush(w);
+    MapWriter m;
+    map_begin(&m, &w->pk);
+    map_str(&m, "t", "end");
+    map_int64(&m, "count", w->count);
+    rc = map_end(&m) < 0 ? hd_fail("%s: cannot pack the end record", outfile_name(&w->out)) : 0;
+    if (flush(w) < 0) rc = -1;
     if (w->gz && gzclose(w->gz) != Z_OK && rc == 0)
         rc = hd_fail("%s: gzip write error", outfile_name(&w->out));
     w->gz = NULL;

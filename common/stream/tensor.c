@@ -39,6 +39,8 @@ int tensor_pack(msgpack_packer *pk, DType dtype, int ndim, const int64_t *shape,
         }
         packed_len = cap;
     }
+    /* counted here rather than by a MapWriter: the data is the bulk of
+     * every acts stream, and a MapWriter would copy it once more */
     msgpack_pack_map(pk, zlib_level > 0 ? 5 : 3);
     mp_pack_str(pk, "dtype");
     mp_pack_str(pk, dtype_name(dtype));
