@@ -54,7 +54,7 @@ static void usage(void)
         "  --stats                  per group on stderr: kept, known prompts, distinct\n"
         "                           entities and templates (--from-known), or queries\n"
         "  --count-only             print the counts as a table, emit no records\n"
-        "  -o FILE                  output file (default stdout; written atomically)\n"
+        "  -o, --output FILE        output file (default stdout; written atomically)\n"
         "  -z                       gzip the output\n"
         "  --help, --version\n");
 }
