@@ -232,8 +232,8 @@ $(SMOLLM2_GGUF):
 
 # ---- The study (pipelines/ravel.mk): every intermediate file is a target ----
 # make demo: the embedded SmolLM2 on every city attribute, HyperDAS and the
-#   DAS baseline side by side, sized for a 2-core machine (about 25 minutes
-#   from nothing; RESULTS.md holds a measured run).
+#   DAS baseline side by side, sized for a 2-core machine (8 minutes once
+#   built, on quiet cores; RESULTS.md holds the measured runs).
 # make ravel MODEL=DIR DOMAIN=city DEVICE=cpu: the paper's configuration
 #   (hyperdas(7) 7.2) on any Llama checkpoint, into out/ravel-DOMAIN.
 include pipelines/ravel.mk
