@@ -36,30 +36,6 @@
 #define SMOL_GGUF "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 #define SMOL_JSON "models/SmolLM2-135M-Instruct.tokenizer.json"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
-
-static int quick_mode(void)
-{
-    const char *q = getenv("HD_TEST_QUICK");
-    if (q && *q) return strcmp(q, "0") != 0;
-    return UNDER_ASAN;
-}
-
-static int exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
 /* ---- the corpus ---------------------------------------------------------- */
 
 typedef struct {

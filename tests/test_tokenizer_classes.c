@@ -35,12 +35,6 @@
 #define SHARED "../shared/tokenizers"
 #define SMOL_GGUF "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 
-static int exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
 static void print_text(const char *s, size_t n)
 {
     printf("#   text \"");

@@ -54,30 +54,6 @@
 #define FNV_PRIME 0x100000001b3ULL
 #define MAX_CP 0x110000u
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
-
-static int quick_mode(void)
-{
-    const char *q = getenv("HD_TEST_QUICK");
-    if (q && *q) return strcmp(q, "0") != 0;
-    return UNDER_ASAN;
-}
-
-static int exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
 static uint64_t fnv_word(uint64_t h, uint64_t w) { return (h ^ w) * FNV_PRIME; }
 
 static size_t utf8_put(uint32_t c, char *out)

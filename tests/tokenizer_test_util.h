@@ -1,4 +1,5 @@
-/* Helpers shared by the tokenizer tests (test_tokenizer, test_tokenizer_classes):
+/* Helpers shared by the tokenizer tests (test_tokenizer, test_tokenizer_classes,
+ * test_tokenizer_codepoints): whether a file exists, the quick mode,
  * reading a fixture and turning a tokenizer.json into the GGUF-style arrays
  * of tokenizer_from_arrays.  Header-only: every function is static and each
  * test includes it once. */
@@ -9,8 +10,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tokenizer/tokenizer.h"
+
+/* The long sweeps run a sample under AddressSanitizer (too slow in full)
+ * or when HD_TEST_QUICK is set to anything but 0. */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
+static __attribute__((unused)) int quick_mode(void)
+{
+    const char *q = getenv("HD_TEST_QUICK");
+    if (q && *q) return strcmp(q, "0") != 0;
+    return UNDER_ASAN;
+}
+
+static __attribute__((unused)) int exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
 
 static __attribute__((unused)) json_t *load_json(const char *path)
 {
