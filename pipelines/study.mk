@@ -70,9 +70,12 @@ study: $(STUDY)/table.txt $(STUDY)/loss.svg $(STUDY)/learning.svg
 
 study-data: $(foreach n,$(STUDY_SIZES),$(STUDY)/train-$(n).acts) $(STUDY)/val.acts $(STUDY)/test.acts
 
-# The tools are order-only prerequisites: rebuilding one must not redo
-# an hour of finished work (a changed tool is rerun by deleting its outputs).
-$(STUDY)/%.known: | $(RAVEL_TOOLS)
+# The tools, and the embedded model unless MODEL names another, are
+# order-only prerequisites: a fresh clone builds and fetches them first, and
+# rebuilding one must not redo an hour of finished work (a changed tool is
+# rerun by deleting its outputs).
+STUDY_NEEDS   := $(RAVEL_TOOLS) $(if $(MODEL),,$(SMOLLM2_GGUF))
+$(STUDY)/%.known: | $(STUDY_NEEDS)
 	@mkdir -p $(STUDY)
 	$(RAVEL_BIN)/$(STUDY_PAIRS) --split $* --queries -n $(if $(filter train,$*),$(STUDY_Q_TRAIN),$(STUDY_Q_EVAL)) \
 	| $(RAVEL_BIN)/hd-filter $(MODEL_OPT) $(THREAD_OPT) --stats -o $@ 2> $(STUDY)/$*.known.txt
@@ -90,7 +93,7 @@ $(STUDY)/test-hdrule.pairs: $(STUDY)/test.known
 	$(RAVEL_BIN)/$(STUDY_PAIRS) --split test --filter $< --from-known --stats \
 	  -n $$(( $(STUDY_N_TEST) / $(STUDY_N_ATTR) )) -o $@ 2> $(STUDY)/test-hdrule.pairs.txt
 
-$(STUDY)/%.acts: $(STUDY)/%.pairs
+$(STUDY)/%.acts: $(STUDY)/%.pairs | $(STUDY_NEEDS)
 	$(RAVEL_BIN)/cache-acts $(MODEL_OPT) $(THREAD_OPT) -o $@ $<
 
 $(STUDY)/hd-%.log: $(STUDY)/train-%.acts $(STUDY)/val.acts
