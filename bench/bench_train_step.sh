@@ -8,7 +8,8 @@
 #   (THREADS=2 by default; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are left as the
 #   environment sets them unless UNSET_OPENBLAS=1; HD_TRAIN=PATH runs another
 #   hd-train binary, HD_TRAIN_OPTS adds options such as --recompute-target;
-#   TORCH=0 skips the PyTorch side)
+#   TORCH=0 skips the PyTorch side; PYTHON=the interpreter with
+#   tests/ref/requirements.txt, default .venv-ref/bin/python)
 #
 # Prints both tools' lines and one summary line with the ratio.  Peak RSS of
 # each side comes from /usr/bin/time -v (GNU time) when installed, else from
@@ -35,7 +36,7 @@ C_RSS=$( [ -s "$TMP/c.time" ] && awk -F': ' '/Maximum resident/ {printf "%.0f", 
 echo "hd-train${HD_TRAIN_OPTS:+ $HD_TRAIN_OPTS}: threads=$THREADS b=16 Lh=$LH median $C_SEC s/step over $STEPS steps; batch shape E=$E B=$B S=$S; peak RSS $C_RSS MiB"
 
 [ "${TORCH:-1}" = 0 ] && exit 0
-.venv-ref/bin/python bench/bench_train_step_torch.py --threads "$THREADS" --hyper-layers "$LH" \
+"${PYTHON:-.venv-ref/bin/python}" bench/bench_train_step_torch.py --threads "$THREADS" --hyper-layers "$LH" \
     --batch 16 --instr-len "$E" --base-len "$B" --src-len "$S" --steps "$STEPS" | tee "$TMP/torch"
 T_SEC=$(grep -o 'sec/step median [0-9.]*' "$TMP/torch" | awk '{print $3}')
 echo "ratio: PyTorch / hd-train = $(awk -v t="$T_SEC" -v c="$C_SEC" 'BEGIN {printf "%.2f", t / c}') (higher: C faster)"
