@@ -40,6 +40,7 @@ typedef struct {
     int refill;
     int from_known;
     int queries;
+    int query_entities;     /* --query-entities; 0: every entity */
     int stats;
     int count_only;
     const char *output;
