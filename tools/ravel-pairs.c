@@ -234,7 +234,6 @@ static void pack_header(RecordWriter *w, const Options *o, DomainPlan *plans, in
     msgpack_pack_int64(pk, o->iso_q);
     map_bool(&h, "iso_require_diff_target", o->iso_require_diff_target);
     map_uint64(&h, "seed", o->seed);
-    if (o->query_entities) map_int64(&h, "query_entities", o->query_entities);
     /* The data files by name and checksum (not by path, so that the same
      * data gives the same header wherever it is installed); nil for an
      * optional file the domain does not have. */
@@ -350,12 +349,12 @@ static void run_queries(const Options *o, Emitter *em, DomainPlan *dp, const Rav
         for (int i = 0; i < dp->n_isolate && o->iso_p > 0; i++) want |= dp->isolate[i] == a;
         if (!want || pools->n_templates[a] == 0) continue;
         long long cells = 0, n = count_for(o, d->attributes[a].name);
-        if (ravel_queries_generate(pools, a, n, o->query_entities, o->seed, emit_query, em, &cells) < 0)
+        if (ravel_queries_generate(pools, a, n, o->seed, emit_query, em, &cells) < 0)
             hd_die("%s", hd_last_error());
         if (o->stats)
-            fprintf(stderr, "%s: %s/%s/%s: %lld of %lld verification prompts (%d templates, %lld entities)\n",
-                    hd_progname, d->name, em->split, d->attributes[a].name, n < 0 || n > cells ? cells : n, cells,
-                    pools->n_templates[a], pools->n_templates[a] ? cells / pools->n_templates[a] : 0);
+            fprintf(stderr, "%s: %s/%s/%s: %lld of %lld verification prompts (%d templates)\n", hd_progname,
+                    d->name, em->split, d->attributes[a].name, n < 0 || n > cells ? cells : n, cells,
+                    pools->n_templates[a]);
     }
 }
 

@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,10 +51,6 @@ static void usage(void)
         "                           verification prompts (template x entity) per attribute\n"
         "                           and split, for hd-filter to turn into `known` records;\n"
         "                           -n N asks a random N per attribute, all every one\n"
-        "  --query-entities M       with --queries: ask about M entities of each split's\n"
-        "                           pool only (the same seeded M for every attribute), so\n"
-        "                           that an entity is known under several templates, as\n"
-        "                           --filter-strict needs on domains with many entities\n"
         "  --stats                  per group on stderr: kept, known prompts, distinct\n"
         "                           entities and templates (--from-known), or queries\n"
         "  --count-only             print the counts as a table, emit no records\n"
@@ -135,7 +130,7 @@ enum {
     OPT_DATA = 256, OPT_DOMAIN, OPT_ATTRIBUTE, OPT_ISOLATE, OPT_SPLIT, OPT_SPLIT_TYPE, OPT_VAL_AS_TEST,
     OPT_PROMPTS, OPT_ISO_RATIO, OPT_ISO_DIFF, OPT_SEED, OPT_FILTER, OPT_FILTER_STRICT, OPT_REFILL,
     OPT_COUNT_ONLY, OPT_FROM_KNOWN, OPT_QUERIES, OPT_STATS, OPT_HELP, OPT_VERSION, OPT_VAL_FRAC,
-    OPT_TEST_FRAC, OPT_QUERY_ENTITIES
+    OPT_TEST_FRAC
 };
 
 static double parse_frac(const char *option, const char *arg)
@@ -167,7 +162,6 @@ void ravel_options_parse(Options *o, int argc, char **argv)
         {"count-only", no_argument, 0, OPT_COUNT_ONLY},
         {"from-known", no_argument, 0, OPT_FROM_KNOWN},
         {"queries", no_argument, 0, OPT_QUERIES},
-        {"query-entities", required_argument, 0, OPT_QUERY_ENTITIES},
         {"stats", no_argument, 0, OPT_STATS},
         {"output", required_argument, 0, 'o'},
         {"help", no_argument, 0, OPT_HELP},
@@ -212,11 +206,6 @@ void ravel_options_parse(Options *o, int argc, char **argv)
         case OPT_COUNT_ONLY: o->count_only = 1; break;
         case OPT_FROM_KNOWN: o->from_known = 1; break;
         case OPT_QUERIES: o->queries = 1; break;
-        case OPT_QUERY_ENTITIES: {
-            long long v = hd_cli_parse_count_min("--query-entities", optarg, 1);
-            o->query_entities = v > INT_MAX ? INT_MAX : (int)v;
-            break;
-        }
         case OPT_STATS: o->stats = 1; break;
         case 'n': parse_n(o, optarg); break;
         case 'o': o->output = optarg; break;
@@ -249,7 +238,6 @@ void ravel_options_parse(Options *o, int argc, char **argv)
     if (o->refill && o->from_known) hd_usage_error("--refill and --from-known are two ways to draw: pick one");
     if (o->queries && (o->filter_path || o->count_only))
         hd_usage_error("--queries emits every verification prompt: no --filter or --count-only");
-    if (o->query_entities && !o->queries) hd_usage_error("--query-entities chooses what --queries asks: add --queries");
     if (o->count_only && (o->output || o->gzip)) hd_usage_error("--count-only prints text on stdout; no -o or -z");
 }
 

@@ -40,7 +40,6 @@ typedef struct {
     int refill;
     int from_known;
     int queries;
-    int query_entities;     /* --query-entities; 0: every entity */
     int stats;
     int count_only;
     const char *output;

@@ -5,7 +5,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 static int emit_cell(const RavelPools *p, int a, long long cell, long long index, RavelQueryFn fn, void *ctx,
                      const int *ents)
@@ -29,42 +28,14 @@ static int emit_cell(const RavelPools *p, int a, long long cell, long long index
     return rc;
 }
 
-/* The first max_entities entities of one seeded order of the pool, kept in
- * the pool's canonical order; the order does not depend on the attribute,
- * so every attribute asks about the same entities. */
-static unsigned char *entity_subset(const RavelPools *p, int max_entities, uint64_t seed)
-{
-    const RavelDomain *d = p->d;
-    unsigned char *keep = hd_calloc((size_t)(p->n_entities ? p->n_entities : 1), 1);
-    if (max_entities <= 0 || max_entities >= p->n_entities) {
-        memset(keep, 1, (size_t)p->n_entities);
-        return keep;
-    }
-    Rng rng;
-    rng_seed(&rng, ravel_stream_key(seed, d->name, ravel_output_split_name(&p->spec), "-", "query-entities", "-"));
-    int *perm = hd_malloc((size_t)p->n_entities * sizeof *perm);
-    for (int i = 0; i < p->n_entities; i++) perm[i] = i;
-    for (int k = 0; k < max_entities; k++) {
-        int j = k + (int)rng_uniform(&rng, (uint64_t)(p->n_entities - k));
-        int c = perm[j];
-        perm[j] = perm[k];
-        perm[k] = c;
-        keep[c] = 1;
-    }
-    free(perm);
-    return keep;
-}
-
-int ravel_queries_generate(const RavelPools *p, int a, long long wanted, int max_entities, uint64_t seed,
-                           RavelQueryFn fn, void *ctx, long long *n_cells)
+int ravel_queries_generate(const RavelPools *p, int a, long long wanted, uint64_t seed, RavelQueryFn fn,
+                           void *ctx, long long *n_cells)
 {
     const RavelDomain *d = p->d;
     int *ents = hd_malloc((size_t)(p->n_entities ? p->n_entities : 1) * sizeof *ents);
-    unsigned char *keep = entity_subset(p, max_entities, seed);
     int n_e = 0;
     for (int i = 0; i < p->n_entities; i++)
-        if (keep[i] && d->entities[p->entities[i]].values[a]) ents[n_e++] = p->entities[i];
-    free(keep);
+        if (d->entities[p->entities[i]].values[a]) ents[n_e++] = p->entities[i];
     /* cell = entity rank * templates + template rank: canonical order is
      * template-major, so walk it that way when emitting everything */
     long long n_t = p->n_templates[a], total = (long long)n_e * n_t;

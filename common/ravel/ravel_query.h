@@ -40,13 +40,9 @@ typedef int (*RavelQueryFn)(void *ctx, const RavelQuery *q);
  * number of cells, else a uniform sample of `wanted` cells without
  * replacement (a prefix of one random order seeded from (seed, domain,
  * split, attribute, "query"), so a larger -n extends a smaller one).
- * max_entities > 0 keeps the cells of that many entities of the pool, the
- * same ones for every attribute (a prefix of one random order of the pool
- * seeded from (seed, domain, split, "query-entities"); those without a
- * value for a ask nothing).  *n_cells gets the number of cells that exist
- * among them.  -1 on error. */
-int ravel_queries_generate(const RavelPools *p, int a, long long wanted, int max_entities, uint64_t seed,
-                           RavelQueryFn fn, void *ctx, long long *n_cells);
+ * *n_cells gets the number of cells that exist.  -1 on error. */
+int ravel_queries_generate(const RavelPools *p, int a, long long wanted, uint64_t seed, RavelQueryFn fn,
+                           void *ctx, long long *n_cells);
 
 void ravel_query_pack(msgpack_packer *pk, const RavelQuery *q);
 

@@ -129,35 +129,6 @@ queries() {
 }
 check "--queries: every verification prompt once; -n samples a prefix" queries
 
-# --query-entities: every template of M entities, the same M for every attribute.
-query_entities() {
-    $RP --domain physical_object --attribute Texture,Color --isolate Texture,Color --queries -n all \
-        --query-entities 5 --stats -o "$TMP/qe.mp" 2>"$TMP/err" || { cat "$TMP/err"; return 1; }
-    grep -q 'physical_object/train/Texture: .* 5 entities)' "$TMP/err" || { cat "$TMP/err"; return 1; }
-    $BIN/hd-cat --header "$TMP/qe.mp" | grep -q '"query_entities":5' || { echo "header"; return 1; }
-    $BIN/hd-cat "$TMP/qe.mp" | grep '"t":"query"' >"$TMP/qe.jsonl"
-    local tex col
-    tex=$(jq -r 'select(.attribute == "Texture") | .entity' "$TMP/qe.jsonl" | sort -u)
-    col=$(jq -r 'select(.attribute == "Color") | .entity' "$TMP/qe.jsonl" | sort -u)
-    [ "$(echo "$tex" | wc -l)" = 5 ] || { echo "not 5 Texture entities"; return 1; }
-    [ "$tex" = "$col" ] || { echo "Texture and Color ask about different entities"; return 1; }
-    # every entity under every Texture template: 5 x templates cells, distinct
-    local n_t
-    n_t=$(jq -r 'select(.attribute == "Texture") | .template' "$TMP/qe.jsonl" | sort -u | wc -l)
-    [ "$(jq -r 'select(.attribute == "Texture") | .prompt' "$TMP/qe.jsonl" | sort -u | wc -l)" = $((5 * n_t)) ] ||
-        { echo "not 5 x $n_t Texture prompts"; return 1; }
-    # 8 entities include the 5; -n samples among their cells only
-    $RP --domain physical_object --attribute Texture --iso-ratio 0 --queries -n all --query-entities 8 |
-        $BIN/hd-cat | grep '"t":"query"' | jq -r .entity | sort -u >"$TMP/qe8" || return 1
-    [ "$(echo "$tex" | comm -23 - "$TMP/qe8" | wc -l)" = 0 ] || { echo "5 not among 8"; return 1; }
-    $RP --domain physical_object --attribute Texture --iso-ratio 0 --queries -n 7 --query-entities 5 |
-        $BIN/hd-cat | grep '"t":"query"' | jq -r .entity | sort -u | comm -13 <(echo "$tex") - | grep -q . &&
-        { echo "-n drew outside the 5 entities"; return 1; }
-    $RP --domain physical_object --query-entities 5 >/dev/null 2>"$TMP/err"; [ $? -eq 2 ] || return 1
-    grep -q "add --queries" "$TMP/err"
-}
-check "--query-entities: all templates of the same M entities per attribute" query_entities
-
 # --from-known with the hand-written stream: two known Texture cells.
 from_known() {
     [ -s "$TMP/known.mp" ] || return 1
