@@ -34,6 +34,10 @@
 # attributes with two or three values, such as physical_object's, a model
 # biased to one answer passes the HyperDAS rule on every entity that has
 # it, and then "causes" half the causal pairs by doing nothing).
+# On a domain with thousands of entities (city), the strict draw needs its
+# partners from the known prompts too: STUDY_FILTER='--filter-strict
+# --known-partners' (ravel-pairs(1)); physical_object's reported run drew
+# them from the pool (the default), and keeps doing so to stay reproducible.
 # Settings: the demo's HyperDAS and DAS options (chosen on val, RESULTS.md).
 # make study-sweep (below) runs the val-split sweeps behind the settings.
 

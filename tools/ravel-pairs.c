@@ -265,6 +265,7 @@ static void pack_header(RecordWriter *w, const Options *o, DomainPlan *plans, in
         map_bool(&sub, "strict", o->filter_strict);
         map_bool(&sub, "refill", o->refill);
         map_bool(&sub, "from_known", o->from_known);
+        if (o->known_partners) map_bool(&sub, "known_partners", 1);
         map_end(&sub);
     }
     map_bool(&h, "filtered", filter != NULL);
@@ -326,7 +327,7 @@ static void run_group(const Options *o, Emitter *em, const RavelPools *pools, Ra
         count->drawn = count->kept = n;
     } else if (o->from_known) {
         RavelKnownStats ks;
-        if (ravel_group_generate_known(&g, wanted, known_correct, accept_pair, o->count_only ? NULL : emit_pair, em,
+        if (ravel_group_generate_known(&g, wanted, known_correct, o->known_partners, accept_pair, o->count_only ? NULL : emit_pair, em,
                                        index, count, &ks) < 0)
             hd_die("%s", hd_last_error());
         known_report(o, &g, em->split, count, &ks);

@@ -47,6 +47,10 @@ static void usage(void)
         "                           prompts directly (each once per pass, partners drawn);\n"
         "                           counts are of kept records; a group with too few ends\n"
         "                           short with a warning\n"
+        "  --known-partners         with --from-known --filter-strict: draw the partner\n"
+        "                           entity and the source template among known prompts\n"
+        "                           too (attribute templates only), instead of from the\n"
+        "                           whole pool; for domains with thousands of entities\n"
         "  --queries                emit `query` records instead of pairs: the distinct\n"
         "                           verification prompts (template x entity) per attribute\n"
         "                           and split, for hd-filter to turn into `known` records;\n"
@@ -130,7 +134,7 @@ enum {
     OPT_DATA = 256, OPT_DOMAIN, OPT_ATTRIBUTE, OPT_ISOLATE, OPT_SPLIT, OPT_SPLIT_TYPE, OPT_VAL_AS_TEST,
     OPT_PROMPTS, OPT_ISO_RATIO, OPT_ISO_DIFF, OPT_SEED, OPT_FILTER, OPT_FILTER_STRICT, OPT_REFILL,
     OPT_COUNT_ONLY, OPT_FROM_KNOWN, OPT_QUERIES, OPT_STATS, OPT_HELP, OPT_VERSION, OPT_VAL_FRAC,
-    OPT_TEST_FRAC
+    OPT_TEST_FRAC, OPT_KNOWN_PARTNERS
 };
 
 static double parse_frac(const char *option, const char *arg)
@@ -161,6 +165,7 @@ void ravel_options_parse(Options *o, int argc, char **argv)
         {"refill", no_argument, 0, OPT_REFILL},
         {"count-only", no_argument, 0, OPT_COUNT_ONLY},
         {"from-known", no_argument, 0, OPT_FROM_KNOWN},
+        {"known-partners", no_argument, 0, OPT_KNOWN_PARTNERS},
         {"queries", no_argument, 0, OPT_QUERIES},
         {"stats", no_argument, 0, OPT_STATS},
         {"output", required_argument, 0, 'o'},
@@ -205,6 +210,7 @@ void ravel_options_parse(Options *o, int argc, char **argv)
         case OPT_REFILL: o->refill = 1; break;
         case OPT_COUNT_ONLY: o->count_only = 1; break;
         case OPT_FROM_KNOWN: o->from_known = 1; break;
+        case OPT_KNOWN_PARTNERS: o->known_partners = 1; break;
         case OPT_QUERIES: o->queries = 1; break;
         case OPT_STATS: o->stats = 1; break;
         case 'n': parse_n(o, optarg); break;
@@ -235,6 +241,10 @@ void ravel_options_parse(Options *o, int argc, char **argv)
         hd_usage_error("--val-as-test puts the val data into test; --split val cannot be used with it");
     if ((o->filter_strict || o->refill || o->from_known) && !o->filter_path)
         hd_usage_error("--filter-strict, --refill and --from-known need --filter");
+    if (o->known_partners && !(o->from_known && o->filter_strict))
+        hd_usage_error("--known-partners draws partners for the strict filter: add --from-known --filter-strict");
+    if (o->known_partners && o->prompts == RAVEL_PROMPTS_WIKIPEDIA)
+        hd_usage_error("--known-partners draws attribute source templates: not with --prompts wikipedia");
     if (o->refill && o->from_known) hd_usage_error("--refill and --from-known are two ways to draw: pick one");
     if (o->queries && (o->filter_path || o->count_only))
         hd_usage_error("--queries emits every verification prompt: no --filter or --count-only");

@@ -39,6 +39,7 @@ typedef struct {
     int filter_strict;
     int refill;
     int from_known;
+    int known_partners;     /* --known-partners */
     int queries;
     int stats;
     int count_only;

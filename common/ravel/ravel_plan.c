@@ -1,4 +1,5 @@
 #include "ravel/ravel_plan.h"
+#include "ravel/known_partners.h"
 #include "base/error.h"
 
 #include <stdio.h>
@@ -119,9 +120,9 @@ static int count_marked(const unsigned char *m, int n)
     return c;
 }
 
-int ravel_group_generate_known(RavelGroup *g, long long wanted, RavelKnownFn known, RavelAcceptFn accept,
-                               RavelEmitFn emit, void *ctx, long long *index, RavelGroupCount *count,
-                               RavelKnownStats *stats)
+int ravel_group_generate_known(RavelGroup *g, long long wanted, RavelKnownFn known, int known_partners,
+                               RavelAcceptFn accept, RavelEmitFn emit, void *ctx, long long *index,
+                               RavelGroupCount *count, RavelKnownStats *stats)
 {
     const RavelDomain *d = g->p->d;
     memset(stats, 0, sizeof *stats);
@@ -130,6 +131,7 @@ int ravel_group_generate_known(RavelGroup *g, long long wanted, RavelKnownFn kno
     long long n = 0;
     Cell *cells = known_cells(g, known, ctx, &n);
     stats->cells = n;
+    KnownPartners *kp = known_partners && n > 0 ? known_partners_build(g, known, ctx) : NULL;
     unsigned char *used = hd_calloc((size_t)(n ? n : 1), 1), *dead = hd_calloc((size_t)(n ? n : 1), 1);
     unsigned char *be = hd_calloc((size_t)d->n_entities, 1), *se = hd_calloc((size_t)d->n_entities, 1);
     unsigned char *bt = hd_calloc((size_t)d->n_templates, 1);
@@ -153,7 +155,11 @@ int ravel_group_generate_known(RavelGroup *g, long long wanted, RavelKnownFn kno
             if (dead[k]) continue;
             int verdict = -1;
             for (int t = 0; t < RAVEL_REFILL_SOURCE_TRIES && verdict != RAVEL_KEEP; t++) {
-                if ((rc = ravel_group_draw_around(g, c.template, c.entity, &draw)) < 0) break;
+                if (kp) {
+                    if (!known_partners_draw(g, kp, c.template, c.entity, &draw)) break;
+                } else if ((rc = ravel_group_draw_around(g, c.template, c.entity, &draw)) < 0) {
+                    break;
+                }
                 count->drawn++;
                 ravel_pair_clear(&pair);
                 ravel_pair_fill(&pair, d, &draw);
@@ -179,6 +185,7 @@ int ravel_group_generate_known(RavelGroup *g, long long wanted, RavelKnownFn kno
     stats->base_templates = count_marked(bt, d->n_templates);
     stats->source_templates = count_marked(st, d->n_templates + d->n_wiki);
     ravel_pair_clear(&pair);
+    known_partners_free(kp);
     free(cells);
     free(used);
     free(dead);

@@ -80,8 +80,18 @@ typedef struct {
     int base_entities, source_entities, base_templates, source_templates;   /* distinct, in kept records */
 } RavelKnownStats;
 
-int ravel_group_generate_known(RavelGroup *g, long long wanted, RavelKnownFn known, RavelAcceptFn accept,
-                               RavelEmitFn emit, void *ctx, long long *index, RavelGroupCount *count,
-                               RavelKnownStats *stats);
+/* known_partners: the partners are drawn among known prompts too, for the
+ * strict filter (ravel-pairs --known-partners): a causal record's base
+ * entity among the entities whose base prompt (the cell's template with
+ * them) is known, an isolation record's source entity among those with a
+ * known attribute source prompt, and the source template among the
+ * attribute templates whose prompt with the source entity is known (no
+ * Wikipedia sources: their prompt has no label to check).  A cell with no
+ * such partner is dropped.  Without it, partners are drawn from the whole
+ * pool and the strict filter rejects nearly all of them on a domain with
+ * thousands of entities. */
+int ravel_group_generate_known(RavelGroup *g, long long wanted, RavelKnownFn known, int known_partners,
+                               RavelAcceptFn accept, RavelEmitFn emit, void *ctx, long long *index,
+                               RavelGroupCount *count, RavelKnownStats *stats);
 
 #endif

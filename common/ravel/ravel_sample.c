@@ -118,7 +118,7 @@ static int source_eligible(const RavelGroup *g, int e2)
     return g->p->spec.prompts != RAVEL_PROMPTS_WIKIPEDIA || g->p->n_wiki[e2] > 0;
 }
 
-static int pair_valid(const RavelGroup *g, int e1, int e2)
+int ravel_group_pair_valid(const RavelGroup *g, int e1, int e2)
 {
     const int *v1 = g->p->d->entities[e1].value_ids, *v2 = g->p->d->entities[e2].value_ids;
     if (v1[g->queried] == v2[g->queried]) return 0;
@@ -289,7 +289,7 @@ int ravel_group_draw(RavelGroup *g, RavelDraw *out)
         if (++tries > RAVEL_MAX_TRIES) return ravel_group_fail(g, "no valid entity pair found in 1000000 tries");
         out->e1 = g->ent[rng_uniform(&g->rng, (uint64_t)g->n_ent)];
         out->e2 = g->ent[rng_uniform(&g->rng, (uint64_t)g->n_ent)];
-    } while (!pair_valid(g, out->e1, out->e2));
+    } while (!ravel_group_pair_valid(g, out->e1, out->e2));
     out->source_attribute = draw_source_attribute(g, out->e2);
     out->base_template = g->base_templates[rng_uniform(&g->rng, (uint64_t)g->n_base_templates)];
     draw_source_template(g, out);
@@ -309,7 +309,7 @@ static int draw_other(RavelGroup *g, RavelDraw *io, int source_side)
         int e = g->ent[rng_uniform(&g->rng, (uint64_t)g->n_ent)];
         if (source_side) io->e2 = e;
         else io->e1 = e;
-    } while (!pair_valid(g, io->e1, io->e2));
+    } while (!ravel_group_pair_valid(g, io->e1, io->e2));
     io->source_attribute = draw_source_attribute(g, io->e2);
     draw_source_template(g, io);
     return 0;

@@ -123,6 +123,9 @@ uint64_t ravel_stream_key(uint64_t seed, const char *domain, const char *split, 
 int ravel_group_init(RavelGroup *g, const RavelPools *p, RavelKind kind, int target, int queried,
                      int require_diff_target, uint64_t seed);
 void ravel_group_free(RavelGroup *g);
+/* 1 when (e1, e2) may be a pair of the group: they differ in the queried
+ * attribute (and the target when required) and e2 fits --prompts. */
+int ravel_group_pair_valid(const RavelGroup *g, int e1, int e2);
 /* hd_fail("domain/split/target/kind/queried: what"); returns -1. */
 int ravel_group_fail(const RavelGroup *g, const char *what);
 

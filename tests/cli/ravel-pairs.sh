@@ -129,6 +129,31 @@ queries() {
 }
 check "--queries: every verification prompt once; -n samples a prefix" queries
 
+# --known-partners: with the strict filter, the partners come from the known
+# prompts.  Known: every Texture prompt of 4 entities (2 hard, 2 soft),
+# among the hundreds of the pool.
+known_partners() {
+    $RP --domain physical_object --attribute Texture --iso-ratio 0 --queries -n all | $BIN/hd-cat |
+        grep '"t":"query"' >"$TMP/kp-q.jsonl" || return 1
+    jq -r '[.answer, .entity] | @tsv' "$TMP/kp-q.jsonl" | sort -u | awk -F'\t' 'c[$1]++ < 2 {print $2}' |
+        jq -R . | jq -s . >"$TMP/kp-ents.json"
+    [ "$(jq length "$TMP/kp-ents.json")" = 4 ] || { echo "not 2 entities of each of 2 values"; return 1; }
+    jq -c --slurpfile s "$TMP/kp-ents.json" \
+        '{t: "known", prompt, answer, correct: (.entity as $e | $s[0] | index($e) != null), model: "hand"}' \
+        "$TMP/kp-q.jsonl" | $BIN/hd-cat --to-records --kind known -o "$TMP/kp.known" || return 1
+    jq -r 'select(.correct) | .prompt' <($BIN/hd-cat "$TMP/kp.known") | sort >"$TMP/kp-yes"
+    $RP --domain physical_object --attribute Texture --iso-ratio 0 -n 60 --from-known --filter-strict \
+        --known-partners --filter "$TMP/kp.known" -o "$TMP/kp.mp" 2>"$TMP/err" || { cat "$TMP/err"; return 1; }
+    [ "$($BIN/hd-cat --count "$TMP/kp.mp")" = 60 ] || { echo "not 60 records"; return 1; }
+    $BIN/hd-cat --header "$TMP/kp.mp" | grep -q '"known_partners":true' || { echo "header"; return 1; }
+    # every base, verification and source prompt is a known one
+    $BIN/hd-cat "$TMP/kp.mp" | grep '"t":"pair"' | jq -r '.base_input, .verify_input, .source_input' |
+        sort -u | comm -23 - "$TMP/kp-yes" | grep -q . && { echo "a prompt outside the known ones"; return 1; }
+    $RP --domain physical_object --from-known --known-partners --filter "$TMP/kp.known" >/dev/null 2>"$TMP/err"
+    [ $? -eq 2 ] && grep -q "add --from-known --filter-strict" "$TMP/err"
+}
+check "--known-partners: strict records built from known prompts only" known_partners
+
 # --from-known with the hand-written stream: two known Texture cells.
 from_known() {
     [ -s "$TMP/known.mp" ] || return 1
