@@ -4,25 +4,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct {
+    int attribute, template;
+} SourcePrompt;
+
 struct KnownPartners {
-    int n_ent;
     int *rank_of_template;       /* d->templates index -> base template rank, -1 */
     int *base_start, *base_ent;  /* per base template rank: known base entities (ids) */
     int *rank_of_entity;         /* d->entities index -> pool rank in g->ent, -1 */
-    int *src_start, *src_attr, *src_templ;   /* per pool rank: known source prompts */
+    int *src_start;              /* per pool rank: its known source prompts in src */
+    SourcePrompt *src;
     int *sources, n_sources;     /* entity ids with at least one */
     int *scratch;                /* candidates of one draw */
 };
-
-static int is_known(const RavelDomain *d, int templ, int e, int attr, RavelKnownFn known, void *ctx)
-{
-    const char *value = d->entities[e].values[attr];
-    if (!value) return 0;
-    char *prompt = ravel_fill_template(d->templates[templ].text, d->entities[e].name, NULL);
-    int yes = known(ctx, prompt, value);
-    free(prompt);
-    return yes;
-}
 
 /* Appends to a growing int array. */
 static void push(int **a, int *n, int *cap, int v)
@@ -36,7 +30,6 @@ KnownPartners *known_partners_build(const RavelGroup *g, RavelKnownFn known, voi
     const RavelPools *p = g->p;
     const RavelDomain *d = p->d;
     KnownPartners *kp = hd_calloc(1, sizeof *kp);
-    kp->n_ent = g->n_ent;
     kp->rank_of_template = hd_malloc((size_t)(d->n_templates ? d->n_templates : 1) * sizeof *kp->rank_of_template);
     for (int t = 0; t < d->n_templates; t++) kp->rank_of_template[t] = -1;
     kp->rank_of_entity = hd_malloc((size_t)(d->n_entities ? d->n_entities : 1) * sizeof *kp->rank_of_entity);
@@ -51,12 +44,12 @@ KnownPartners *known_partners_build(const RavelGroup *g, RavelKnownFn known, voi
         kp->base_start[t] = n;
         if (g->kind != RAVEL_CAUSAL) continue;   /* an isolation base prompt is the cell itself */
         for (int i = 0; i < g->n_ent; i++)
-            if (is_known(d, g->base_templates[t], g->ent[i], g->queried, known, ctx))
+            if (ravel_prompt_known(d, g->base_templates[t], g->ent[i], g->queried, known, ctx))
                 push(&kp->base_ent, &n, &cap, g->ent[i]);
     }
     kp->base_start[g->n_base_templates] = n;
 
-    int m = 0, mcap = 0, m2 = 0, m2cap = 0, ns = 0, nscap = 0;
+    int m = 0, mcap = 0, ns = 0, nscap = 0;
     kp->src_start = hd_malloc((size_t)(g->n_ent + 1) * sizeof *kp->src_start);
     for (int i = 0; i < g->n_ent; i++) {
         int e = g->ent[i];
@@ -64,9 +57,9 @@ KnownPartners *known_partners_build(const RavelGroup *g, RavelKnownFn known, voi
         for (int k = 0; k < p->n_source_attributes; k++) {
             int a = p->source_attributes[k];
             for (int j = 0; j < p->n_templates[a]; j++)
-                if (is_known(d, p->templates[a][j], e, a, known, ctx)) {
-                    push(&kp->src_attr, &m, &mcap, a);
-                    push(&kp->src_templ, &m2, &m2cap, p->templates[a][j]);
+                if (ravel_prompt_known(d, p->templates[a][j], e, a, known, ctx)) {
+                    if (m == mcap) kp->src = hd_realloc(kp->src, (size_t)(mcap = mcap ? 2 * mcap : 256) * sizeof *kp->src);
+                    kp->src[m++] = (SourcePrompt){a, p->templates[a][j]};
                 }
         }
         if (m > kp->src_start[i]) push(&kp->sources, &ns, &nscap, e);
@@ -84,8 +77,7 @@ void known_partners_free(KnownPartners *kp)
     free(kp->base_ent);
     free(kp->rank_of_entity);
     free(kp->src_start);
-    free(kp->src_attr);
-    free(kp->src_templ);
+    free(kp->src);
     free(kp->sources);
     free(kp->scratch);
     free(kp);
@@ -121,8 +113,8 @@ int known_partners_draw(RavelGroup *g, const KnownPartners *kp, int base_templat
     int ns = r < 0 ? 0 : kp->src_start[r + 1] - kp->src_start[r];
     if (ns == 0) return 0;
     int k = kp->src_start[r] + (int)rng_uniform(&g->rng, (uint64_t)ns);
-    out->source_attribute = kp->src_attr[k];
-    out->source_template = kp->src_templ[k];
+    out->source_attribute = kp->src[k].attribute;
+    out->source_template = kp->src[k].template;
     out->source_wiki = 0;
     return 1;
 }

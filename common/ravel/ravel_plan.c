@@ -88,6 +88,17 @@ typedef struct {
     int template, entity;
 } Cell;
 
+int ravel_prompt_known(const RavelDomain *d, int template, int entity, int attribute, RavelKnownFn known,
+                       void *ctx)
+{
+    const char *value = d->entities[entity].values[attribute];
+    if (!value) return 0;
+    char *prompt = ravel_fill_template(d->templates[template].text, d->entities[entity].name, NULL);
+    int yes = known(ctx, prompt, value);
+    free(prompt);
+    return yes;
+}
+
 /* The group's known cells, in canonical order (templates, then entities). */
 static Cell *known_cells(const RavelGroup *g, RavelKnownFn known, void *ctx, long long *n_out)
 {
@@ -97,13 +108,8 @@ static Cell *known_cells(const RavelGroup *g, RavelKnownFn known, void *ctx, lon
     long long n = 0, cap = 0;
     Cell *cells = NULL;
     for (int t = 0; t < g->n_base_templates; t++) {
-        const char *templ = d->templates[g->base_templates[t]].text;
         for (int e = 0; e < d->n_entities; e++) {
-            if (!ok[e]) continue;
-            char *prompt = ravel_fill_template(templ, d->entities[e].name, NULL);
-            int yes = known(ctx, prompt, d->entities[e].values[g->queried]);
-            free(prompt);
-            if (!yes) continue;
+            if (!ok[e] || !ravel_prompt_known(d, g->base_templates[t], e, g->queried, known, ctx)) continue;
             if (n == cap) cells = hd_realloc(cells, (size_t)(cap = cap ? 2 * cap : 256) * sizeof *cells);
             cells[n++] = (Cell){g->base_templates[t], e};
         }

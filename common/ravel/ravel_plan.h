@@ -73,6 +73,11 @@ int ravel_group_generate(RavelGroup *g, int exhaustive, long long wanted, int re
  * depend on another group. */
 typedef int (*RavelKnownFn)(void *ctx, const char *prompt, const char *answer);
 
+/* `known` on the template filled with the entity, answered by its value of
+ * the attribute; 0 when it has none. */
+int ravel_prompt_known(const RavelDomain *d, int template, int entity, int attribute, RavelKnownFn known,
+                       void *ctx);
+
 typedef struct {
     long long cells;            /* known verification prompts of the group */
     long long cells_used;       /* of which at least one record was built on */
