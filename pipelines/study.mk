@@ -57,8 +57,12 @@ STUDY_DAS_OPTS?= --lr-rotate 1e-3
 STUDY_EVAL    ?= --eval-every 250 --eval-max 120
 
 comma         := ,
-STUDY_N_ATTR  := $(words $(subst $(comma), ,$(STUDY_ATTRS)))
-STUDY_PAIRS   := ravel-pairs --domain $(STUDY_DOMAIN) --attribute $(STUDY_ATTRS) --isolate $(STUDY_ATTRS) \
+empty         :=
+space         := $(empty) $(empty)
+# Attribute names may hold spaces (nobel_prize_winner's "Country of Birth"):
+# count the comma-separated names, and quote the list for the shell.
+STUDY_N_ATTR  := $(words $(subst $(comma), ,$(subst $(space),_,$(STUDY_ATTRS))))
+STUDY_PAIRS   := ravel-pairs --domain $(STUDY_DOMAIN) --attribute '$(STUDY_ATTRS)' --isolate '$(STUDY_ATTRS)' \
                  --seed $(STUDY_SEED)
 STUDY_LARGEST := $(lastword $(STUDY_SIZES))
 
