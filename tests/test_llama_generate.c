@@ -6,6 +6,11 @@
  *  - tests/fixtures/tiny-llama-f32: the greedy continuations of three
  *    prompts, generated in ONE left-padded batch, equal transformers'
  *    (which ran each prompt alone).
+ *  - A prefix run once for one row, saved and loaded into three rows, then three
+ *    right-padded continuations of different lengths: the logits at every
+ *    continuation token equal each row's own full forward; prefix_check_run
+ *    (sorted, grouped, prefixes of different lengths in one left-padded
+ *    batch, saved, loaded) gives the answer check of full forwards.
  *  - SmolLM2-135M (skipped when the GGUF or fixture is absent): the first
  *    greedy token of each prompt of tests/fixtures/smollm2 in one batch,
  *    and 8 cached steps against 8 full forwards. */
@@ -24,6 +29,7 @@
 #include "model/llama_forward.h"
 #include "model/llama_generate.h"
 #include "model/llama_load.h"
+#include "acts/prefix_check.h"
 #include "formats/safetensors.h"
 
 #include "llama_test_models.h"
@@ -76,6 +82,115 @@ static void kv_cache_equals_full_forward(void **state)
     llama_model_free(&m);
 }
 
+/* Three sequences sharing their first P tokens: prefix once, saved and
+ * loaded into three rows behind a masked time step, then the right-padded
+ * ends; logits at every end token against full forwards. */
+enum { FP = 4, FR = 3, FMAX = 3 };
+static const int fork_end_len[FR] = {3, 1, 2};
+static int fork_token(int r, int t) { return t == 0 ? 1 : t < FP ? 3 + t * 5 : 5 + (r * 11 + t * 3) % 30; }
+
+static void kv_reload_equals_full_forward(void **state)
+{
+    (void)state;
+    LlamaModel m;
+    tiny_model(&m);
+    const int V = m.cfg.vocab_size, L = FP + FMAX;
+    LlamaKVCache *kv = llama_kv_create(&m.cfg, FR, L, L + 1);
+    LlamaActivations *a = llama_acts_create(&m.cfg, 1, L, m.cfg.n_layers);
+    int prefix[FP], ends[FR * FMAX], mask[FR * FMAX], rows[FR * FMAX], n_rows = 0;
+    for (int t = 0; t < FP; t++) prefix[t] = fork_token(0, t);
+    const size_t per_step = (size_t)m.cfg.n_layers * m.cfg.n_kv_heads * m.cfg.head_dim;
+    float *pk = malloc(FP * per_step * sizeof *pk), *pv = malloc(FP * per_step * sizeof *pv);
+    assert_int_equal(llama_kv_step(&m, kv, prefix, NULL, 1, FP), 0);
+    assert_int_equal(llama_kv_save_row(kv, 1, FP, pk, pv), -1);      /* no row 1 */
+    assert_int_equal(llama_kv_save_row(kv, 0, FP + 1, pk, pv), -1);  /* more than filled */
+    assert_int_equal(llama_kv_save_row(kv, 0, FP, pk, pv), 0);
+    assert_int_equal(llama_kv_start_rows(kv, FR + 1, FP), -1);       /* beyond the capacity */
+    /* one time step more than the prefix: row 1 sits behind a masked step */
+    assert_int_equal(llama_kv_start_rows(kv, FR, FP + 1), 0);
+    for (int r = 0; r < FR; r++) assert_int_equal(llama_kv_load_row(kv, r, FP, pk, pv), 0);
+    free(pk);
+    free(pv);
+    for (int r = 0; r < FR; r++)
+        for (int t = 0; t < FMAX; t++) {
+            int real = t < fork_end_len[r];
+            ends[r * FMAX + t] = real ? fork_token(r, FP + t) : 0;
+            mask[r * FMAX + t] = real;
+            if (real) rows[n_rows++] = r * FMAX + t;
+        }
+    if (llama_kv_step(&m, kv, ends, mask, FR, FMAX) != 0) fail_msg("%s", hd_last_error());
+    float *got = malloc((size_t)n_rows * V * sizeof *got);
+    assert_int_equal(llama_kv_logits_rows(&m, kv, rows, n_rows, got), 0);
+    double worst = 0;
+    int k = 0;
+    for (int r = 0; r < FR; r++) {
+        int n = FP + fork_end_len[r], ids[FP + FMAX], full_rows[FMAX];
+        for (int t = 0; t < n; t++) ids[t] = fork_token(r, t);
+        assert_int_equal(llama_forward(&m, a, ids, NULL, NULL, 1, n), 0);
+        for (int t = 0; t < fork_end_len[r]; t++) full_rows[t] = FP + t;
+        assert_int_equal(llama_forward_logits(&m, a, full_rows, fork_end_len[r]), 0);
+        for (int i = 0; i < fork_end_len[r] * V; i++) {
+            double e = fabs(got[(size_t)k * V + i] - a->logits[i]) / (1.0 + fabs(a->logits[i]));
+            if (e > worst) worst = e;
+        }
+        k += fork_end_len[r];
+    }
+    /* fp32 sums grouped differently (one-row prefix, batched ends) */
+    expect_le("reloaded prefix + padded ends vs full forwards", worst, 1e-5);
+    free(got);
+    llama_kv_free(kv);
+    llama_acts_free(a);
+    llama_model_free(&m);
+}
+
+/* prefix_check_run against the rule applied to full forwards: sequences
+ * from two "templates", answers that are (or are not) the model's argmax. */
+static void prefix_check_equals_full_forward_rule(void **state)
+{
+    (void)state;
+    LlamaModel m;
+    tiny_model(&m);
+    const int V = m.cfg.vocab_size, n = 7;
+    LlamaActivations *a = llama_acts_create(&m.cfg, 1, 16, m.cfg.n_layers);
+    TokenSeq seqs[7];
+    int32_t ids[7][16];
+    int want[7];
+    for (int i = 0; i < n; i++) {
+        int tmpl = i % 2, entity_len = 1 + i % 3, tail = 2, pre = 5 - 2 * tmpl;
+        int prompt = 1 + pre + entity_len + tail, t = 0;
+        ids[i][t++] = 1;
+        for (int j = 0; j < pre; j++) ids[i][t++] = 3 + tmpl * 10 + j;           /* the template's prefix */
+        for (int j = 0; j < entity_len; j++) ids[i][t++] = 20 + (i * 7 + j) % 10; /* entity */
+        for (int j = 0; j < tail; j++) ids[i][t++] = 31 + tmpl * 3 + j;        /* the template's tail */
+        /* answer: two tokens, each the model's argmax after the prompt so
+         * far, except that every third sequence gets a wrong second token */
+        for (int j = 0; j < 2; j++) {
+            int ids_int[16];
+            for (int q = 0; q < t; q++) ids_int[q] = ids[i][q];
+            int row = t - 1;
+            if (llama_forward(&m, a, ids_int, NULL, NULL, 1, t) != 0) fail_msg("%s", hd_last_error());
+            assert_int_equal(llama_forward_logits(&m, a, &row, 1), 0);
+            int best = llama_argmax(a->logits, V);
+            ids[i][t++] = (j == 1 && i % 3 == 1) ? (best + 1) % V : best;
+        }
+        seqs[i] = (TokenSeq){ids[i], t, prompt, -1};
+        want[i] = i % 3 != 1;
+    }
+    const TokenSeq *ptrs[7];
+    for (int i = 0; i < n; i++) ptrs[i] = &seqs[i];
+    /* batch 2: chunks of 4 rows, so a template is cut into parts; batch 8:
+     * both templates' prefixes (6 and 4 tokens) in one left-padded batch */
+    for (int batch = 2; batch <= 8; batch += 6) {
+        int got[7];
+        PrefixCheckStats st = {0};
+        assert_int_equal(prefix_check_run(&m, ptrs, n, batch, got, &st), 0);
+        for (int i = 0; i < n; i++) assert_int_equal(got[i], want[i]);
+        assert_true(st.groups >= 2);          /* two templates */
+        assert_true(st.computed < st.tokens); /* each shared prefix ran once */
+    }
+    llama_acts_free(a);
+    llama_model_free(&m);
+}
 
 /* A row that emits a stop token keeps it and gets -1 afterwards; the others go on. */
 static void greedy_stops_per_row(void **state)
@@ -187,6 +302,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(kv_cache_equals_full_forward),
+        cmocka_unit_test(kv_reload_equals_full_forward),
+        cmocka_unit_test(prefix_check_equals_full_forward_rule),
         cmocka_unit_test(greedy_stops_per_row),
         cmocka_unit_test(tiny_llama_greedy_matches_transformers),
         cmocka_unit_test(smollm2_greedy),

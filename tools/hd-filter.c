@@ -19,6 +19,7 @@
 #include "ravel/known_filter.h"
 #include "model/llama_cuda.h"
 #include "acts/model_runner.h"
+#include "acts/prefix_check.h"
 #include "stream/msgpack_util.h"
 #include "acts/pair_tokens.h"
 #include "acts/pair_window.h"
@@ -59,6 +60,10 @@ static void usage(void)
         "                        query with a longer one is an error naming it (text\n"
         "                        too long to fit is refused before tokenising)\n"
         "      --no-bos          do not prepend the model's BOS token\n"
+        "      --no-shared-prefix  run every sequence whole; by default (CPU) prompts\n"
+        "                        that share a prefix (a template's text before the\n"
+        "                        entity) run it once and only their different ends\n"
+        "                        are batched\n"
         "      --device D        cpu (default) or cuda: the forward on the GPU with\n"
         "                        bf16 weight matrices (cache-acts --device)\n"
         "  -t, --threads N       CPU threads (default: all)\n"
@@ -82,6 +87,8 @@ typedef struct {
     Stat *stats;
     int n_stats;
     long long n_run;         /* sequences the model ran */
+    int shared_prefix;       /* the CPU check with shared prefixes (prefix_check.h) */
+    PrefixCheckStats prefix;
 } Filter;
 
 static void count_key(Filter *f, const char *key, int kept)
@@ -147,6 +154,16 @@ static void run_batches(Filter *f, const TokenSeq **seqs, int m, int *correct)
     const TokenSeq **sorted = hd_malloc((size_t)(m ? m : 1) * sizeof *sorted);
     int32_t **pred = hd_malloc((size_t)(m ? m : 1) * sizeof *pred);
     int *ok = hd_malloc((size_t)(m ? m : 1) * sizeof *ok);
+    if (f->shared_prefix) {
+        if (prefix_check_run(&f->target.model, seqs, m, f->batch, correct, &f->prefix) < 0)
+            hd_die("%s", hd_last_error());
+        f->n_run += m;
+        free(order);
+        free(sorted);
+        free(pred);
+        free(ok);
+        return;
+    }
     for (int j = 0; j < m; j++) order[j] = j;
     sort_base = seqs;
     qsort(order, (size_t)m, sizeof *order, by_length);
@@ -351,14 +368,16 @@ int main(int argc, char **argv)
     hd_cli_init(argc, argv, "hd-filter");
     const char *model = NULL, *known_in = NULL, *known_out = NULL, *output = NULL;
     int batch = 16, gzip = 0, keep_all = 0, stats = isatty(STDERR_FILENO), max_len = 256, use_bos = 1, use_cuda = 0;
+    int shared_prefix = 1;
     enum { OPT_KNOWN = 256, OPT_KNOWN_OUT, OPT_ALL, OPT_STATS, OPT_MAX_LEN, OPT_NO_BOS, OPT_DEVICE,
-           OPT_VERSION };
+           OPT_NO_SHARED_PREFIX, OPT_VERSION };
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},     {"batch", required_argument, 0, 'b'},
         {"known", required_argument, 0, OPT_KNOWN}, {"known-out", required_argument, 0, OPT_KNOWN_OUT},
         {"all", no_argument, 0, OPT_ALL},         {"stats", no_argument, 0, OPT_STATS},
         {"max-len", required_argument, 0, OPT_MAX_LEN}, {"no-bos", no_argument, 0, OPT_NO_BOS},
         {"device", required_argument, 0, OPT_DEVICE},
+        {"no-shared-prefix", no_argument, 0, OPT_NO_SHARED_PREFIX},
         {"threads", required_argument, 0, 't'},   {"output", required_argument, 0, 'o'},
         {"gzip", no_argument, 0, 'z'},            {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, OPT_VERSION}, {0, 0, 0, 0}};
@@ -374,6 +393,7 @@ int main(int argc, char **argv)
         case OPT_MAX_LEN: max_len = (int)hd_cli_parse_count("--max-len", optarg); break;
         case OPT_NO_BOS: use_bos = 0; break;
         case OPT_DEVICE: use_cuda = hd_cli_parse_device(optarg); break;
+        case OPT_NO_SHARED_PREFIX: shared_prefix = 0; break;
         case 't': hd_set_threads((int)hd_cli_parse_count("--threads", optarg)); break;
         case 'o': output = optarg; break;
         case 'z': gzip = 1; break;
@@ -394,6 +414,8 @@ int main(int argc, char **argv)
     model_runner_init(&f.runner, &f.target.model, max_len);
     if (use_cuda && !(f.runner.gpu = llama_cuda_create(&f.target.model)))
         hd_die("--device cuda: %s", hd_last_error());
+    /* the key/value cache of the shared-prefix check is CPU code */
+    f.shared_prefix = shared_prefix && !use_cuda;
     f.known = known_in ? known_filter_load(known_in) : known_filter_new();
     if (!f.known) hd_die("%s", hd_last_error());
 
@@ -424,10 +446,12 @@ int main(int argc, char **argv)
 
     /* a few batches at a time: repeats within a window run once (and
      * across windows the known table catches them), and sorting a window
-     * by length makes batches of alike lengths */
+     * by length (or by tokens, to find shared prefixes) makes batches of
+     * alike sequences; a larger window finds more prompts of one template */
     double t0 = now_s();
-    if (queries) run_queries(&f, in, batch * 16, max_len);
-    else if (pair_window_run(in, &f.target, f.out, batch * 16, flush_window, &f) < 0)
+    int window = batch * (f.shared_prefix ? 64 : 16);
+    if (queries) run_queries(&f, in, window, max_len);
+    else if (pair_window_run(in, &f.target, f.out, window, flush_window, &f) < 0)
         hd_die("%s", hd_last_error());
     double elapsed = now_s() - t0;
     if (record_writer_close(f.out) < 0) hd_die("%s", hd_last_error());
@@ -445,6 +469,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %lld %s in %.1f s (%.1f/s); the model ran %lld distinct prompts (%.1f/s)\n",
                 hd_progname, tried, queries ? "queries" : "pairs", elapsed, elapsed > 0 ? tried / elapsed : 0.0,
                 f.n_run, elapsed > 0 ? f.n_run / elapsed : 0.0);
+        if (f.shared_prefix && f.prefix.tokens > 0)
+            fprintf(stderr, "%s: shared prefixes: %lld groups; the model ran %lld of %lld token positions (%.1f%%)\n",
+                    hd_progname, f.prefix.groups, f.prefix.computed, f.prefix.tokens,
+                    100.0 * f.prefix.computed / f.prefix.tokens);
     }
     free(f.stats);
     record_input_close(in);

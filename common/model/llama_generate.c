@@ -91,6 +91,7 @@ void llama_kv_reset(LlamaKVCache *c)
 {
     c->b = 0;
     c->len = 0;
+    c->step_T = 0;
     memset(c->mask, 0, (size_t)c->max_b * c->cap * sizeof *c->mask);
     memset(c->n_real, 0, (size_t)c->max_b * sizeof *c->n_real);
 }
@@ -142,12 +143,76 @@ int llama_kv_step(const LlamaModel *m, LlamaKVCache *c, const int *ids, const in
         c->x_next = t;
     }
     c->len += Tq;
+    c->step_T = Tq;
     /* Only each row's last token needs the final norm and the LM head. */
     for (int r = 0; r < b; r++)
         memcpy(c->scratch.normed + (size_t)r * d, c->x + ((size_t)r * Tq + Tq - 1) * d,
                (size_t)d * sizeof(float));
     rmsnorm_forward(c->last, NULL, c->scratch.normed, m->final_norm, b, d, cfg->rms_norm_eps);
     matmul_forward(c->logits, c->last, m->lm_head, NULL, b, d, V);
+    return 0;
+}
+
+int llama_kv_save_row(const LlamaKVCache *c, int r, int n, float *k, float *v)
+{
+    if (r < 0 || r >= c->b || n < 0 || n > c->len)
+        return hd_fail("llama kv cache: save %d steps of row %d (have %d rows, %d steps)", n, r, c->b, c->len);
+    const size_t kvd = (size_t)c->cfg.n_kv_heads * c->cfg.head_dim;
+    const size_t layer_block = (size_t)c->max_b * c->cap * kvd;
+    const size_t from = ((size_t)r * c->cap + c->len - n) * kvd, bytes = (size_t)n * kvd * sizeof(float);
+    for (int l = 0; l < c->cfg.n_layers; l++) {
+        memcpy(k + (size_t)l * n * kvd, c->k + l * layer_block + from, bytes);
+        memcpy(v + (size_t)l * n * kvd, c->v + l * layer_block + from, bytes);
+    }
+    return 0;
+}
+
+int llama_kv_start_rows(LlamaKVCache *c, int b, int len)
+{
+    if (b < 1 || b > c->max_b || len < 0 || len > c->cap)
+        return hd_fail("llama kv cache: %d rows of %d steps outside the capacity %d x %d", b, len, c->max_b, c->cap);
+    llama_kv_reset(c);
+    c->b = b;
+    c->len = len;
+    return 0;
+}
+
+int llama_kv_load_row(LlamaKVCache *c, int r, int n, const float *k, const float *v)
+{
+    if (r < 0 || r >= c->b || n < 0 || n > c->len)
+        return hd_fail("llama kv cache: load %d steps into row %d (have %d rows, %d steps)", n, r, c->b, c->len);
+    const size_t kvd = (size_t)c->cfg.n_kv_heads * c->cfg.head_dim;
+    const size_t layer_block = (size_t)c->max_b * c->cap * kvd;
+    const size_t to = ((size_t)r * c->cap + c->len - n) * kvd, bytes = (size_t)n * kvd * sizeof(float);
+    for (int l = 0; l < c->cfg.n_layers; l++) {
+        memcpy(c->k + l * layer_block + to, k + (size_t)l * n * kvd, bytes);
+        memcpy(c->v + l * layer_block + to, v + (size_t)l * n * kvd, bytes);
+    }
+    int *mask = c->mask + (size_t)r * c->cap;
+    for (int t = 0; t < c->len; t++) mask[t] = t >= c->len - n;
+    c->n_real[r] = n;
+    return 0;
+}
+
+int llama_kv_logits_rows(const LlamaModel *m, const LlamaKVCache *c, const int *rows, int n,
+                         float *logits)
+{
+    const int d = c->cfg.hidden_size, N = c->b * c->step_T;
+    if (c->step_T < 1) return hd_fail("llama kv cache: no step to read logits from");
+    if (n < 1) return 0;
+    float *in = hd_malloc((size_t)n * d * sizeof *in), *normed = hd_malloc((size_t)n * d * sizeof *normed);
+    for (int i = 0; i < n; i++) {
+        if (rows[i] < 0 || rows[i] >= N) {
+            free(in);
+            free(normed);
+            return hd_fail("llama kv cache: row %d outside the last step's %d", rows[i], N);
+        }
+        memcpy(in + (size_t)i * d, c->x + (size_t)rows[i] * d, (size_t)d * sizeof(float));
+    }
+    rmsnorm_forward(normed, NULL, in, m->final_norm, n, d, c->cfg.rms_norm_eps);
+    matmul_forward(logits, normed, m->lm_head, NULL, n, d, c->cfg.vocab_size);
+    free(in);
+    free(normed);
     return 0;
 }
 

@@ -18,6 +18,7 @@ typedef struct {
     LlamaConfig cfg;
     int max_b, max_step, cap;   /* rows, tokens per step, time steps in the cache */
     int b, len;                 /* rows in use, time steps filled */
+    int step_T;                 /* tokens per row of the last step (rows of x) */
     float *k, *v;               /* n_layers blocks of [max_b, cap, Hkv*hd] */
     int *mask;                  /* [max_b, cap] 1 = real token */
     int *n_real;                /* [max_b] real tokens fed so far */
@@ -44,6 +45,24 @@ void llama_kv_reset(LlamaKVCache *c);
  * row.  -1 with a message on bad ids or mask values, or a full cache. */
 int llama_kv_step(const LlamaModel *m, LlamaKVCache *c, const int *ids, const int *mask, int b,
                   int Tq);
+
+/* Saving and reloading rows, so that a prompt prefix shared by several
+ * sequences runs once: after a step, llama_kv_save_row copies the keys and
+ * values of row r's last n time steps, every layer, to k and v
+ * [n_layers, n, Hkv*hd]; llama_kv_start_rows empties the cache for b rows
+ * of len masked time steps, and llama_kv_load_row fills row r's last n of
+ * them from saved keys and values (RoPE already applied at the positions
+ * they had, so the row's next tokens continue at position n).  -1 with a
+ * message on sizes outside the cache. */
+int llama_kv_save_row(const LlamaKVCache *c, int r, int n, float *k, float *v);
+int llama_kv_start_rows(LlamaKVCache *c, int b, int len);
+int llama_kv_load_row(LlamaKVCache *c, int r, int n, const float *k, const float *v);
+
+/* Logits [n, vocab] at n tokens of the last step: rows[i] = r * step_T + t
+ * for token t of row r.  What a teacher-forced check needs (the logits at
+ * every answer position), where llama_kv_step gives only each row's last. */
+int llama_kv_logits_rows(const LlamaModel *m, const LlamaKVCache *c, const int *rows, int n,
+                         float *logits);
 
 /* Index of the largest of n values (the first one on ties, as torch.argmax). */
 int llama_argmax(const float *x, int n);

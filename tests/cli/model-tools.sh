@@ -54,6 +54,12 @@ check "hd-filter on queries: a pair record among them is named" bash -c "
     $BIN/hd-cat --to-records --kind queries -o $TMP/mixed.msgpack $TMP/mixed.jsonl &&
     ! $BIN/hd-filter $TMP/mixed.msgpack > /dev/null 2> $TMP/merr &&
     [ \$(wc -l < $TMP/merr) = 1 ] && grep -q 'mixed.msgpack: record 2: not a query record' $TMP/merr"
+check "hd-filter: shared prefixes run once, outcomes as whole sequences (tiny model)" bash -c "
+    $BIN/hd-filter --stats -o $TMP/qs.msgpack $TMP/q.msgpack 2> $TMP/qserr &&
+    $BIN/hd-filter --no-shared-prefix --stats -o $TMP/qw.msgpack $TMP/q.msgpack 2> $TMP/qwerr &&
+    diff <($BIN/hd-cat $TMP/qs.msgpack | tail -n +2) <($BIN/hd-cat $TMP/qw.msgpack | tail -n +2) &&
+    grep -q 'shared prefixes: [0-9]* groups; the model ran [0-9]* of [0-9]* token positions' $TMP/qserr &&
+    ! grep -q 'shared prefixes' $TMP/qwerr"
 # The tiny random model knows no fact; SmolLM2 (make model) knows some.
 SMOL=models/SmolLM2-135M-Instruct.Q4_1.gguf
 if [ -f $SMOL ]; then
@@ -65,8 +71,16 @@ if [ -f $SMOL ]; then
             --filter $TMP/qk3.msgpack -o $TMP/fk.msgpack &&
         [ \$($BIN/hd-cat --count $TMP/fk.msgpack) = \$n ] &&
         $BIN/hd-filter -m $SMOL $TMP/fk.msgpack | $BIN/hd-cat --count | grep -qx \$n"
+    check "hd-filter on SmolLM2: shared prefixes give the outcomes of whole sequences, fewer positions" bash -c "
+        $BIN/ravel-pairs --domain physical_object --attribute Category,Color --split val --queries -n 40 |
+            tee $TMP/pq.msgpack | $BIN/hd-filter -m $SMOL -b 4 --stats -o $TMP/pk.msgpack 2> $TMP/pkerr &&
+        $BIN/hd-filter -m $SMOL -b 4 --no-shared-prefix -o $TMP/pw.msgpack $TMP/pq.msgpack &&
+        [ \$($BIN/hd-cat --where correct=true --count $TMP/pk.msgpack) -ge 5 ] &&
+        diff <($BIN/hd-cat $TMP/pk.msgpack | tail -n +2) <($BIN/hd-cat $TMP/pw.msgpack | tail -n +2) &&
+        awk '/shared prefixes/ { ran = \$(NF-5); all = \$(NF-3); ok = ran < 0.7 * all } END { exit !ok }' $TMP/pkerr"
 else
     skip "ravel-pairs --from-known then hd-filter on SmolLM2" "no $SMOL (make model)"
+    skip "hd-filter on SmolLM2: shared prefixes" "no $SMOL (make model)"
 fi
 
 $BIN/cache-acts -b 4 $TMP/pairs.msgpack -o $TMP/acts.msgpack
