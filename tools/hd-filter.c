@@ -150,20 +150,16 @@ static int by_length(const void *a, const void *b)
 /* Runs the model on seqs[0..m), batched by length; correct[j] per sequence. */
 static void run_batches(Filter *f, const TokenSeq **seqs, int m, int *correct)
 {
-    int *order = hd_malloc((size_t)(m ? m : 1) * sizeof *order);
-    const TokenSeq **sorted = hd_malloc((size_t)(m ? m : 1) * sizeof *sorted);
-    int32_t **pred = hd_malloc((size_t)(m ? m : 1) * sizeof *pred);
-    int *ok = hd_malloc((size_t)(m ? m : 1) * sizeof *ok);
     if (f->shared_prefix) {
         if (prefix_check_run(&f->target.model, seqs, m, f->batch, correct, &f->prefix) < 0)
             hd_die("%s", hd_last_error());
         f->n_run += m;
-        free(order);
-        free(sorted);
-        free(pred);
-        free(ok);
         return;
     }
+    int *order = hd_malloc((size_t)(m ? m : 1) * sizeof *order);
+    const TokenSeq **sorted = hd_malloc((size_t)(m ? m : 1) * sizeof *sorted);
+    int32_t **pred = hd_malloc((size_t)(m ? m : 1) * sizeof *pred);
+    int *ok = hd_malloc((size_t)(m ? m : 1) * sizeof *ok);
     for (int j = 0; j < m; j++) order[j] = j;
     sort_base = seqs;
     qsort(order, (size_t)m, sizeof *order, by_length);

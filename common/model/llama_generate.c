@@ -153,16 +153,21 @@ int llama_kv_step(const LlamaModel *m, LlamaKVCache *c, const int *ids, const in
     return 0;
 }
 
+/* Offset (floats) of layer l, row r, time t in the cache's k or v. */
+static size_t kv_at(const LlamaKVCache *c, int l, int r, int t)
+{
+    const size_t kvd = (size_t)c->cfg.n_kv_heads * c->cfg.head_dim;
+    return (((size_t)l * c->max_b + r) * c->cap + t) * kvd;
+}
+
 int llama_kv_save_row(const LlamaKVCache *c, int r, int n, float *k, float *v)
 {
     if (r < 0 || r >= c->b || n < 0 || n > c->len)
         return hd_fail("llama kv cache: save %d steps of row %d (have %d rows, %d steps)", n, r, c->b, c->len);
-    const size_t kvd = (size_t)c->cfg.n_kv_heads * c->cfg.head_dim;
-    const size_t layer_block = (size_t)c->max_b * c->cap * kvd;
-    const size_t from = ((size_t)r * c->cap + c->len - n) * kvd, bytes = (size_t)n * kvd * sizeof(float);
+    const size_t step = (size_t)n * c->cfg.n_kv_heads * c->cfg.head_dim;
     for (int l = 0; l < c->cfg.n_layers; l++) {
-        memcpy(k + (size_t)l * n * kvd, c->k + l * layer_block + from, bytes);
-        memcpy(v + (size_t)l * n * kvd, c->v + l * layer_block + from, bytes);
+        memcpy(k + l * step, c->k + kv_at(c, l, r, c->len - n), step * sizeof(float));
+        memcpy(v + l * step, c->v + kv_at(c, l, r, c->len - n), step * sizeof(float));
     }
     return 0;
 }
@@ -181,12 +186,10 @@ int llama_kv_load_row(LlamaKVCache *c, int r, int n, const float *k, const float
 {
     if (r < 0 || r >= c->b || n < 0 || n > c->len)
         return hd_fail("llama kv cache: load %d steps into row %d (have %d rows, %d steps)", n, r, c->b, c->len);
-    const size_t kvd = (size_t)c->cfg.n_kv_heads * c->cfg.head_dim;
-    const size_t layer_block = (size_t)c->max_b * c->cap * kvd;
-    const size_t to = ((size_t)r * c->cap + c->len - n) * kvd, bytes = (size_t)n * kvd * sizeof(float);
+    const size_t step = (size_t)n * c->cfg.n_kv_heads * c->cfg.head_dim;
     for (int l = 0; l < c->cfg.n_layers; l++) {
-        memcpy(c->k + l * layer_block + to, k + (size_t)l * n * kvd, bytes);
-        memcpy(c->v + l * layer_block + to, v + (size_t)l * n * kvd, bytes);
+        memcpy(c->k + kv_at(c, l, r, c->len - n), k + l * step, step * sizeof(float));
+        memcpy(c->v + kv_at(c, l, r, c->len - n), v + l * step, step * sizeof(float));
     }
     int *mask = c->mask + (size_t)r * c->cap;
     for (int t = 0; t < c->len; t++) mask[t] = t >= c->len - n;
