@@ -192,6 +192,45 @@ static void prefix_check_equals_full_forward_rule(void **state)
     llama_model_free(&m);
 }
 
+/* The planned costs, counted by hand.  Eight prompts of one template (BOS,
+ * 9 template tokens, a 1-token entity, a 2-token tail, a 1-token answer;
+ * 14 tokens): one part of prefix 10 and rests of 4, so 10 + 8 * 4 = 42
+ * positions, against two whole batches of 4 * 14.  Four prompts that share
+ * only BOS (lengths 5..8): each its own part, prefixes up to 6 in one
+ * left-padded batch (4 * 6) and rests of 2 (4 * 2), as many as the whole
+ * sequences in one batch padded to 8: sharing does not pay. */
+static void prefix_check_costs_by_hand(void **state)
+{
+    (void)state;
+    int32_t ids[8][14];
+    TokenSeq seqs[8];
+    const TokenSeq *ptrs[8];
+    for (int i = 0; i < 8; i++) {
+        int t = 0;
+        ids[i][t++] = 1;
+        for (int j = 0; j < 9; j++) ids[i][t++] = 3 + j;
+        ids[i][t++] = 20 + i;
+        ids[i][t++] = 40;
+        ids[i][t++] = 41;
+        ids[i][t++] = 50 + i;
+        seqs[i] = (TokenSeq){ids[i], t, t - 1, -1};
+        ptrs[i] = &seqs[i];
+    }
+    long long shared, whole;
+    prefix_check_costs(ptrs, 8, 4, &shared, &whole);
+    assert_int_equal(shared, 42);
+    assert_int_equal(whole, 112);
+    for (int i = 0; i < 4; i++) {
+        int n = 5 + i;
+        ids[i][0] = 1;
+        for (int t = 1; t < n; t++) ids[i][t] = 10 * (i + 1) + t;
+        seqs[i] = (TokenSeq){ids[i], n, n - 1, -1};
+    }
+    prefix_check_costs(ptrs, 4, 4, &shared, &whole);
+    assert_int_equal(shared, 32);
+    assert_int_equal(whole, 32);
+}
+
 /* A row that emits a stop token keeps it and gets -1 afterwards; the others go on. */
 static void greedy_stops_per_row(void **state)
 {
@@ -304,6 +343,7 @@ int main(void)
         cmocka_unit_test(kv_cache_equals_full_forward),
         cmocka_unit_test(kv_reload_equals_full_forward),
         cmocka_unit_test(prefix_check_equals_full_forward_rule),
+        cmocka_unit_test(prefix_check_costs_by_hand),
         cmocka_unit_test(greedy_stops_per_row),
         cmocka_unit_test(tiny_llama_greedy_matches_transformers),
         cmocka_unit_test(smollm2_greedy),

@@ -89,6 +89,7 @@ typedef struct {
     long long n_run;         /* sequences the model ran */
     int shared_prefix;       /* the CPU check with shared prefixes (prefix_check.h) */
     PrefixCheckStats prefix;
+    long long n_windows, n_whole; /* model calls, and those where sharing did not pay */
 } Filter;
 
 static void count_key(Filter *f, const char *key, int kept)
@@ -150,11 +151,21 @@ static int by_length(const void *a, const void *b)
 /* Runs the model on seqs[0..m), batched by length; correct[j] per sequence. */
 static void run_batches(Filter *f, const TokenSeq **seqs, int m, int *correct)
 {
-    if (f->shared_prefix) {
-        if (prefix_check_run(&f->target.model, seqs, m, f->batch, correct, &f->prefix) < 0)
-            hd_die("%s", hd_last_error());
-        f->n_run += m;
-        return;
+    if (f->shared_prefix && m > 0) {
+        long long shared, whole;
+        prefix_check_costs(seqs, m, f->batch, &shared, &whole);
+        f->n_windows++;
+        if (shared < whole) {
+            if (prefix_check_run(&f->target.model, seqs, m, f->batch, correct, &f->prefix) < 0)
+                hd_die("%s", hd_last_error());
+            f->n_run += m;
+            return;
+        }
+        /* a few diverse prompts share little but BOS: whole sequences
+         * cost fewer positions than the two passes of shared prefixes */
+        f->n_whole++;
+        f->prefix.computed += whole;
+        for (int j = 0; j < m; j++) f->prefix.tokens += seqs[j]->n;
     }
     int *order = hd_malloc((size_t)(m ? m : 1) * sizeof *order);
     const TokenSeq **sorted = hd_malloc((size_t)(m ? m : 1) * sizeof *sorted);
@@ -469,6 +480,9 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s: shared prefixes: %lld groups; the model ran %lld of %lld token positions (%.1f%%)\n",
                     hd_progname, f.prefix.groups, f.prefix.computed, f.prefix.tokens,
                     100.0 * f.prefix.computed / f.prefix.tokens);
+        if (f.n_whole > 0)
+            fprintf(stderr, "%s: %lld of %lld model calls ran whole sequences (sharing prefixes would not pay)\n",
+                    hd_progname, f.n_whole, f.n_windows);
     }
     free(f.stats);
     record_input_close(in);

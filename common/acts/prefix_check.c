@@ -21,6 +21,12 @@ static int by_ids(const void *a, const void *b)
     return (i > j) - (i < j);
 }
 
+static int int_cmp(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
 static int common_prefix(const TokenSeq *x, const TokenSeq *y)
 {
     int n = x->n < y->n ? x->n : y->n, t = 0;
@@ -188,89 +194,146 @@ static int run_rests(Run *run, const TokenSeq *const *seqs, const int *order, co
     return 0;
 }
 
+/* What prefix_check_run will do: the sequences with an answer in token
+ * order, their parts, the rests' batches (parts by[batch_end[b-1] ..
+ * batch_end[b])) and the prefixes' order (by_p), with the cache's sizes and
+ * the token positions the model will run. */
+typedef struct {
+    int m_run, *order;
+    Part *parts;
+    int np, *by, *batch_end, n_batches, *by_p;
+    int R, need_step, need_cap, max_answer;
+    long long cost;
+} Plan;
+
+static void plan_make(const TokenSeq *const *seqs, int n, int batch, int *correct, Plan *pl)
+{
+    memset(pl, 0, sizeof *pl);
+    pl->order = hd_malloc((size_t)(n ? n : 1) * sizeof *pl->order);
+    pl->max_answer = 1;
+    for (int i = 0; i < n; i++) {
+        if (correct) correct[i] = 0;
+        const TokenSeq *s = seqs[i];
+        if (s->prompt_len < 1 || s->prompt_len >= s->n) continue;
+        pl->order[pl->m_run++] = i;
+        if (s->n - s->prompt_len > pl->max_answer) pl->max_answer = s->n - s->prompt_len;
+    }
+    sort_seqs = seqs;
+    qsort(pl->order, (size_t)pl->m_run, sizeof *pl->order, by_ids);
+
+    /* Batches of up to R rows: two batches' worth, as the rests are short
+     * and a GEMM over few rows spends its time packing the weights. */
+    const int R = pl->R = 2 * batch;
+    int np = 0;
+    Part *parts = pl->parts = make_parts(seqs, pl->order, pl->m_run, R, &np);
+    pl->np = np;
+    pl->need_step = pl->need_cap = 1;
+    for (int g = 0; g < np; g++)
+        if (parts[g].P > pl->need_step) pl->need_step = parts[g].P;
+    /* the rests' batches, in order of length; their sizes size the cache */
+    pl->by = hd_malloc((size_t)(np ? np : 1) * sizeof *pl->by);
+    pl->batch_end = hd_malloc((size_t)(np ? np : 1) * sizeof *pl->batch_end);
+    for (int g = 0; g < np; g++) pl->by[g] = g;
+    sort_parts = parts;
+    qsort(pl->by, (size_t)np, sizeof *pl->by, by_rest);
+    for (int g = 0; g < np;) {
+        int rows = 0, Pmax = 0, Smax = 1, h = g;
+        while (h < np && rows + parts[pl->by[h]].k <= R) {
+            rows += parts[pl->by[h]].k;
+            if (parts[pl->by[h]].P > Pmax) Pmax = parts[pl->by[h]].P;
+            if (parts[pl->by[h]].S > Smax) Smax = parts[pl->by[h]].S;
+            h++;
+        }
+        pl->batch_end[pl->n_batches++] = h;
+        pl->cost += (long long)rows * Smax;
+        if (Smax > pl->need_step) pl->need_step = Smax;
+        if (Pmax + Smax > pl->need_cap) pl->need_cap = Pmax + Smax;
+        g = h;
+    }
+    if (pl->need_step > pl->need_cap) pl->need_cap = pl->need_step;
+    /* the prefixes' batches, in order of length (as run_prefixes cuts them) */
+    pl->by_p = hd_malloc((size_t)(np ? np : 1) * sizeof *pl->by_p);
+    for (int g = 0; g < np; g++) pl->by_p[g] = g;
+    qsort(pl->by_p, (size_t)np, sizeof *pl->by_p, by_prefix);
+    for (int g = 0; g < np; g += R) {
+        int h = g + R < np ? g + R : np;
+        pl->cost += (long long)(h - g) * parts[pl->by_p[h - 1]].P; /* ascending: the last is the longest */
+    }
+}
+
+static void plan_free(Plan *pl)
+{
+    free(pl->order);
+    free(pl->parts);
+    free(pl->by);
+    free(pl->batch_end);
+    free(pl->by_p);
+}
+
+void prefix_check_costs(const TokenSeq *const *seqs, int n, int batch, long long *shared, long long *whole)
+{
+    Plan pl;
+    plan_make(seqs, n, batch < 1 ? 1 : batch, NULL, &pl);
+    *shared = pl.cost;
+    plan_free(&pl);
+    /* model_runner's batches: sorted by length, each left-padded to its longest */
+    int *len = hd_malloc((size_t)(n ? n : 1) * sizeof *len);
+    for (int i = 0; i < n; i++) len[i] = seqs[i]->n;
+    qsort(len, (size_t)n, sizeof *len, int_cmp);
+    *whole = 0;
+    for (int i = 0; i < n; i += batch) {
+        int h = i + batch < n ? i + batch : n;
+        *whole += (long long)(h - i) * len[h - 1];
+    }
+    free(len);
+}
+
 int prefix_check_run(const LlamaModel *m, const TokenSeq *const *seqs, int n, int batch,
                      int *correct, PrefixCheckStats *stats)
 {
     if (batch < 1) return hd_fail("prefix check: batch of %d", batch);
     /* only sequences with an answer run; the others are not correct */
-    int *order = hd_malloc((size_t)(n ? n : 1) * sizeof *order);
-    int m_run = 0, max_answer = 1;
-    for (int i = 0; i < n; i++) {
-        correct[i] = 0;
-        const TokenSeq *s = seqs[i];
-        if (s->prompt_len < 1 || s->prompt_len >= s->n) continue;
-        order[m_run++] = i;
-        if (s->n - s->prompt_len > max_answer) max_answer = s->n - s->prompt_len;
-    }
-    if (m_run == 0) {
-        free(order);
+    Plan pl;
+    plan_make(seqs, n, batch, correct, &pl);
+    if (pl.m_run == 0) {
+        plan_free(&pl);
         return 0;
     }
-    sort_seqs = seqs;
-    qsort(order, (size_t)m_run, sizeof *order, by_ids);
-
-    /* Batches of up to R rows: two batches' worth, as the rests are short
-     * and a GEMM over few rows spends its time packing the weights. */
-    const int R = 2 * batch;
-    int np = 0;
-    Part *parts = make_parts(seqs, order, m_run, R, &np);
+    const int R = pl.R, np = pl.np;
+    const Part *parts = pl.parts;
+    const int *order = pl.order;
     const LlamaConfig *cfg = &m->cfg;
     Run run = {m, NULL, R, NULL, NULL, NULL, NULL, NULL, NULL, (size_t)cfg->n_layers * cfg->n_kv_heads * cfg->head_dim};
     run.at = hd_malloc((size_t)np * sizeof *run.at);
     size_t store = 0;
-    int need_step = 1, need_cap = 1;
     for (int g = 0; g < np; g++) {
         run.at[g] = store;
         store += 2 * (size_t)parts[g].P * run.per_step;
-        if (parts[g].P > need_step) need_step = parts[g].P;
     }
-    /* the rests' batches, in order of length; their sizes size the cache */
-    int *by = hd_malloc((size_t)np * sizeof *by), *batch_end = hd_malloc((size_t)np * sizeof *batch_end);
-    int n_batches = 0;
-    for (int g = 0; g < np; g++) by[g] = g;
-    sort_parts = parts;
-    qsort(by, (size_t)np, sizeof *by, by_rest);
-    for (int g = 0; g < np;) {
-        int rows = 0, Pmax = 0, Smax = 1, h = g;
-        while (h < np && rows + parts[by[h]].k <= R) {
-            rows += parts[by[h]].k;
-            if (parts[by[h]].P > Pmax) Pmax = parts[by[h]].P;
-            if (parts[by[h]].S > Smax) Smax = parts[by[h]].S;
-            h++;
-        }
-        batch_end[n_batches++] = h;
-        if (Smax > need_step) need_step = Smax;
-        if (Pmax + Smax > need_cap) need_cap = Pmax + Smax;
-        g = h;
-    }
-    if (need_step > need_cap) need_cap = need_step;
     if (stats) {
         stats->groups += np;
-        for (int j = 0; j < m_run; j++) stats->tokens += seqs[order[j]]->n;
+        for (int j = 0; j < pl.m_run; j++) stats->tokens += seqs[order[j]]->n;
     }
 
     int rc = 0;
-    run.kv = llama_kv_create(cfg, R, need_step, need_cap);
+    run.kv = llama_kv_create(cfg, R, pl.need_step, pl.need_cap);
     run.store = malloc((store ? store : 1) * sizeof *run.store);
-    run.logits = malloc((size_t)R * max_answer * cfg->vocab_size * sizeof *run.logits);
+    run.logits = malloc((size_t)R * pl.max_answer * cfg->vocab_size * sizeof *run.logits);
     if (!run.kv) rc = -1;
     else if (!run.store || !run.logits)
         rc = hd_fail("prefix check: cannot allocate %.1f MiB of prefix keys and values and logits",
-                     (store + (double)R * max_answer * cfg->vocab_size) * 4.0 / 1048576.0);
-    run.ids = hd_malloc((size_t)R * need_step * sizeof *run.ids);
-    run.mask = hd_malloc((size_t)R * need_step * sizeof *run.mask);
-    run.rows = hd_malloc((size_t)R * max_answer * sizeof *run.rows);
+                     (store + (double)R * pl.max_answer * cfg->vocab_size) * 4.0 / 1048576.0);
+    run.ids = hd_malloc((size_t)R * pl.need_step * sizeof *run.ids);
+    run.mask = hd_malloc((size_t)R * pl.need_step * sizeof *run.mask);
+    run.rows = hd_malloc((size_t)R * pl.max_answer * sizeof *run.rows);
     const Part **batch_parts = hd_malloc((size_t)R * sizeof *batch_parts);
     size_t *batch_at = hd_malloc((size_t)R * sizeof *batch_at);
-    int *by_p = hd_malloc((size_t)np * sizeof *by_p);
-    for (int g = 0; g < np; g++) by_p[g] = g;
-    qsort(by_p, (size_t)np, sizeof *by_p, by_prefix);
-    if (rc == 0) rc = run_prefixes(&run, seqs, order, parts, by_p, np, stats);
-    for (int b = 0, g = 0; rc == 0 && b < n_batches; g = batch_end[b++]) {
+    if (rc == 0) rc = run_prefixes(&run, seqs, order, parts, pl.by_p, np, stats);
+    for (int b = 0, g = 0; rc == 0 && b < pl.n_batches; g = pl.batch_end[b++]) {
         int k = 0;
-        for (int h = g; h < batch_end[b]; h++, k++) {
-            batch_parts[k] = &parts[by[h]];
-            batch_at[k] = run.at[by[h]];
+        for (int h = g; h < pl.batch_end[b]; h++, k++) {
+            batch_parts[k] = &parts[pl.by[h]];
+            batch_at[k] = run.at[pl.by[h]];
         }
         rc = run_rests(&run, seqs, order, batch_parts, batch_at, k, correct, stats);
     }
@@ -283,10 +346,6 @@ int prefix_check_run(const LlamaModel *m, const TokenSeq *const *seqs, int n, in
     free(run.at);
     free(batch_parts);
     free(batch_at);
-    free(by_p);
-    free(by);
-    free(batch_end);
-    free(parts);
-    free(order);
+    plan_free(&pl);
     return rc;
 }

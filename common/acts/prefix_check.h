@@ -5,10 +5,11 @@
  * shares the template's text before the entity (74-90% of a RAVEL
  * template's characters).  The sequences are sorted by their token ids, so
  * that those sharing a prefix lie next to each other, and cut into groups of
- * at most `batch`; each group's common token prefix runs once (one row)
- * through a key/value cache, which is then copied to every row of the group
- * (llama_kv_fork), and only the rest of each sequence (entity, template
- * tail, answer) runs as a right-padded batch.  A group ends where adding the
+ * at most twice `batch`; each group's common token prefix runs once (one
+ * row of a left-padded batch of prefixes) through a key/value cache, whose
+ * rows are saved and then loaded behind every sequence of the group
+ * (llama_kv_save_row / llama_kv_load_row), and only the rest of each
+ * sequence (entity, template tail, answer) runs as a right-padded batch.  A group ends where adding the
  * next sequence would raise the group's cost per sequence (its shared prefix
  * would shrink too much), so groups follow the templates.
  *
@@ -35,5 +36,13 @@ typedef struct {
  * message on a failed allocation or forward. */
 int prefix_check_run(const LlamaModel *m, const TokenSeq *const *seqs, int n, int batch,
                      int *correct, PrefixCheckStats *stats);
+
+/* Token positions (pads included) the model would run for seqs[0..n):
+ * *shared as prefix_check_run plans them, *whole as model_runner runs the
+ * same sequences (sorted by length, `batch` per batch, padded to the
+ * longest).  Sharing pays only where templates repeat within the call: on
+ * a few diverse prompts the prefixes share little but BOS and the plan's
+ * two passes cost more than the whole sequences (a caller compares). */
+void prefix_check_costs(const TokenSeq *const *seqs, int n, int batch, long long *shared, long long *whole);
 
 #endif

@@ -60,6 +60,11 @@ check "hd-filter: shared prefixes run once, outcomes as whole sequences (tiny mo
     diff <($BIN/hd-cat $TMP/qs.msgpack | tail -n +2) <($BIN/hd-cat $TMP/qw.msgpack | tail -n +2) &&
     grep -q 'shared prefixes: [0-9]* groups; the model ran [0-9]* of [0-9]* token positions' $TMP/qserr &&
     ! grep -q 'shared prefixes' $TMP/qwerr"
+check "hd-filter on a few diverse prompts: whole sequences where sharing would not pay" bash -c "
+    $BIN/hd-filter --stats -o $TMP/ds.msgpack $TMP/pairs.msgpack 2> $TMP/dserr &&
+    $BIN/hd-filter --no-shared-prefix -o $TMP/dw.msgpack $TMP/pairs.msgpack &&
+    diff <($BIN/hd-cat $TMP/ds.msgpack | tail -n +2) <($BIN/hd-cat $TMP/dw.msgpack | tail -n +2) &&
+    grep -q '1 of 1 model calls ran whole sequences (sharing prefixes would not pay)' $TMP/dserr"
 # The tiny random model knows no fact; SmolLM2 (make model) knows some.
 SMOL=models/SmolLM2-135M-Instruct.Q4_1.gguf
 if [ -f $SMOL ]; then
