@@ -202,6 +202,21 @@ $(SWEEP)/table.txt: $(SWEEP_SCORES)
 	( for f in $^; do echo "== $$f"; $(RAVEL_BIN)/hd-score --summarize --table --also-first 0 $$f \
 	    | sed -n '/^comparison/,/^$$/p' || exit 1; done ) > $@.tmp && mv $@.tmp $@
 
+# ---- Selection modes on val (make study-modes): which of HyperDAS's hard
+# selections (hyperdas(7), section 4) to report beside soft, chosen on the
+# val split with the largest size's model; `make study` scores soft and
+# column_argmax on test.
+MODES_VAL := $(STUDY)/hd-$(STUDY_LARGEST).modes.val.scores
+.PHONY: study-modes
+.SECONDARY: $(MODES_VAL)
+study-modes: $(MODES_VAL)
+	$(RAVEL_BIN)/hd-score --summarize --table --also-first 0 $< | sed -n '/^comparison/,/^$$/p'
+
+$(MODES_VAL): $(STUDY)/hd-$(STUDY_LARGEST).log $(STUDY)/val.acts
+	$(RAVEL_BIN)/hd-score $(MODEL_OPT) $(THREAD_OPT) -c $(STUDY)/hd-$(STUDY_LARGEST).ckpt \
+	  --modes soft,column_argmax,bidding_argmax,global_argmax,groundtruth -o $@.part $(STUDY)/val.acts
+	mv $@.part $@
+
 # ---- Ablations at the largest size (make study-ablate): HyperDAS with a
 # hypernetwork of 2 and 8 decoder layers instead of 4, and with the
 # scheduled sparsity loss on.  Each is scored on val and, once, on test,
@@ -213,7 +228,7 @@ ABLATE_OPTS_depth8   := --hyper-layers 8
 ABLATE_OPTS_sparsity := --sparsity 0.15:1.5:0.5
 .PHONY: study-ablate
 # (kept: make would delete the val scores as intermediates of the test ones)
-.SECONDARY: $(foreach a,$(STUDY_ABLATIONS),$(ABLATE)/hd-$(a).val.scores $(ABLATE)/hd-$(a).test.scores \
+.SECONDARY: $(foreach a,$(STUDY_ABLATIONS),$(ABLATE)/hd-$(a).log $(ABLATE)/hd-$(a).val.scores $(ABLATE)/hd-$(a).test.scores \
               $(ABLATE)/hd-$(a).named.scores)
 study-ablate: $(ABLATE)/table.txt
 	@cat $<
