@@ -41,6 +41,7 @@
 # Settings: the demo's HyperDAS and DAS options (chosen on val, RESULTS.md).
 # make study-sweep (below) runs the val-split sweeps behind the settings.
 
+COMMA         := ,
 STUDY         ?= out/study
 STUDY_DOMAIN  ?= physical_object
 STUDY_ATTRS   ?= Category,Color,Size,Texture
@@ -201,6 +202,87 @@ $(SWEEP)/hd-%.val.scores: $(SWEEP)/hd-%.log
 $(SWEEP)/table.txt: $(SWEEP_SCORES)
 	( for f in $^; do echo "== $$f"; $(RAVEL_BIN)/hd-score --summarize --table --also-first 0 $$f \
 	    | sed -n '/^comparison/,/^$$/p' || exit 1; done ) > $@.tmp && mv $@.tmp $@
+
+# ---- The intervention layer on val (make study-layers): DAS at the
+# entity's last token at each layer of STUDY_LAYERS (the study intervenes at
+# 15 of SmolLM2's 30; the k sweep's das-k128 is that row), STUDY_SWEEP_SIZE
+# pairs, STUDY_STEPS steps.  A control, not a tuning: does any layer let
+# one position's subspace flip the attribute and keep the others?
+STUDY_LAYERS ?= 5 10 20 25
+LAYERS       := $(STUDY)/layers
+.PHONY: study-layers
+.SECONDARY: $(foreach l,$(STUDY_LAYERS),$(LAYERS)/das-l$(l).log $(LAYERS)/das-l$(l).val.scores)
+study-layers: $(LAYERS)/table.txt
+	@cat $<
+
+$(LAYERS)/das-l%.log: $(STUDY)/train-$(STUDY_SWEEP_SIZE).acts $(STUDY)/val.acts
+	@mkdir -p $(LAYERS)
+	rm -rf $(LAYERS)/das-l$*.ckpt
+	$(RAVEL_BIN)/hd-train --method das $(MODEL_OPT) $(THREAD_OPT) -c $(LAYERS)/das-l$*.ckpt --seed $(STUDY_SEED) \
+	  --epochs 1000 --max-steps $(STUDY_STEPS) --layer $* $(STUDY_DAS_OPTS) -o $@.part $<
+	rm -f $(LAYERS)/das-l$*.ckpt/*.spool
+	mv $@.part $@
+
+$(LAYERS)/das-l%.val.scores: $(LAYERS)/das-l%.log
+	$(RAVEL_BIN)/hd-score $(MODEL_OPT) $(THREAD_OPT) -c $(LAYERS)/das-l$*.ckpt --modes groundtruth,random \
+	  -o $@.part $(STUDY)/val.acts
+	mv $@.part $@
+
+$(LAYERS)/table.txt: $(foreach l,$(STUDY_LAYERS),$(LAYERS)/das-l$(l).val.scores)
+	( for f in $^; do echo "== $$f"; $(RAVEL_BIN)/hd-score --summarize --table --also-first 0 $$f \
+	    | sed -n '/^comparison/,/^$$/p' || exit 1; done ) > $@.tmp && mv $@.tmp $@
+
+# ---- Longer training (make study-long): HyperDAS and DAS on the largest
+# size for STUDY_LONG_STEPS steps instead of STUDY_STEPS (the same cosine
+# schedule, stretched), evaluated on val every 250 steps, then scored on
+# val and, once, on test.  The study's evals showed isolation still rising
+# at its last steps (verb 11% at step 250, 62% at 500), while the paper
+# trains for 3-5 epochs of ~85,000 examples.
+STUDY_LONG_STEPS ?= 2000
+LONG             := $(STUDY)/long
+.PHONY: study-long
+.SECONDARY: $(foreach m,hd das,$(LONG)/$(m)-$(STUDY_LARGEST).log $(LONG)/$(m)-$(STUDY_LARGEST).val.scores)
+study-long: $(LONG)/table.txt
+	@cat $<
+
+$(LONG)/hd-%.log: $(STUDY)/train-%.acts $(STUDY)/val.acts
+	@mkdir -p $(LONG)
+	rm -rf $(LONG)/hd-$*.ckpt
+	$(RAVEL_BIN)/hd-train $(MODEL_OPT) $(THREAD_OPT) -c $(LONG)/hd-$*.ckpt --seed $(STUDY_SEED) \
+	  --epochs 1000 --max-steps $(STUDY_LONG_STEPS) $(STUDY_HD_OPTS) --val $(STUDY)/val.acts $(STUDY_EVAL) \
+	  --eval-modes soft,random -o $@.part $<
+	rm -f $(LONG)/hd-$*.ckpt/*.spool
+	mv $@.part $@
+
+$(LONG)/das-%.log: $(STUDY)/train-%.acts $(STUDY)/val.acts
+	@mkdir -p $(LONG)
+	rm -rf $(LONG)/das-$*.ckpt
+	$(RAVEL_BIN)/hd-train --method das $(MODEL_OPT) $(THREAD_OPT) -c $(LONG)/das-$*.ckpt --seed $(STUDY_SEED) \
+	  --epochs 1000 --max-steps $(STUDY_LONG_STEPS) $(STUDY_DAS_OPTS) --val $(STUDY)/val.acts $(STUDY_EVAL) -o $@.part $<
+	rm -f $(LONG)/das-$*.ckpt/*.spool
+	mv $@.part $@
+
+$(LONG)/hd-%.val.scores: $(LONG)/hd-%.log
+	$(RAVEL_BIN)/hd-score $(MODEL_OPT) $(THREAD_OPT) -c $(LONG)/hd-$*.ckpt --modes soft,groundtruth,random \
+	  -o $@.part $(STUDY)/val.acts
+	mv $@.part $@
+$(LONG)/das-%.val.scores: $(LONG)/das-%.log
+	$(RAVEL_BIN)/hd-score $(MODEL_OPT) $(THREAD_OPT) -c $(LONG)/das-$*.ckpt --modes groundtruth,random \
+	  -o $@.part $(STUDY)/val.acts
+	mv $@.part $@
+
+# test, once, after val
+$(LONG)/%.test.scores: $(LONG)/%.val.scores $(STUDY)/test.acts
+	$(RAVEL_BIN)/hd-score $(MODEL_OPT) $(THREAD_OPT) -c $(LONG)/$*.ckpt \
+	  --modes $(if $(filter hd-%,$*),soft$(COMMA)column_argmax$(COMMA)groundtruth$(COMMA)random,groundtruth$(COMMA)random) \
+	  -o $@.part $(STUDY)/test.acts
+	mv $@.part $@
+
+$(LONG)/table.txt: $(foreach m,hd das,$(LONG)/$(m)-$(STUDY_LARGEST).test.scores)
+	( echo "== $(STUDY_DOMAIN): $(STUDY_LARGEST) pairs, $(STUDY_LONG_STEPS) steps, val"; \
+	  $(RAVEL_BIN)/hd-score --summarize --table --also-first 0 $(patsubst %.test.scores,%.val.scores,$^) || exit 1; \
+	  echo "== $(STUDY_DOMAIN): $(STUDY_LARGEST) pairs, $(STUDY_LONG_STEPS) steps, test"; \
+	  $(RAVEL_BIN)/hd-score --summarize --table --also-first 0 $^ || exit 1 ) > $@.tmp && mv $@.tmp $@
 
 # ---- Selection modes on val (make study-modes): which of HyperDAS's hard
 # selections (hyperdas(7), section 4) to report beside soft, chosen on the
