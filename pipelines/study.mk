@@ -239,7 +239,7 @@ $(LAYERS)/table.txt: $(foreach l,$(STUDY_LAYERS),$(LAYERS)/das-l$(l).val.scores)
 # at its last steps (verb 11% at step 250, 62% at 500), while the paper
 # trains for 3-5 epochs of ~85,000 examples.
 STUDY_LONG_STEPS ?= 2000
-LONG             := $(STUDY)/long
+LONG             := $(STUDY)/long-$(STUDY_LONG_STEPS)
 .PHONY: study-long
 .SECONDARY: $(foreach m,hd das,$(LONG)/$(m)-$(STUDY_LARGEST).log $(LONG)/$(m)-$(STUDY_LARGEST).val.scores)
 study-long: $(LONG)/table.txt
