@@ -242,8 +242,12 @@ STUDY_LONG_STEPS ?= 2000
 LONG             := $(STUDY)/long-$(STUDY_LONG_STEPS)
 .PHONY: study-long
 .SECONDARY: $(foreach m,hd das,$(LONG)/$(m)-$(STUDY_LARGEST).log $(LONG)/$(m)-$(STUDY_LARGEST).val.scores)
-study-long: $(LONG)/table.txt
+study-long: $(LONG)/table.txt $(LONG)/curve.svg
 	@cat $<
+
+# loss, and val Cause / Isolate at each eval, of both runs against step
+$(LONG)/curve.svg: $(foreach m,hd das,$(LONG)/$(m)-$(STUDY_LARGEST).log)
+	$(RAVEL_BIN)/hd-plot --curve $@ --smooth 25 $^
 
 $(LONG)/hd-%.log: $(STUDY)/train-%.acts $(STUDY)/val.acts
 	@mkdir -p $(LONG)
