@@ -18,6 +18,7 @@
 #include "base/error.h"
 #include "float16.h"
 #include "stream/header.h"
+#include "stream/json_view.h"
 #include "stream/msgpack_util.h"
 #include "stream/records.h"
 #include "stream/tensor.h"
@@ -465,6 +466,40 @@ static void missing_file_is_an_error(void **state)
     assert_string_equal(hd_last_error(), "/nonexistent/file.msgpack: No such file or directory");
 }
 
+/* A map key that is not a string is shown as the JSON text of the key; a
+ * key nested in such a key must not be escaped once more per level, or the
+ * output doubles with each level (an 888-byte fuzz input printed 68 MB). */
+static void nested_map_keys_print_in_linear_size(void **state)
+{
+    (void)state;
+    enum { DEPTH = 24 };
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    pack_into(&sb, &pk);
+    /* {{{... {"a\"": 1} ...: 1}: 1}: 1}, DEPTH maps deep, each the key of the next */
+    for (int i = 0; i < DEPTH; i++) msgpack_pack_map(&pk, 1);
+    mp_pack_str(&pk, "a\\\"");
+    for (int i = 0; i < DEPTH; i++) msgpack_pack_int(&pk, 1);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    assert_int_equal(msgpack_unpack_next(&u, sb.data, sb.size, NULL), MSGPACK_UNPACK_SUCCESS);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    JsonViewOptions opt = {.n_first = 4};
+    assert_int_equal(json_view_write(mem, &u.data, &opt), 0);
+    fclose(mem);
+    /* linear: a few bytes per level (escaping once), not 2^DEPTH */
+    if (len > 64 * DEPTH) fail_msg("%d nested keys printed %zu bytes", DEPTH, len);
+    json_error_t err;
+    json_t *j = json_loadb(text, len, 0, &err);
+    if (!j) fail_msg("not JSON (%s): %.200s", err.text, text);
+    json_decref(j);
+    free(text);
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 static void float16_conversions_are_exact(void **state)
 {
     (void)state;
@@ -494,6 +529,7 @@ int main(void)
         cmocka_unit_test(source_date_epoch_sets_created),
         cmocka_unit_test(reads_python_written_stream),
         cmocka_unit_test(missing_file_is_an_error),
+        cmocka_unit_test(nested_map_keys_print_in_linear_size),
         cmocka_unit_test(float16_conversions_are_exact),
     };
     return cmocka_run_group_tests_name("records", tests, setup, teardown);

@@ -126,7 +126,13 @@ static int write_tensor(FILE *out, const msgpack_object *o, const JsonViewOption
     return 0;
 }
 
-static int write_value(FILE *out, const msgpack_object *o, const JsonViewOptions *opt, int depth)
+/* in_key: o is (part of) a map key that is not a string, being written as
+ * the text of a JSON string; keys inside it that are not strings are then
+ * written as bare JSON text too, not escaped into strings again, since
+ * escaping at every level of nesting would double the output per level (an
+ * 888-byte record of nested map keys printed 68 MB). */
+static int write_value(FILE *out, const msgpack_object *o, const JsonViewOptions *opt, int depth,
+                       int in_key)
 {
     if (depth > 64) return hd_fail("value nested too deeply");
     switch (o->type) {
@@ -151,7 +157,7 @@ static int write_value(FILE *out, const msgpack_object *o, const JsonViewOptions
         fputc('[', out);
         for (uint32_t i = 0; i < o->via.array.size; i++) {
             if (i) fputc(',', out);
-            if (write_value(out, &o->via.array.ptr[i], opt, depth + 1) < 0) return -1;
+            if (write_value(out, &o->via.array.ptr[i], opt, depth + 1, in_key) < 0) return -1;
         }
         fputc(']', out);
         return 0;
@@ -163,18 +169,22 @@ static int write_value(FILE *out, const msgpack_object *o, const JsonViewOptions
             if (i) fputc(',', out);
             if (kv->key.type == MSGPACK_OBJECT_STR) {
                 write_string(out, kv->key.via.str.ptr, kv->key.via.str.size);
+            } else if (in_key) {
+                if (write_value(out, &kv->key, opt, depth + 1, 1) < 0) return -1;
             } else {
                 /* JSON keys are strings: show other keys as their JSON text. */
                 char *text = NULL;
                 size_t len = 0;
                 FILE *mem = open_memstream(&text, &len);
-                write_value(mem, &kv->key, opt, depth + 1);
-                fclose(mem);
-                write_string(out, text, len);
+                if (!mem) return hd_fail("out of memory");
+                int rc = write_value(mem, &kv->key, opt, depth + 1, 1);
+                if (fclose(mem) != 0) rc = hd_fail("out of memory");
+                if (rc == 0) write_string(out, text, len);
                 free(text);
+                if (rc < 0) return -1;
             }
             fputc(':', out);
-            if (write_value(out, &kv->val, opt, depth + 1) < 0) return -1;
+            if (write_value(out, &kv->val, opt, depth + 1, in_key) < 0) return -1;
         }
         fputc('}', out);
         return 0;
@@ -185,7 +195,7 @@ static int write_value(FILE *out, const msgpack_object *o, const JsonViewOptions
 
 int json_view_write(FILE *out, const msgpack_object *rec, const JsonViewOptions *opt)
 {
-    return write_value(out, rec, opt, 0);
+    return write_value(out, rec, opt, 0, 0);
 }
 
 /* ------------------------------------------------------ JSON -> msgpack */
