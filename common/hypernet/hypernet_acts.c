@@ -96,7 +96,6 @@ static void carve_all(HnActs *a, const Hypernet *hn, Carver *c)
             x[i]->q = take(c, bE * qd);
             x[i]->kp = take(c, b * caps[i] * kvd);
             x[i]->vp = take(c, b * caps[i] * kvd);
-            x[i]->att = take(c, b * H * E * caps[i]);
             x[i]->ao = take(c, bE * qd);
         }
         s->rstd_post = take(c, bE);
@@ -106,6 +105,7 @@ static void carve_all(HnActs *a, const Hypernet *hn, Carver *c)
         s->x2 = take(c, bE * d);
         s->x3 = take(c, bE * d);
     }
+    a->xatt = take(c, b * H * E * (Ns > Nb ? Ns : Nb));
     a->hg = take(c, bE * d);
     a->final_rstd = take(c, bE);
     a->normed = take(c, bE * d);

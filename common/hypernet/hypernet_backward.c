@@ -48,10 +48,15 @@ static void cross_block_backward(const Hypernet *hn, HnActs *a, const HnAttnWeig
     const int b = a->b, E = a->E, N = b * E, NK = b * keys->N;
     zero(a, a->dao, (size_t)N * D.qd);
     K->matmul_backward(a->dao, g->wo, NULL, dx, s->ao, w->wo, N, D.qd, D.d);
+    /* the probabilities again, from the kept q, k and v: the same kernel on
+     * the same inputs, so the same bits (the output goes to dq, which is
+     * cleared before its use below) */
+    K->cross_attention_forward(a->dq, a->xatt, s->q, s->kp, s->vp, a->in.imask, keys->mask, b, E,
+                               keys->N, D.H, D.Hkv, D.hd);
     zero(a, a->dq_rot, (size_t)N * D.qd);
     zero(a, a->dk_rot, (size_t)NK * D.kvd);
     zero(a, a->dv, (size_t)NK * D.kvd);
-    K->cross_attention_backward(a->dq_rot, a->dk_rot, a->dv, a->dao, s->att, s->q, s->kp, s->vp,
+    K->cross_attention_backward(a->dq_rot, a->dk_rot, a->dv, a->dao, a->xatt, s->q, s->kp, s->vp,
                                 b, E, keys->N, D.H, D.Hkv, D.hd);
     zero(a, a->dq, (size_t)N * D.qd);
     K->rope_backward(a->dq, a->dq_rot, a->in.cos_e, a->in.sin_e, N, D.H, D.hd);

@@ -176,7 +176,7 @@ static void cross_block_forward(const Hypernet *hn, HnActs *a, const HnAttnWeigh
     K->matmul_forward(s->kp, keys->states, w->wk, NULL, NK, D.d, D.kvd);
     K->matmul_forward(s->vp, keys->states, w->wv, NULL, NK, D.d, D.kvd);
     K->rope_forward(s->kp, keys->cos, keys->sin, NK, D.Hkv, D.hd);
-    K->cross_attention_forward(s->ao, s->att, s->q, s->kp, s->vp, a->in.imask, keys->mask, b, E,
+    K->cross_attention_forward(s->ao, a->xatt, s->q, s->kp, s->vp, a->in.imask, keys->mask, b, E,
                                keys->N, D.H, D.Hkv, D.hd);
     K->matmul_forward(a->branch, s->ao, w->wo, NULL, N, D.qd, D.d);
     K->residual_forward(x_out, x_in, a->branch, (size_t)N * D.d);

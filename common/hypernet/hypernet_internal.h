@@ -13,7 +13,6 @@ typedef struct {
     float *q;    /* [bE, qd] after RoPE */
     float *kp;   /* [b*Nv, kvd] after RoPE */
     float *vp;   /* [b*Nv, kvd] */
-    float *att;  /* [b, H, E, Nv] */
     float *ao;   /* [bE, qd] attention output, input of o_proj */
 } HnCrossActs;
 
@@ -99,6 +98,12 @@ struct HnActs {
     float *hg;          /* [bE, d] */
     float *final_rstd;  /* [bE] */
     float *normed, *act, *branch; /* scratch [bE, d], [bE, F], [bE, d] */
+    /* One cross block's attention probabilities [b, H, E, max(Ns, Nb)].
+     * They are not kept per layer: at 2 blocks x Lh layers they were ~100
+     * MB of the step's peak (SmolLM2, Lh 8, b 16), while recomputing one
+     * block's in the backward is a small part of its cost (QK^T is E x hd
+     * per key, the key/value projections d x kvd x 2). */
+    float *xatt;
     /* head */
     float *hg_last;     /* [b, d] */
     float *hq;          /* [b, qd] after RoPE */
