@@ -120,7 +120,9 @@ LlamaCuda *llama_cuda_create_from(const LlamaModel *m, int first_layer)
     float *vec = g->vectors + n_embed;
     uint16_t *mat = g->matrices;
     for (size_t l = (size_t)first_layer; l < L && rc == 0; l++) {
-        const LlamaLayerWeights *w = &m->layers[l];
+        /* through the CPU view, so that a packed layer is converted first */
+        const LlamaView cpu = llama_view_cpu(m);
+        const LlamaLayerView wv = llama_view_layer(&cpu, (int)l), *w = &wv;
         LlamaLayerView *o = &g->layers[l];
         float *attn_norm = vec, *ffn_norm = vec + d;
         vec += 2 * d;

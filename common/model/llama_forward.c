@@ -12,6 +12,7 @@
 #include "cpu/rope.h"
 #include "base/error.h"
 #include "model/llama_forward_internal.h"
+#include "model/llama_pack.h"
 
 /* ---- sizes and the one activation buffer ---- */
 
@@ -205,6 +206,7 @@ LlamaView llama_view_cpu(const LlamaModel *m)
 LlamaLayerView llama_view_layer(const LlamaView *v, int l)
 {
     if (v->layers) return v->layers[l];
+    if (llama_model_layer_packed(v->host, l)) return llama_packed_layer(v->host, l);
     const LlamaLayerWeights *w = &v->host->layers[l];
     LlamaLayerView lv = {w->attn_norm, w->ffn_norm, w->wq,     w->wk,  w->wv,
                          w->wo,        w->w_gate,   w->w_up,   w->w_down};

@@ -11,6 +11,7 @@
 
 #include "base/error.h"
 #include "model/hf_config.h"
+#include "model/llama_pack.h"
 #include "formats/safetensors.h"
 
 size_t llama_param_count(const LlamaConfig *c)
@@ -97,7 +98,7 @@ int llama_model_check_embedding(const LlamaModel *m)
 int llama_model_check_layers(const LlamaModel *m, int from, int to)
 {
     for (int l = from; l < to; l++)
-        if (!m->layers[l].wq)
+        if (!m->layers[l].attn_norm)
             return hd_fail("%s: the weights of layer %d were released (this tool keeps only the "
                            "layers it runs)",
                            m->cfg.model_id, l);
@@ -106,6 +107,7 @@ int llama_model_check_layers(const LlamaModel *m, int from, int to)
 
 void llama_model_free(LlamaModel *m)
 {
+    llama_model_free_packed(m);
     free(m->params);
     free(m->layers);
     memset(m, 0, sizeof *m);

@@ -13,14 +13,12 @@
  * memory-mapped, so nothing is read twice and only the fp32 buffer is
  * allocated.
  *
- * Memory, and the plan for Llama-3-8B (16 GB bf16 -> 32 GB fp32): the fp32
- * copy is the simple path and is right for SmolLM2 (0.54 GB) and the tiny
- * test models.  For 8B the intended path keeps the bf16 shards mapped
- * (st_checkpoint stays open, the kernel pages weights in on demand) and
- * converts one decoder layer at a time into a per-layer fp32 scratch (or
- * runs bf16 GEMMs directly), so resident memory is the mapping plus one
- * layer.  LlamaModel's named views make that a change of where views point,
- * not of the forward pass's interface.  Not implemented yet. */
+ * Memory, and Llama-3-8B (16 GB bf16 -> 32 GB fp32): the fp32 copy is the
+ * simple path and is right for SmolLM2 (0.54 GB) and the tiny test models.
+ * hd-train keeps the frozen layers it runs as the file stores them and
+ * converts one decoder layer at a time into a one-layer fp32 scratch
+ * (llama_pack.h): only where views point changes, not the forward pass's
+ * interface.  The other tools still hold every layer they run in fp32. */
 #ifndef HD_LLAMA_LOAD_H
 #define HD_LLAMA_LOAD_H
 

@@ -52,6 +52,9 @@ typedef struct {
     float *w_down;     /* [d, ffn] */
 } LlamaLayerWeights;
 
+/* Frozen layers kept as their file stores them (llama_pack.h). */
+typedef struct LlamaPacked LlamaPacked;
+
 typedef struct {
     LlamaConfig cfg;
     float *params;            /* the one parameter buffer */
@@ -60,6 +63,7 @@ typedef struct {
     float *final_norm;        /* [d] */
     float *lm_head;           /* [vocab, d]; == tok_embed when tied */
     LlamaLayerWeights *layers;/* [n_layers] */
+    LlamaPacked *packed;      /* NULL unless llama_model_pack_layers */
 } LlamaModel;
 
 #endif

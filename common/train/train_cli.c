@@ -82,6 +82,10 @@ static const char usage_text[] =
         "      --recompute-target  keep only the input of each frozen target layer\n"
         "                          [L, N) and rerun it in the backward: same results,\n"
         "                          less memory (~170 MiB on SmolLM2), 10-25% slower\n"
+        "      --fp32-target       keep the frozen target layers [L, N) in fp32 instead\n"
+        "                          of as the weight file stores them (converted a layer\n"
+        "                          at a time, the same values): more memory, no\n"
+        "                          conversions (CPU; the GPU has its own copy)\n"
         "  -o, --output FILE       log records to FILE (atomically)\n"
         "  -z, --gzip              gzip the log\n"
         "  -h, --help              this text\n"
@@ -98,7 +102,7 @@ const char *train_cli_usage(void) { return usage_text; }
 enum { OPT_RESUME = 256, OPT_OVERWRITE, OPT_METHOD, OPT_PAIRS, OPT_VAL, OPT_LAYER, OPT_HL, OPT_DAS, OPT_SUB, OPT_SUBFFN, OPT_SCRATCH,
        OPT_HEADSTD, OPT_EPOCHS, OPT_MAXSTEPS, OPT_LR, OPT_LRROT, OPT_LRMASK, OPT_WD, OPT_CLIP,
        OPT_WARMUP, OPT_SCHED, OPT_CW, OPT_IW, OPT_SP, OPT_NOSP, OPT_SEED, OPT_EVERY, OPT_MODES,
-       OPT_ETOK, OPT_EMAX, OPT_SAVE, OPT_KEEP, OPT_RECOMPUTE, OPT_VERSION, OPT_DEVICE,
+       OPT_ETOK, OPT_EMAX, OPT_SAVE, OPT_KEEP, OPT_RECOMPUTE, OPT_FP32T, OPT_VERSION, OPT_DEVICE,
        OPT_TF32 };
 static const struct option longopts[] = {
     {"model", required_argument, 0, 'm'}, {"checkpoint", required_argument, 0, 'c'},
@@ -119,7 +123,7 @@ static const struct option longopts[] = {
     {"eval-tokens", required_argument, 0, OPT_ETOK}, {"eval-max", required_argument, 0, OPT_EMAX},
     {"save-every", required_argument, 0, OPT_SAVE}, {"keep", required_argument, 0, OPT_KEEP},
     {"threads", required_argument, 0, 't'}, {"output", required_argument, 0, 'o'},
-    {"recompute-target", no_argument, 0, OPT_RECOMPUTE},
+    {"recompute-target", no_argument, 0, OPT_RECOMPUTE}, {"fp32-target", no_argument, 0, OPT_FP32T},
     {"device", required_argument, 0, OPT_DEVICE}, {"tf32", no_argument, 0, OPT_TF32},
     {"gzip", no_argument, 0, 'z'}, {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, OPT_VERSION}, {0, 0, 0, 0}};
@@ -163,6 +167,7 @@ void train_cli_parse(TrainCli *cli, int argc, char **argv, int world, int rank)
         case OPT_VAL: o.val = optarg; break;
         case OPT_PAIRS: o.from_pairs = 1; break;
         case OPT_RECOMPUTE: o.recompute_target = 1; break;
+        case OPT_FP32T: o.fp32_target = 1; break;
         case OPT_TF32: cli->tf32 = 1; break;
         case OPT_DEVICE: cli->device = hn_device_parse(optarg); break;
         case OPT_LAYER: o.layer = hd_cli_parse_count("--layer", optarg); break;

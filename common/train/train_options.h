@@ -37,6 +37,7 @@ typedef struct {
     int gzip;
     int from_pairs;                /* inputs are pair records: cache their acts first */
     int recompute_target;          /* HnSession.recompute_target (memory, not results) */
+    int fp32_target;               /* --fp32-target: frozen layers not packed (llama_pack.h) */
     long epochs, max_steps, batch, eval_every, save_every, keep, eval_tokens, eval_max;
     double lr, lr_rotate, lr_mask, wd, clip;
     long warmup;

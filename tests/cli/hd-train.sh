@@ -120,4 +120,16 @@ check "--sparsity and --no-sparsity: the one given last wins" bash -c "
     $BIN/hd-train -c $TMP/sp2 $SMALL --max-steps 2 --save-every 0 --sparsity 0.5:1:0 --no-sparsity \
         $TMP/four.msgpack | $BIN/hd-cat --where t=step | tail -n +2 > $TMP/sp2.jsonl &&
     [ \$(wc -l < $TMP/sp2.jsonl) = 2 ] && ! grep -Ev '\"sparsity_weight\":0(\\.0)?[,}]' $TMP/sp2.jsonl | grep -q ."
+check "frozen layers kept packed (a bf16 model) train to the bytes of --fp32-target" bash -c "
+    cp -r tests/fixtures/tiny-llama-bf16 $TMP/bf16model && cp $HD_MODEL/tokenizer.json $TMP/bf16model/ &&
+    export HD_MODEL=$TMP/bf16model &&
+    $BIN/ravel-pairs --domain city --attribute Country -n 8 | $BIN/cache-acts -o $TMP/bf16.acts &&
+    $BIN/hd-train -c $TMP/packed $SMALL --max-steps 3 --save-every 0 $TMP/bf16.acts > $TMP/packed.log &&
+    $BIN/hd-train -c $TMP/fp32t $SMALL --max-steps 3 --save-every 0 --fp32-target $TMP/bf16.acts > $TMP/fp32t.log &&
+    $BIN/hd-cat --header $TMP/packed.log | grep -q '\"target_packed_bytes\":[1-9]' &&
+    ! $BIN/hd-cat --header $TMP/fp32t.log | grep -q target_packed_bytes &&
+    $BIN/hd-train -c $TMP/packed-rc $SMALL --max-steps 3 --save-every 0 --recompute-target $TMP/bf16.acts > /dev/null &&
+    cmp $TMP/packed/latest/model.safetensors $TMP/fp32t/latest/model.safetensors &&
+    cmp $TMP/packed/latest/optimizer.safetensors $TMP/fp32t/latest/optimizer.safetensors &&
+    cmp $TMP/packed/latest/model.safetensors $TMP/packed-rc/latest/model.safetensors"
 done_testing
