@@ -120,6 +120,7 @@ int main(int argc, char **argv)
         }
     }
     if (batch < 1) hd_usage_error("--batch must be at least 1");
+    hd_blas_warn_slow_kernels();
     char **files = argv + optind;
     int n_files = argc - optind;
     char *rank_output = NULL; /* started by mpirun/srun: this rank's shard */

@@ -427,6 +427,7 @@ int main(int argc, char **argv)
     if (!f.known) hd_die("%s", hd_last_error());
 
     record_expect_kind("pairs|queries");
+    hd_blas_warn_slow_kernels();
     RecordInput *in = record_input_open(argv + optind, argc - optind);
     if (!in) hd_die("%s", hd_last_error());
     int queries = input_is_queries(in);

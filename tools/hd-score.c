@@ -503,6 +503,7 @@ int main(int argc, char **argv)
     }
     if (o.sharded && record_shard_check_inputs(argv + optind, argc - optind) < 0)
         hd_usage_error("%s", hd_last_error());
+    hd_blas_warn_slow_kernels();
     int rc = run_scoring(&o, argv + optind, argc - optind);
     free(rank_output);
     free(o.compare);

@@ -303,6 +303,7 @@ static RecordWriter *open_log(const TrainOptions *o, HnSession *run, ActsSet *tr
     hn_session_describe_device(run, device, sizeof device);
     if (tf32) strncat(device, ", TF32 GEMMs", sizeof device - strlen(device) - 1);
     map_str(&h, "device", device);
+    map_str(&h, "blas", hd_blas_describe());
     /* the frozen layers as the file stores them (llama_pack.h), when they are */
     if (run->target.model.packed) map_uint64(&h, "target_packed_bytes", llama_model_packed_bytes(&run->target.model));
     map_str(&h, "checkpoint", o->ckpt);
@@ -322,6 +323,7 @@ int main(int argc, char **argv)
     const int world = dist_init(&argc, &argv), rank = dist_rank();
     TrainCli cli;
     train_cli_parse(&cli, argc, argv, world, rank);
+    if (rank == 0 && cli.device != HN_DEVICE_CUDA) hd_blas_warn_slow_kernels();
     TrainOptions o = cli.o;
     const TrainOptions as_given = cli.as_given;
     const HnDevice device = cli.device;

@@ -10,6 +10,7 @@
 #include <cblas.h>
 #include <omp.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 static int saved_argc;
@@ -48,6 +49,39 @@ char **hd_cli_argv(void) { return saved_argv; }
 void hd_cli_print_version(void)
 {
     printf("%s (hyperdas) %s\n", hd_progname, HD_VERSION);
+    printf("blas: %s\n", hd_blas_describe());
+}
+
+const char *hd_blas_describe(void)
+{
+    /* "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64":
+     * the build, and the kernels it picked at run time */
+    return openblas_get_config();
+}
+
+int hd_blas_slow_kernels(void)
+{
+    /* the cores OpenBLAS falls back to when its build does not know the
+     * processor, none with AVX2 kernels */
+    static const char *old[] = {"prescott", "core2", "penryn", "dunnington", "nehalem", "atom",
+                                "katmai", "coppermine", "northwood", "banias", "unknown"};
+    const char *core = openblas_get_corename();
+    __builtin_cpu_init();
+    if (!core || !__builtin_cpu_supports("avx2")) return 0;
+    for (size_t i = 0; i < sizeof old / sizeof *old; i++)
+        if (strcasecmp(core, old[i]) == 0) return 1;
+    return 0;
+}
+
+void hd_blas_warn_slow_kernels(void)
+{
+    if (!hd_blas_slow_kernels() || !isatty(STDERR_FILENO)) return;
+    fprintf(stderr,
+            "%s: note: OpenBLAS runs its %s kernels on this processor, which has AVX2: "
+            "its build does not know the processor, and matrix products run several times "
+            "slower than they could (OPENBLAS_CORETYPE=Haswell selects AVX2 kernels; see "
+            "'%s --version')\n",
+            hd_progname, openblas_get_corename(), hd_progname);
 }
 
 long long hd_cli_parse_count(const char *option, const char *value)

@@ -53,4 +53,14 @@ int hd_exe_relative(const char *rel, char *out, size_t size);
 /* Sets the OpenMP and OpenBLAS thread counts (n <= 0: leave the defaults). */
 void hd_set_threads(int n);
 
+/* OpenBLAS's configuration string, with the kernels it picked for this
+ * processor (for --version and log headers). */
+const char *hd_blas_describe(void);
+/* 1 when OpenBLAS runs pre-AVX2 kernels on a processor with AVX2 (an
+ * OpenBLAS older than the processor: GEMMs ~5x slower than with its AVX2
+ * or AVX-512 kernels); hd_blas_warn_slow_kernels says so on stderr when
+ * that is a terminal (a note for the person at it, not log noise). */
+int hd_blas_slow_kernels(void);
+void hd_blas_warn_slow_kernels(void);
+
 #endif
