@@ -62,7 +62,7 @@ int llama_model_alloc(LlamaModel *m, const LlamaConfig *cfg)
  * private anonymous memory (calloc), so this is safe: the pages would read
  * back as zeros.  A failure only means the memory stays resident; nothing
  * reads it either way. */
-static void release_range(const void *lo_p, const void *hi_p)
+void llama_release_pages(const void *lo_p, const void *hi_p)
 {
     const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t lo = ((uintptr_t)lo_p + page - 1) & ~(page - 1), hi = (uintptr_t)hi_p & ~(page - 1);
@@ -74,14 +74,14 @@ void llama_model_release_layers(LlamaModel *m, int from, int to)
     if (!m->params || from < 0 || to > m->cfg.n_layers || from >= to) return;
     const size_t d = (size_t)m->cfg.hidden_size, ffn = (size_t)m->cfg.intermediate_size;
     /* the layers lie back to back in the one buffer (llama_model_alloc) */
-    release_range(m->layers[from].attn_norm, m->layers[to - 1].w_down + d * ffn);
+    llama_release_pages(m->layers[from].attn_norm, m->layers[to - 1].w_down + d * ffn);
     memset(&m->layers[from], 0, (size_t)(to - from) * sizeof *m->layers);
 }
 
 int llama_model_release_embedding(LlamaModel *m)
 {
     if (!m->params || !m->tok_embed || m->tok_embed == m->lm_head) return 0;
-    release_range(m->tok_embed, m->tok_embed + (size_t)m->cfg.vocab_size * m->cfg.hidden_size);
+    llama_release_pages(m->tok_embed, m->tok_embed + (size_t)m->cfg.vocab_size * m->cfg.hidden_size);
     m->tok_embed = NULL;
     return 1;
 }

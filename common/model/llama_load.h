@@ -44,6 +44,11 @@ void llama_model_free(LlamaModel *m);
  * (llama_model_check_layers), never a silent use of zeros. */
 void llama_model_release_layers(LlamaModel *m, int from, int to);
 
+/* Gives the whole pages inside [lo, hi) of the parameter buffer back to the
+ * system (what the two release functions and llama_pack.c use); the
+ * partial pages at either end stay. */
+void llama_release_pages(const void *lo, const void *hi);
+
 /* The same for the token embedding when the model has a separate LM head
  * (untied, as Llama-3-8B: 2 GB in fp32); a tied embedding is the LM head and
  * stays.  Returns 1 when released.  Running layer 0 is then an error. */

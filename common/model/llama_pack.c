@@ -5,9 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "base/error.h"
 #include "formats/gguf.h"
@@ -38,16 +36,6 @@ static float **layer_mat(LlamaLayerWeights *w, int i)
 {
     float **p[N_MATS] = {&w->wq, &w->wk, &w->wv, &w->wo, &w->w_gate, &w->w_up, &w->w_down};
     return p[i];
-}
-
-/* Whole pages inside [lo, hi) go back to the system (the buffer is private
- * anonymous memory, as in llama_model_release_layers); the norms and other
- * matrices that share the edge pages keep them. */
-static void give_back(const void *lo_p, const void *hi_p)
-{
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t lo = ((uintptr_t)lo_p + page - 1) & ~(page - 1), hi = (uintptr_t)hi_p & ~(page - 1);
-    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
 static unsigned char *copy_bytes(const void *src, size_t n)
@@ -168,7 +156,7 @@ long long llama_model_pack_layers(LlamaModel *m, const char *path, int from, int
             const PackedMatrix *p = &mats[(size_t)(l - from) * N_MATS + i];
             float **v = layer_mat(w, i);
             if (!p->bytes) continue;
-            give_back(*v, *v + p->rows * p->cols);
+            llama_release_pages(*v, *v + p->rows * p->cols);
             unpacked += (long long)(p->rows * p->cols * sizeof(float));
             *v = NULL;
         }
