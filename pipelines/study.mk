@@ -238,8 +238,12 @@ $(LAYERS)/table.txt: $(foreach l,$(STUDY_LAYERS),$(LAYERS)/das-l$(l).val.scores)
 # val and, once, on test.  The study's evals showed isolation still rising
 # at its last steps (verb 11% at step 250, 62% at 500), while the paper
 # trains for 3-5 epochs of ~85,000 examples.
+# STUDY_TRAIN_SEED varies the training only (initialisation and batch
+# order; the data stay those of STUDY_SEED), to see whether a result holds
+# across seeds; a seed other than STUDY_SEED gets its own folder.
 STUDY_LONG_STEPS ?= 2000
-LONG             := $(STUDY)/long-$(STUDY_LONG_STEPS)
+STUDY_TRAIN_SEED ?= $(STUDY_SEED)
+LONG             := $(STUDY)/long-$(STUDY_LONG_STEPS)$(if $(filter-out $(STUDY_SEED),$(STUDY_TRAIN_SEED)),-seed$(STUDY_TRAIN_SEED))
 .PHONY: study-long
 .SECONDARY: $(foreach m,hd das,$(LONG)/$(m)-$(STUDY_LARGEST).log $(LONG)/$(m)-$(STUDY_LARGEST).val.scores)
 study-long: $(LONG)/table.txt $(LONG)/curve.svg
@@ -252,7 +256,7 @@ $(LONG)/curve.svg: $(foreach m,hd das,$(LONG)/$(m)-$(STUDY_LARGEST).log)
 $(LONG)/hd-%.log: $(STUDY)/train-%.acts $(STUDY)/val.acts
 	@mkdir -p $(LONG)
 	rm -rf $(LONG)/hd-$*.ckpt
-	$(RAVEL_BIN)/hd-train $(MODEL_OPT) $(THREAD_OPT) -c $(LONG)/hd-$*.ckpt --seed $(STUDY_SEED) \
+	$(RAVEL_BIN)/hd-train $(MODEL_OPT) $(THREAD_OPT) -c $(LONG)/hd-$*.ckpt --seed $(STUDY_TRAIN_SEED) \
 	  --epochs 1000 --max-steps $(STUDY_LONG_STEPS) $(STUDY_HD_OPTS) --val $(STUDY)/val.acts $(STUDY_EVAL) \
 	  --eval-modes soft,random -o $@.part $<
 	rm -f $(LONG)/hd-$*.ckpt/*.spool
@@ -261,7 +265,7 @@ $(LONG)/hd-%.log: $(STUDY)/train-%.acts $(STUDY)/val.acts
 $(LONG)/das-%.log: $(STUDY)/train-%.acts $(STUDY)/val.acts
 	@mkdir -p $(LONG)
 	rm -rf $(LONG)/das-$*.ckpt
-	$(RAVEL_BIN)/hd-train --method das $(MODEL_OPT) $(THREAD_OPT) -c $(LONG)/das-$*.ckpt --seed $(STUDY_SEED) \
+	$(RAVEL_BIN)/hd-train --method das $(MODEL_OPT) $(THREAD_OPT) -c $(LONG)/das-$*.ckpt --seed $(STUDY_TRAIN_SEED) \
 	  --epochs 1000 --max-steps $(STUDY_LONG_STEPS) $(STUDY_DAS_OPTS) --val $(STUDY)/val.acts $(STUDY_EVAL) -o $@.part $<
 	rm -f $(LONG)/das-$*.ckpt/*.spool
 	mv $@.part $@
@@ -283,9 +287,9 @@ $(LONG)/%.test.scores: $(LONG)/%.val.scores $(STUDY)/test.acts
 	mv $@.part $@
 
 $(LONG)/table.txt: $(foreach m,hd das,$(LONG)/$(m)-$(STUDY_LARGEST).test.scores)
-	( echo "== $(STUDY_DOMAIN): $(STUDY_LARGEST) pairs, $(STUDY_LONG_STEPS) steps, val"; \
+	( echo "== $(STUDY_DOMAIN): $(STUDY_LARGEST) pairs, $(STUDY_LONG_STEPS) steps, seed $(STUDY_TRAIN_SEED), val"; \
 	  $(RAVEL_BIN)/hd-score --summarize --table --also-first 0 $(patsubst %.test.scores,%.val.scores,$^) || exit 1; \
-	  echo "== $(STUDY_DOMAIN): $(STUDY_LARGEST) pairs, $(STUDY_LONG_STEPS) steps, test"; \
+	  echo "== $(STUDY_DOMAIN): $(STUDY_LARGEST) pairs, $(STUDY_LONG_STEPS) steps, seed $(STUDY_TRAIN_SEED), test"; \
 	  $(RAVEL_BIN)/hd-score --summarize --table --also-first 0 $^ || exit 1 ) > $@.tmp && mv $@.tmp $@
 
 # ---- Selection modes on val (make study-modes): which of HyperDAS's hard
