@@ -50,7 +50,7 @@ static void adamw_matches_cpu_bitwise(void **state)
     float *p = random_floats(n, -1, 1), *m = calloc(n, sizeof *m), *v = calloc(n, sizeof *v);
     float *p_g = device_floats(p, n), *m_g = device_floats(m, n), *v_g = device_floats(v, n);
     /* two spans with their own lr and decay, and a gap no span covers */
-    AdamWSpan spans[2] = {{0, 60000, 3e-3f, 0.01f}, {60010, n - 60010, 1e-2f, 0.0f}};
+    AdamWSpan spans[2] = {{0, 60000, 3e-3f, 0.01f, 0}, {60010, n - 60010, 1e-2f, 0.0f, 0}};
     AdamWConfig cfg = adamw_default_config();
     for (int step = 1; step <= 3; step++) {
         float *g = random_floats(n, -2, 2);

@@ -287,10 +287,73 @@ static void param_table_and_groups(void **state)
     llama_model_free(&m);
 }
 
+/* hd-train's CPU step updates embedding rows that no batch has used with
+ * the weight decay alone (hypernet_adamw_spans_split): three real steps,
+ * each applied once with those spans and once with one full span per
+ * tensor, must leave the same parameters and moments, bit for bit, and
+ * some rows must have been left to the decay.  The moments of a resumed
+ * run mark the same rows (hypernet_note_moments). */
+static void adamw_split_spans_keep_every_value(void **state)
+{
+    (void)state;
+    LlamaModel m;
+    Batch x;
+    Hypernet *hn = tiny_hypernet(&m, &x);
+    HnActs *a = hn_acts_create(hn, 3, 5, 7, 6);
+    HnOptions opt = hn_default_options();
+    const size_t n = hn->n_params;
+    float *pb = malloc(n * sizeof *pb), *ma = calloc(n, sizeof *ma), *va = calloc(n, sizeof *va);
+    float *mb = calloc(n, sizeof *mb), *vb = calloc(n, sizeof *vb);
+    memcpy(pb, hn->params, n * sizeof *pb);
+    AdamWSpan full[64], *split = NULL;
+    int cap = 0, decay_rows = 0;
+    const float lr[3] = {3e-2f, 1e-2f, 1e-2f}, wd[3] = {0.1f, 0.0f, 0.1f};
+    AdamWConfig acfg = adamw_default_config();
+    for (int step = 1; step <= 3; step++) {
+        if (step > 1) {
+            batch_free(&x);
+            tiny_batch(&x, &m, hn->cfg.intervention_layer);
+        }
+        HnLoss loss;
+        hypernet_zero_grad(hn);
+        assert_int_equal(hypernet_forward(hn, a, &m, &x.batch, &opt, &loss), 0);
+        assert_int_equal(hypernet_backward(hn, a, &m), 0);
+        int nf = hypernet_adamw_spans(hn, lr, wd, full);
+        int ns = hypernet_adamw_spans_split(hn, lr, wd, &split, &cap);
+        assert_true(ns > nf);
+        decay_rows = 0;
+        for (int i = 0; i < ns; i++)
+            if (split[i].decay_only) decay_rows += (int)(split[i].count / (size_t)m.cfg.hidden_size);
+        adamw_step(hn->params, hn->grads, 0.5f, ma, va, split, ns, &acfg, step);
+        adamw_step(pb, hn->grads, 0.5f, mb, vb, full, nf, &acfg, step);
+        assert_memory_equal(hn->params, pb, n * sizeof *pb);
+        assert_memory_equal(ma, mb, n * sizeof *ma);
+        assert_memory_equal(va, vb, n * sizeof *va);
+    }
+    assert_true(decay_rows > 0 && decay_rows < m.cfg.vocab_size);
+    /* a resumed run: the rows with moments are marked again */
+    Hypernet *again = hypernet_create(&hn->cfg, &m.cfg);
+    hypernet_note_moments(again, ma, va);
+    for (int r = 0; r < m.cfg.vocab_size; r++) {
+        const float *mr = ma + (hn->w.tok_embed - hn->params) + (size_t)r * m.cfg.hidden_size;
+        int nonzero = 0;
+        for (int j = 0; j < m.cfg.hidden_size; j++) nonzero |= mr[j] != 0.0f;
+        assert_int_equal(again->embed_row_moved[r], nonzero);
+        if (nonzero) assert_int_equal(hn->embed_row_moved[r], 1);
+    }
+    hypernet_free(again);
+    free(split), free(pb), free(ma), free(va), free(mb), free(vb);
+    batch_free(&x);
+    hn_acts_free(a);
+    hypernet_free(hn);
+    llama_model_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(param_table_and_groups),
+        cmocka_unit_test(adamw_split_spans_keep_every_value),
         cmocka_unit_test(bad_input_is_an_error),
         cmocka_unit_test(rows_are_independent),
         cmocka_unit_test(fd_model_reflect),

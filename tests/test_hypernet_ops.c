@@ -762,7 +762,7 @@ static void adamw_matches_fp64_reference(void **state)
     float *p = rand_vec(n, 1), *m = zeros(n), *v = zeros(n);
     double *pr = to_f64(p, n), *mr = calloc(n, sizeof *mr), *vr = calloc(n, sizeof *vr);
     /* two groups: [0, 25) lr 1e-2 wd 0.1, [25, 40) lr 1e-1 wd 0 */
-    AdamWSpan spans[2] = {{0, 25, 1e-2f, 0.1f}, {25, 15, 1e-1f, 0.0f}};
+    AdamWSpan spans[2] = {{0, 25, 1e-2f, 0.1f, 0}, {25, 15, 1e-1f, 0.0f, 0}};
     AdamWConfig cfg = adamw_default_config();
     for (int step = 1; step <= 3; step++) {
         float *g = rand_vec(n, step == 2 ? 1e-3f : 1.0f);
@@ -779,6 +779,33 @@ static void adamw_matches_fp64_reference(void **state)
     }
     expect_close("adamw params after 3 steps", p, pr, n, 1e-6);
     free(p), free(m), free(v), free(pr), free(mr), free(vr);
+}
+
+/* A decay_only span (zero g, m, v) gives the bits of the full rule, on the
+ * threaded path too (n > 65536), and reads and writes neither g nor m nor
+ * v (here NaN: read, they would make p NaN). */
+static void adamw_decay_only_is_the_full_rule(void **state)
+{
+    (void)state;
+    const size_t n = 70001;
+    float *p1 = rand_vec(n, 3), *p2 = malloc(n * sizeof *p2), *p0 = malloc(n * sizeof *p0);
+    float *g = zeros(n), *m = zeros(n), *v = zeros(n), *nan3 = malloc(3 * n * sizeof *nan3);
+    p1[0] = -0.0f, p1[1] = 0.0f, p1[2] = 1e-40f; /* signed zeros, a subnormal */
+    memcpy(p2, p1, n * sizeof *p2);
+    memcpy(p0, p1, n * sizeof *p0);
+    for (size_t i = 0; i < 3 * n; i++) nan3[i] = NAN;
+    AdamWConfig cfg = adamw_default_config();
+    for (int step = 1; step <= 3; step++) {
+        AdamWSpan full = {0, n, 3e-3f * (float)step, 0.01f, 0}, decay = full;
+        decay.decay_only = 1;
+        adamw_step(p1, g, 0.25f, m, v, &full, 1, &cfg, step);
+        adamw_step(p2, nan3, 0.25f, nan3 + n, nan3 + 2 * n, &decay, 1, &cfg, step);
+        assert_memory_equal(p1, p2, n * sizeof *p1);
+    }
+    for (size_t i = 0; i < n; i++) assert_true(m[i] == 0.0f && v[i] == 0.0f);
+    for (size_t i = 0; i < 3 * n; i++) assert_true(isnan(nan3[i]));
+    assert_true(p1[5] != p0[5]); /* the decay did change the values */
+    free(p0), free(p1), free(p2), free(g), free(m), free(v), free(nan3);
 }
 
 static void grad_clip_coef_is_torchs(void **state)
@@ -801,7 +828,7 @@ static void adamw_grad_scale_equals_clipping_first(void **state)
     float *gc = malloc(n * sizeof *gc);
     float *m1 = zeros(n), *v1 = zeros(n), *m2 = zeros(n), *v2 = zeros(n);
     memcpy(p2, p1, n * sizeof *p1);
-    AdamWSpan span = {0, n, 3e-3f, 0.01f};
+    AdamWSpan span = {0, n, 3e-3f, 0.01f, 0};
     AdamWConfig cfg = adamw_default_config();
     for (int step = 1; step <= 3; step++) {
         float c = grad_clip_coef(grad_norm(g, n), 4.0);
@@ -827,7 +854,7 @@ static void adamw_never_writes_moments_that_stay_zero(void **state)
     assert_true(ro != MAP_FAILED);
     float *p = rand_vec(n, 1), *p0 = malloc(bytes), *g = zeros(n);
     memcpy(p0, p, bytes);
-    AdamWSpan span = {0, n, 1e-2f, 0.1f};
+    AdamWSpan span = {0, n, 1e-2f, 0.1f, 0};
     AdamWConfig cfg = adamw_default_config();
     adamw_step(p, g, 0.5f, ro, ro + n, &span, 1, &cfg, 1);
     for (size_t i = 0; i < n; i++) assert_true(p[i] == p0[i] * (float)(1.0 - 1e-2 * 0.1));
@@ -850,6 +877,7 @@ int main(void)
         cmocka_unit_test(selection_modes_match_reference),
         cmocka_unit_test(selection_random_control),
         cmocka_unit_test(adamw_matches_fp64_reference),
+        cmocka_unit_test(adamw_decay_only_is_the_full_rule),
         cmocka_unit_test(grad_clip_coef_is_torchs),
         cmocka_unit_test(adamw_grad_scale_equals_clipping_first),
         cmocka_unit_test(adamw_never_writes_moments_that_stay_zero),

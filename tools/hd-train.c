@@ -278,6 +278,7 @@ static char *set_up(HnSession *run, TrainOptions *o, const TrainOptions *as_give
     *st = (TrainState){.seed = o->seed};
     if (resume_step) {
         if (checkpoint_load(resume_step, run->hn, *adam_m, *adam_v, st) < 0) hd_die("%s", hd_last_error());
+        hypernet_note_moments(run->hn, *adam_m, *adam_v);
     } else if (hypernet_init(run->hn, &run->target.model, o->from_scratch, (float)o->head_std, o->seed) < 0) {
         hd_die("%s", hd_last_error());
     }
@@ -365,6 +366,7 @@ int main(int argc, char **argv)
     if (train_step_init(&ts, &run, adam_m, adam_v, use_cuda) < 0) hd_die("%s", hd_last_error());
     float group_lr[HN_N_GROUPS], group_wd[HN_N_GROUPS] = {(float)o.wd, 0, (float)o.wd, 0};
     AdamWSpan *spans = hd_malloc((size_t)hypernet_param_count(run.hn) * sizeof *spans);
+    int spans_cap = hypernet_param_count(run.hn);
     AdamWConfig acfg = adamw_default_config();
     size_t *perm = hd_malloc(n_train * sizeof *perm);
     size_t *mine = hd_malloc((size_t)o.batch * sizeof *mine); /* this rank's share */
@@ -417,7 +419,9 @@ int main(int argc, char **argv)
         group_lr[HN_GROUP_BUFFER] = 0;
         /* the log's lr: the main group's, or R's for DAS (its only tensor) */
         double lr = group_lr[run.hn->cfg.method == HN_METHOD_DAS ? HN_GROUP_ROTATE : HN_GROUP_MAIN];
-        int n_spans = hypernet_adamw_spans(run.hn, group_lr, group_wd, spans);
+        /* on the CPU, the embedding rows no batch has used only decay */
+        int n_spans = use_cuda ? hypernet_adamw_spans(run.hn, group_lr, group_wd, spans)
+                               : hypernet_adamw_spans_split(run.hn, group_lr, group_wd, &spans, &spans_cap);
         /* --clip 0: no clipping (the DAS baseline's default) */
         float clip_scale = o.clip > 0 ? grad_clip_coef(gnorm, o.clip) : 1.0f;
         if (train_step_update(&ts, &run, clip_scale, spans, n_spans, &acfg, st.step + 1) < 0)

@@ -146,6 +146,12 @@ typedef struct {
     int *embed_dirty_rows;          /* the dirty rows, in order of first write */
     int n_embed_dirty;
     int grads_all_written;          /* hypernet_grads_written was called */
+    /* Rows whose gradient was ever written (hn_mark_embed_rows) or whose
+     * loaded moments are not zero (hypernet_note_moments): only those can
+     * have non-zero AdamW moments.  embed_moved_all: not known (another
+     * writer wrote the gradient), every row counts as moved. */
+    unsigned char *embed_row_moved; /* [V] */
+    int embed_moved_all;
 } Hypernet;
 
 /* Checks cfg against the target and allocates zeroed buffers; NULL with a
@@ -177,6 +183,18 @@ const HnParam *hypernet_param_find(const Hypernet *hn, const char *name);
  * entries.  Returns the number written. */
 int hypernet_adamw_spans(const Hypernet *hn, const float *group_lr, const float *group_wd,
                          AdamWSpan *spans);
+
+/* The same spans, but the embedding's split into runs of rows: rows that
+ * never had a gradient (zero gradient and moments) get decay_only spans,
+ * which AdamW updates without reading g, m and v (the same values).  Only
+ * for a CPU step whose gradients this hypernetwork's backward wrote (the
+ * rows are marked there); *spans grows as needed (*cap entries). */
+int hypernet_adamw_spans_split(const Hypernet *hn, const float *group_lr, const float *group_wd,
+                               AdamWSpan **spans, int *cap);
+
+/* Marks the embedding rows whose moments m or v (n_params each, a
+ * checkpoint's) are not zero as moved; call after loading them. */
+void hypernet_note_moments(Hypernet *hn, const float *m, const float *v);
 
 void hypernet_zero_grad(Hypernet *hn);
 /* Tells hypernet_zero_grad that something other than hypernet_backward wrote

@@ -1,5 +1,6 @@
 /* The hypernetwork's parameters: configuration checks, the one buffer and
- * its named views, the reference's names, initialisation, AdamW groups. */
+ * its named views, the reference's names, initialisation (the gradient's
+ * bookkeeping and AdamW's spans: hypernet_grads.c). */
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -274,6 +275,7 @@ Hypernet *hypernet_create(const HypernetConfig *cfg, const LlamaConfig *target)
     bind_views(hn, &hn->g, hn->grads, 1);
     hn->embed_row_dirty = hd_calloc((size_t)target->vocab_size, 1);
     hn->embed_dirty_rows = hd_malloc((size_t)target->vocab_size * sizeof(int));
+    hn->embed_row_moved = hd_calloc((size_t)target->vocab_size, 1);
     hn->inv_freq = hd_malloc((size_t)(target->head_dim / 2) * sizeof(float));
     rope_inv_freq(hn->inv_freq, target->head_dim, target->rope_theta,
                   target->rope_scaling == ROPE_SCALING_LLAMA3, target->rope_factor,
@@ -295,6 +297,7 @@ void hypernet_free(Hypernet *hn)
     free(hn->g.layers);
     free(hn->embed_row_dirty);
     free(hn->embed_dirty_rows);
+    free(hn->embed_row_moved);
     free(hn);
 }
 
@@ -313,56 +316,6 @@ const HnParam *hypernet_param_find(const Hypernet *hn, const char *name)
     for (int i = 0; hn && name && i < hn->n_info; i++)
         if (!strcmp(hn->info[i].name, name)) return &hn->info[i];
     return NULL;
-}
-
-int hypernet_adamw_spans(const Hypernet *hn, const float *group_lr, const float *group_wd,
-                         AdamWSpan *spans)
-{
-    int n = 0;
-    for (int i = 0; i < hn->n_info; i++) {
-        const HnParam *p = &hn->info[i];
-        if (p->group == HN_GROUP_BUFFER) continue;
-        spans[n].offset = p->offset;
-        spans[n].count = p->numel;
-        spans[n].lr = group_lr[p->group];
-        spans[n].weight_decay = group_wd[p->group];
-        n++;
-    }
-    return n;
-}
-
-void hypernet_zero_grad(Hypernet *hn)
-{
-    float *emb = hn->g.tok_embed;
-    const size_t d = (size_t)hn->target.hidden_size;
-    if (!emb || hn->grads_all_written) {
-        memset(hn->grads, 0, hn->n_params * sizeof(float));
-    } else { /* all but the embedding, then its dirty rows */
-        size_t lo = (size_t)(emb - hn->grads), n = (size_t)hn->target.vocab_size * d;
-        memset(hn->grads, 0, lo * sizeof(float));
-        memset(emb + n, 0, (hn->n_params - lo - n) * sizeof(float));
-        for (int i = 0; i < hn->n_embed_dirty; i++)
-            memset(emb + (size_t)hn->embed_dirty_rows[i] * d, 0, d * sizeof(float));
-    }
-    for (int i = 0; i < hn->n_embed_dirty; i++) hn->embed_row_dirty[hn->embed_dirty_rows[i]] = 0;
-    hn->n_embed_dirty = 0;
-    hn->grads_all_written = 0;
-}
-
-void hypernet_grads_written(Hypernet *hn)
-{
-    hn->grads_all_written = 1;
-}
-
-void hn_mark_embed_rows(Hypernet *hn, const int *ids, int n)
-{
-    const int V = hn->target.vocab_size;
-    for (int i = 0; i < n; i++) {
-        int r = ids[i];
-        if (r < 0 || r >= V || hn->embed_row_dirty[r]) continue; /* the kernel skips bad ids */
-        hn->embed_row_dirty[r] = 1;
-        hn->embed_dirty_rows[hn->n_embed_dirty++] = r;
-    }
 }
 
 void hypernet_rotation(const Hypernet *hn, float *R)

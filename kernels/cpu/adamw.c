@@ -38,11 +38,24 @@ void adamw_update(float *p, const float *g, float grad_scale, float *m, float *v
     }
 }
 
+void adamw_decay(float *p, size_t n, float lr, float weight_decay)
+{
+    /* the factor computed as adamw_update computes it */
+    const float decay = (float)(1.0 - (double)lr * weight_decay);
+    if (decay == 1.0f) return;
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) p[i] *= decay;
+}
+
 void adamw_step(float *params, const float *grads, float grad_scale, float *m, float *v,
                 const AdamWSpan *spans, int n_spans, const AdamWConfig *cfg, long step)
 {
     for (int i = 0; i < n_spans; i++) {
         size_t o = spans[i].offset;
+        if (spans[i].decay_only) {
+            adamw_decay(params + o, spans[i].count, spans[i].lr, spans[i].weight_decay);
+            continue;
+        }
         adamw_update(params + o, grads + o, grad_scale, m + o, v + o, spans[i].count, spans[i].lr,
                      spans[i].weight_decay, cfg, step);
     }

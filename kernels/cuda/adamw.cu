@@ -52,6 +52,8 @@ extern "C" int adamw_step_cuda(float *params, const float *grads, float grad_sca
                                float *v, const AdamWSpan *spans, int n_spans,
                                const AdamWConfig *cfg, long step)
 {
+    /* decay_only spans take the full rule too: on their zero g, m and v it
+     * gives the same values (hd-train splits spans only on the CPU) */
     for (int i = 0; i < n_spans; i++) {
         size_t o = spans[i].offset;
         if (adamw_update_cuda(params + o, grads + o, grad_scale, m + o, v + o, spans[i].count,
