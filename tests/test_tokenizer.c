@@ -567,6 +567,18 @@ static void bad_input_gives_one_clear_error(void **state)
     assert_int_equal(tokenizer_encode(t, "abab", 4, 1, &tl), 0);
     assert_int_equal(tl.n, 2);
     assert_int_equal(tl.ids[0], 2);
+    /* a word none of whose characters is in the vocabulary (no unk token)
+     * gives no token, the first time and from the word cache, here as the
+     * first word a fresh tokenizer sees (found by fuzz_tokenizer_json:
+     * UBSan, the cache's arrays still NULL) */
+    Tokenizer *fresh = tokenizer_load_json_text(good, strlen(good), NULL, 0, "good.json");
+    TokenList none = {0};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(tokenizer_encode(fresh, "c", 1, 0, &none), 0);
+        assert_int_equal(none.n, 0);
+    }
+    token_list_free(&none);
+    tokenizer_free(fresh);
     assert_null(tokenizer_id_to_token(t, 7));
     assert_int_equal(tokenizer_token_to_id(t, "zz"), -1);
     token_list_free(&tl);

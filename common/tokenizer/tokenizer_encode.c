@@ -167,6 +167,7 @@ static void encode_word(const Tokenizer *t, EncodeScratch *s, size_t a, size_t b
     int32_t e = len <= CACHE_MAX_WORD ? strmap_get(&s->cache.map, word, len) : -1;
     if (e >= 0) {
         n = s->cache.sym_n[e];
+        if (n == 0) return; /* all its units dropped; the arrays may not exist yet */
         id = s->cache.id + s->cache.sym_off[e];
         start = s->cache.start + s->cache.sym_off[e];
         slen = s->cache.len + s->cache.sym_off[e];
