@@ -60,13 +60,11 @@ int hypernet_adamw_spans_split(const Hypernet *hn, const float *group_lr, const 
 
 void hypernet_note_moments(Hypernet *hn, const float *m, const float *v)
 {
-    const HnParam *p = NULL;
-    for (int i = 0; i < hn->n_info && !p; i++)
-        if (hn->info[i].data == hn->w.tok_embed && hn->w.tok_embed) p = &hn->info[i];
-    if (!p) return;
-    const size_t d = (size_t)hn->target.hidden_size;
+    if (!hn->w.tok_embed) return;
+    /* m and v share the parameter buffer's layout */
+    const size_t d = (size_t)hn->target.hidden_size, o = (size_t)(hn->w.tok_embed - hn->params);
     for (int r = 0; r < hn->target.vocab_size; r++) {
-        const float *mr = m + p->offset + (size_t)r * d, *vr = v + p->offset + (size_t)r * d;
+        const float *mr = m + o + (size_t)r * d, *vr = v + o + (size_t)r * d;
         for (size_t j = 0; j < d && !hn->embed_row_moved[r]; j++)
             if (mr[j] != 0.0f || vr[j] != 0.0f) hn->embed_row_moved[r] = 1;
     }

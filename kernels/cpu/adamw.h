@@ -34,15 +34,16 @@ AdamWConfig adamw_default_config(void);
 void adamw_update(float *p, const float *g, float grad_scale, float *m, float *v, size_t n,
                   float lr, float weight_decay, const AdamWConfig *cfg, long step);
 
-/* decay_only: the caller knows that g, m and v are all zero on the span
- * (embedding rows no batch has used), where the rule reduces to
- * p *= 1 - lr * wd, the same bits (m / (sqrt(v) / c + eps) = 0).  The
- * update then reads and writes p alone instead of p, g, m and v: on
- * SmolLM2's hypernetwork, two thirds of the values the optimiser touches. */
 /* The update on a span whose g, m and v are all zero: p *= 1 - lr * wd,
  * bit for bit what adamw_update gives there. */
 void adamw_decay(float *p, size_t n, float lr, float weight_decay);
 
+/* decay_only: the caller knows that g, m and v are all zero on the span
+ * (embedding rows no batch has used), where the rule reduces to
+ * p *= 1 - lr * wd, the same bits (m / (sqrt(v) / c + eps) = 0).  The
+ * update then reads and writes p alone instead of p, g, m and v: on
+ * SmolLM2's hypernetwork the embedding is 38% (8 layers) to 53% (4 layers)
+ * of the values the optimiser touches. */
 typedef struct {
     size_t offset, count;
     float lr, weight_decay;
