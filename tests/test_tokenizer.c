@@ -598,6 +598,42 @@ static void bad_input_gives_one_clear_error(void **state)
     assert_non_null(strstr(hd_last_error(), "qwen2"));
 }
 
+/* A normalizer chain that doubles every space on each of 40 steps would
+ * need 2^40 bytes for "a b c": refused with one line naming the file,
+ * before allocating (fuzz_tokenizer_json reached a 32 GiB allocation).  A
+ * real tokenizer's growth (Replace " " by U+2581: 3x) still works on a
+ * text of nothing but spaces. */
+static void normalizer_growth_is_bounded(void **state)
+{
+    (void)state;
+    char json[4096];
+    int n = snprintf(json, sizeof json, "{" TINY_MODEL ",\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[");
+    for (int i = 0; i < 40; i++)
+        n += snprintf(json + n, sizeof json - (size_t)n, "%s{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},"
+                      "\"content\":\"  \"}", i ? "," : "");
+    snprintf(json + n, sizeof json - (size_t)n, "]}}");
+    Tokenizer *t = tokenizer_load_json_text(json, strlen(json), NULL, 0, "grow.json");
+    if (!t) fail_msg("%s", hd_last_error());
+    TokenList tl = {0};
+    assert_int_equal(tokenizer_encode(t, "a b c", 5, 0, &tl), -1);
+    const char *msg = hd_last_error();
+    if (strncmp(msg, "grow.json: ", 11) || !strstr(msg, "normalizer grows a 5-byte text")) fail_msg("%s", msg);
+    assert_null(strchr(msg, '\n'));
+    tokenizer_free(t);
+
+    const char *meta = "{" TINY_MODEL ",\"normalizer\":{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},"
+                       "\"content\":\"\u2581\"}}";
+    t = tokenizer_load_json_text(meta, strlen(meta), NULL, 0, "meta.json");
+    if (!t) fail_msg("%s", hd_last_error());
+    char spaces[10000];
+    memset(spaces, ' ', sizeof spaces);
+    assert_int_equal(tokenizer_encode(t, spaces, sizeof spaces, 0, &tl), 0);
+    assert_int_equal(tokenizer_encode(t, "ab ab", 5, 0, &tl), 0);
+    assert_int_equal(tl.n, 2);
+    token_list_free(&tl);
+    tokenizer_free(t);
+}
+
 /* ---- tests: the real tokenizers ---------------------------------------------------- */
 
 static void real_tokenizer(const char *name)
@@ -709,6 +745,7 @@ int main(void)
         cmocka_unit_test(threads_share_a_tokenizer),
         cmocka_unit_test(token_bytes_spell_the_text),
         cmocka_unit_test(bad_input_gives_one_clear_error),
+        cmocka_unit_test(normalizer_growth_is_bounded),
         cmocka_unit_test(llama2_matches_hf),
         cmocka_unit_test(llama3_matches_hf),
         cmocka_unit_test(llama31_matches_hf),

@@ -2,6 +2,7 @@
  * between two added tokens), keeping for every normalized byte the range
  * of the input character it came from, so that token offsets can be
  * mapped back to the input the way HF's alignments do. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,11 +53,28 @@ static void swap_text(PretokScratch *s)
     s->tmp_orig_end = a;
 }
 
+/* A normalizer may lengthen the text (Replace " " by U+2581 triples it,
+ * Prepend adds a few bytes), but a chain of Replace steps whose contents
+ * hold their own patterns grows it exponentially: a 30-byte text became a
+ * 32 GiB allocation under a crafted tokenizer.json (fuzz_tokenizer_json).
+ * No real tokenizer comes near this bound; one that passes it is refused,
+ * before anything is allocated, instead of exhausting memory. */
+enum { NORM_GROWTH_MAX = 64, NORM_GROWTH_SLACK = 4096 };
+
+static int too_long(const Tokenizer *t, size_t len, size_t n)
+{
+    size_t limit = len * NORM_GROWTH_MAX + NORM_GROWTH_SLACK;
+    if (n <= limit && n <= (size_t)INT32_MAX / 2) return 0;
+    return hd_fail("%s: the normalizer grows a %zu-byte text past %zu bytes (%d times its length and "
+                   "%d bytes); refusing it", t->name, len, limit, NORM_GROWTH_MAX, NORM_GROWTH_SLACK);
+}
+
 /* Inserts content before the first byte; the new bytes are aligned with
  * the first character, as HF's NormalizedString::prepend does. */
-static void prepend(PretokScratch *s, const char *content, size_t clen)
+static int prepend(const Tokenizer *t, size_t len, PretokScratch *s, const char *content, size_t clen)
 {
-    if (s->n == 0) return;
+    if (s->n == 0) return 0;
+    if (too_long(t, len, s->n + clen)) return -1;
     reserve_text(s, s->n + clen);
     int32_t a = s->orig_start[0], b = s->orig_end[0];
     memcpy(s->tmp_text, content, clen);
@@ -69,16 +87,30 @@ static void prepend(PretokScratch *s, const char *content, size_t clen)
     memcpy(s->tmp_orig_end + clen, s->orig_end, s->n * sizeof *s->orig_end);
     s->n += clen;
     swap_text(s);
+    return 0;
 }
 
 /* Replaces every occurrence of pattern (left to right, not overlapping);
- * the replacement bytes span the characters they replace. */
-static void replace(PretokScratch *s, const char *pattern, size_t plen, const char *content,
-                    size_t clen)
+ * the replacement bytes span the characters they replace.  len is the
+ * stretch's length before normalization, for the growth bound. */
+static int replace(const Tokenizer *t, size_t len, PretokScratch *s, const char *pattern, size_t plen,
+                   const char *content, size_t clen)
 {
-    if (plen == 0 || s->n < plen) return;
-    size_t worst = clen > plen ? s->n / plen * clen + s->n : s->n;
-    reserve_text(s, worst);
+    if (plen == 0 || s->n < plen) return 0;
+    size_t out = s->n;
+    if (clen > plen) { /* count the matches: the exact length, not a worst case */
+        size_t hits = 0;
+        for (size_t i = 0; i + plen <= s->n;)
+            if (memcmp(s->text + i, pattern, plen) == 0) {
+                hits++;
+                i += plen;
+            } else {
+                i++;
+            }
+        out = s->n + hits * (clen - plen);
+        if (too_long(t, len, out)) return -1;
+    }
+    reserve_text(s, out);
     size_t i = 0, o = 0;
     while (i < s->n) {
         if (i + plen <= s->n && memcmp(s->text + i, pattern, plen) == 0) {
@@ -100,6 +132,7 @@ static void replace(PretokScratch *s, const char *pattern, size_t plen, const ch
     }
     s->n = o;
     swap_text(s);
+    return 0;
 }
 
 static void reserve_pieces(PretokScratch *s, size_t n)
@@ -196,12 +229,12 @@ int pretok_segment(const Tokenizer *t, const uint8_t *src, size_t len, int32_t b
         }
         for (size_t i = 0; i < t->n_norm; i++) {
             const NormStep *st = &t->norm[i];
-            if (st->kind == NORM_PREPEND)
-                prepend(s, st->content, st->content_len);
-            else
-                replace(s, st->pattern, st->pattern_len, st->content, st->content_len);
+            int rc = st->kind == NORM_PREPEND
+                         ? prepend(t, len, s, st->content, st->content_len)
+                         : replace(t, len, s, st->pattern, st->pattern_len, st->content, st->content_len);
+            if (rc) return -1;
         }
-        if (t->prefix_space && s->n > 0 && s->text[0] != ' ') prepend(s, " ", 1);
+        if (t->prefix_space && s->n > 0 && s->text[0] != ' ' && prepend(t, len, s, " ", 1)) return -1;
         s->seg = s->text;
         s->seg_len = s->n;
     }
