@@ -65,6 +65,9 @@ static int too_long(const Tokenizer *t, size_t len, size_t n)
 {
     size_t limit = len * NORM_GROWTH_MAX + NORM_GROWTH_SLACK;
     if (n <= limit && n <= (size_t)INT32_MAX / 2) return 0;
+    if (n <= limit) /* offsets are int32_t */
+        return hd_fail("%s: the normalizer grows a %zu-byte text past %zu bytes, more than offsets can hold",
+                       t->name, len, (size_t)INT32_MAX / 2);
     return hd_fail("%s: the normalizer grows a %zu-byte text past %zu bytes (%d times its length and "
                    "%d bytes); refusing it", t->name, len, limit, NORM_GROWTH_MAX, NORM_GROWTH_SLACK);
 }
