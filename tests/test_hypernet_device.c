@@ -18,9 +18,14 @@
  * loss within 1e-2 relative; each parameter tensor's gradient rel rms
  * <= 5e-2 (two target layers and the LM head each add ~2e-3 forward and
  * backward; the head's softmax and the reflection amplify it; a tensor
- * whose CPU gradient is 0 must be 0 within 1e-6); after AdamW (lr 1e-3)
- * every parameter within 1e-3 absolute of the CPU's (one step moves a
- * parameter by at most lr; a sign flip of a tiny gradient moves it 2 lr).
+ * whose CPU gradient is 0 must be 0 within 1e-6).  After AdamW (lr 1e-3):
+ * its first step from zero moments moves a parameter by lr g / (|g| + eps),
+ * about lr sign(g), whatever g's size, so where a gradient is within its
+ * error of zero the two sides may move it in opposite directions, 2 lr
+ * apart (seen on an H200: 0.002).  So: every parameter within 1e-5 of the
+ * CPU's, except where the CPU's gradient is tiny (|g| <= 0.25 of its
+ * tensor's gradient rms, 5 times the gradient bound), and there within
+ * 2 lr; such exceptions at most 2% of the parameters.
  * The same bounds hold with the GPU's fp32 GEMMs on TF32 (hd-train --tf32):
  * its 2^-11 input rounding is below the bf16 target's 2^-8. */
 #include <stdarg.h>
@@ -291,11 +296,31 @@ static void cuda_step_matches_the_cpu(void **state)
             if (e > 5e-2 || (scale == 0.0 && e > 1e-6))
                 fail_msg("gradient of %s: rel rms %.3g (cpu rms %.3g)", p->name, e, scale);
         }
-        double worst = 0.0;
-        for (size_t i = 0; i < hn->n_params; i++)
-            worst = fmax(worst, fabs((double)got.params[i] - want.params[i]));
-        printf("after AdamW: max |gpu - cpu| %.3g\n", worst);
-        assert_true(worst <= 1e-3);
+        double worst = 0.0, worst_tiny = 0.0;
+        size_t n_tiny = 0, n_checked = 0;
+        for (int i = 0; i < hypernet_param_count(hn); i++) {
+            const HnParam *p = hypernet_param(hn, i);
+            double scale;
+            (void)rel_rms(want.grads + p->offset, want.grads + p->offset, p->numel, &scale);
+            for (size_t j = p->offset; j < p->offset + p->numel; j++) {
+                double d = fabs((double)got.params[j] - want.params[j]);
+                n_checked++;
+                if (d <= 1e-5) {
+                    worst = fmax(worst, d);
+                    continue;
+                }
+                if (p->group == HN_GROUP_BUFFER || fabs(want.grads[j]) > 0.25 * scale)
+                    fail_msg("after AdamW, %s[%zu]: gpu %.7g cpu %.7g (gradient gpu %.3g cpu %.3g, its rms %.3g)",
+                             p->name, j - p->offset, got.params[j], want.params[j], got.grads[j],
+                             want.grads[j], scale);
+                worst_tiny = fmax(worst_tiny, d);
+                n_tiny++;
+            }
+        }
+        printf("after AdamW: max |gpu - cpu| %.3g; %zu of %zu parameters with a tiny gradient apart by up to %.3g\n",
+               worst, n_tiny, n_checked, worst_tiny);
+        assert_true(worst_tiny <= 2 * 1e-3 * (1 + 1e-3));
+        assert_true(n_tiny <= n_checked / 50);
         result_free(&got);
     }
     compute_cuda_tf32(0);
