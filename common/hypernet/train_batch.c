@@ -110,20 +110,25 @@ static void reserve(TrainBatch *tb, int b, int E, int B, int S)
     tb->src_states = grow(tb->src_states, nS * tb->n_states * tb->d, sizeof(float));
 }
 
-/* [nL, T, d] of the record into rows pad.. of [T_batch, nL, d]. */
+/* [nL, T, d] of the record into rows pad.. of [T_batch, nL, d].  Each
+ * (token, layer) row is one span conversion; the rows are independent, so
+ * threads share them (at Llama-3-8B's shapes a batch holds 130 M values,
+ * and this copy was most of a GPU step's time when done a value at a time). */
 static int transpose_states(const Tensor *h, float *dst, int pad, int n_states, int d)
 {
-    int64_t T = h->shape[1];
-    size_t row = (size_t)n_states * d;
-    for (int64_t t = 0; t < T; t++)
-        for (int l = 0; l < n_states; l++) {
-            float *out = dst + (size_t)(pad + t) * row + (size_t)l * d;
-            size_t src = ((size_t)l * T + t) * d;
-            for (int j = 0; j < d; j++) {
-                out[j] = (float)tensor_get_f64(h, src + j);
-                if (!isfinite(out[j])) return hd_fail("acts record: non-finite hidden state");
-            }
-        }
+    const int64_t T = h->shape[1];
+    const size_t row = (size_t)n_states * d;
+    const long n_rows = (long)T * n_states;
+    int bad = 0;
+#pragma omp parallel for schedule(static) reduction(| : bad) if (n_rows * d > 65536)
+    for (long k = 0; k < n_rows; k++) {
+        const int64_t t = k / n_states;
+        const int l = (int)(k % n_states);
+        float *out = dst + (size_t)(pad + t) * row + (size_t)l * d;
+        tensor_span_to_f32(h, ((size_t)l * T + (size_t)t) * d, (size_t)d, out);
+        for (int j = 0; j < d; j++) bad |= !isfinite(out[j]);
+    }
+    if (bad) return hd_fail("acts record: non-finite hidden state");
     return 0;
 }
 

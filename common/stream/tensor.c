@@ -160,13 +160,38 @@ double tensor_get_f64(const Tensor *t, size_t i)
     }
 }
 
-void tensor_to_f32(const Tensor *t, float *out)
+void tensor_span_to_f32(const Tensor *t, size_t start, size_t n, float *out)
 {
-    if (t->dtype == DTYPE_F32) {
-        memcpy(out, t->data, t->numel * 4);
+    const unsigned char *p = (const unsigned char *)t->data + start * dtype_size(t->dtype);
+    switch (t->dtype) {
+    case DTYPE_F32:
+        memcpy(out, p, n * 4);
+        return;
+    case DTYPE_BF16: {
+        /* bf16 is the top half of a float32: a shift, no rounding */
+        uint32_t *o = (uint32_t *)out;
+        for (size_t i = 0; i < n; i++) {
+            uint16_t v;
+            memcpy(&v, p + 2 * i, 2);
+            o[i] = (uint32_t)v << 16;
+        }
         return;
     }
-    for (size_t i = 0; i < t->numel; i++) out[i] = (float)tensor_get_f64(t, i);
+    case DTYPE_F16:
+        for (size_t i = 0; i < n; i++) {
+            uint16_t v;
+            memcpy(&v, p + 2 * i, 2);
+            out[i] = f16_to_f32(v);
+        }
+        return;
+    default:
+        for (size_t i = 0; i < n; i++) out[i] = (float)tensor_get_f64(t, start + i);
+    }
+}
+
+void tensor_to_f32(const Tensor *t, float *out)
+{
+    tensor_span_to_f32(t, 0, t->numel, out);
 }
 
 int tensor_from_record(const msgpack_object *rec, const char *key, Tensor *t)

@@ -45,6 +45,10 @@ void tensor_release(Tensor *t);
 double tensor_get_f64(const Tensor *t, size_t i);
 /* Converts every element to float32 into out[numel]. */
 void tensor_to_f32(const Tensor *t, float *out);
+/* Converts elements [start, start + n) to float32 into out[n]: the same
+ * values as tensor_get_f64 gives, cast to float (exact for f32, bf16 and
+ * f16), with a plain loop per dtype instead of a call per element. */
+void tensor_span_to_f32(const Tensor *t, size_t start, size_t n, float *out);
 
 /* Finds the tensor under `key` of a record and decodes it; -1 with a
  * message naming the key when it is missing or malformed. */
