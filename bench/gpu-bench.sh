@@ -47,8 +47,8 @@ now() { date +%s.%N; }
 
 # median seconds of hd-train's step records after the first two (page faults,
 # buffer growth, cuBLAS's first-call set-up)
-step_median() {
-    bin/hd-cat --where t=step "$1" | grep -o '"seconds":[0-9.e+-]*' | cut -d: -f2 | tail -n +3 |
+step_median() {  # LOG [FIELD]: FIELD defaults to seconds (input_seconds: the host's share)
+    bin/hd-cat --where t=step "$1" | grep -o "\"${2:-seconds}\":[0-9.e+-]*" | cut -d: -f2 | tail -n +3 |
         sort -g | awk '{s[NR] = $1} END {if (NR) printf "%.4f", s[int((NR + 1) / 2)]; else printf "?"}'
 }
 step_shape() {
@@ -114,7 +114,7 @@ train() {  # TAG MODEL ACTS STEPS DEVICE [OPTS...]
     local peak=""
     [ -s "$memlog" ] && peak=$(sort -n "$memlog" | tail -1) &&
         echo "$name: peak GPU memory $peak MiB (nvidia-smi, every 100 ms; CUDA context included)" >> "$D/memory.txt"
-    say "hd-train $tag --device $dev $*: median $(step_median "$W/$name.log") s/step over steps 3..$steps, batch $(step_shape "$W/$name.log") (E,B,S); run $ELAPSED s with loading${peak:+; peak GPU memory $peak MiB}"
+    say "hd-train $tag --device $dev $*: median $(step_median "$W/$name.log") s/step (host inputs $(step_median "$W/$name.log" input_seconds) s) over steps 3..$steps, batch $(step_shape "$W/$name.log") (E,B,S); run $ELAPSED s with loading${peak:+; peak GPU memory $peak MiB}"
 }
 
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader >> "$R" 2>&1

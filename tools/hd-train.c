@@ -390,6 +390,7 @@ int main(int argc, char **argv)
         int share = 0;
         for (int i = rank; i < b; i += world) mine[share++] = perm[st.cursor + i];
         load_batch(&run, train, mine, share, "training data", world > 1);
+        const double load_secs = hd_now_seconds() - t0;
         HnOptions opt = hn_default_options();
         opt.causal_weight = (float)o.causal_w;
         opt.iso_weight = (float)o.iso_w;
@@ -430,8 +431,9 @@ int main(int argc, char **argv)
         st.cursor += b;
         if (log) { /* rank 0 always has a share, padded as the whole batch */
             const int shape[3] = {run.tb.hb.E, run.tb.hb.B, run.tb.hb.S};
+            const double input_secs = load_secs + (share > 0 ? hn_acts_input_seconds(run.acts) : 0.0);
             if (train_record_step(log, st.step, st.epoch, &loss, opt.sparsity_weight, lr, gnorm, b, shape,
-                                  hd_now_seconds() - t0) < 0)
+                                  hd_now_seconds() - t0, input_secs) < 0)
                 hd_die("%s", hd_last_error());
         }
         progress_update(&prog, st.step);

@@ -297,6 +297,10 @@ HnActs *hn_acts_create_on(const Compute *K, const Hypernet *hn, int max_b, int m
 size_t hn_acts_bytes(const Hypernet *hn, int max_b, int max_E, int max_B, int max_S,
                      int recompute_target, int on_device);
 float *hn_acts_params(const HnActs *a);
+/* Seconds the last forward spent on the host packing its inputs and
+ * copying them to K's memory (on a GPU the first copy also waits for the
+ * kernels still running from before): what the step costs the host. */
+double hn_acts_input_seconds(const HnActs *a);
 float *hn_acts_grads(const HnActs *a);
 int hn_acts_download_params(const HnActs *a, Hypernet *hn);
 int hn_acts_download_grads(const HnActs *a, Hypernet *hn);

@@ -222,6 +222,11 @@ int hn_acts_download_grads(const HnActs *a, Hypernet *hn)
     return a->K->status();
 }
 
+double hn_acts_input_seconds(const HnActs *a)
+{
+    return a ? a->input_seconds : 0.0;
+}
+
 float *hn_acts_params(const HnActs *a)
 {
     return a->rep.params;

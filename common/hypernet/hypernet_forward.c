@@ -6,6 +6,7 @@
 
 #include "compute.h"
 #include "cpu/rope.h"
+#include "base/cli.h"
 #include "base/error.h"
 #include "hypernet/hypernet_internal.h"
 
@@ -448,7 +449,9 @@ int hypernet_forward_view(Hypernet *hn, HnActs *a, const LlamaView *target, cons
     a->soft = opt->mode == SELECT_SOFT;
 
     const int has_g = hn->cfg.method == HN_METHOD_HYPERDAS;
+    const double t_in = hd_now_seconds();
     if (prepare_inputs(hn, a, x, has_g)) return -1;
+    a->input_seconds = hd_now_seconds() - t_in;
 
     /* G, head, selection, subspace.  DAS: fixed positions, so "soft" (the
      * training mode) means the entity tokens; W is only the visibility

@@ -89,6 +89,7 @@ struct HnActs {
     int b, E, B, S;
     int soft;               /* the last forward used the soft W (gradient to the head) */
     int have_forward, have_backward;
+    double input_seconds;   /* the last forward's input preparation and upload (wall clock) */
     float lambda;           /* sparsity weight of the last forward, times the batch's
                                share b / global_examples of the mean (1 alone) */
     float mask_temperature;

@@ -13,7 +13,8 @@ static void pack_rate(MapWriter *m, const char *key, double v)
 }
 
 int train_record_step(RecordWriter *log, long step, long epoch, const HnLoss *loss, float sp_w,
-                      double lr, double gnorm, int b, const int shape[3], double secs)
+                      double lr, double gnorm, int b, const int shape[3], double secs,
+                      double input_secs)
 {
     const long tokens = (long)b * (shape[0] + shape[1] + shape[2]);
     MapWriter m;
@@ -35,6 +36,7 @@ int train_record_step(RecordWriter *log, long step, long epoch, const HnLoss *lo
     msgpack_pack_int(map_key(&m, "label_tokens"), loss->n_label_tokens);
     map_double(&m, "tokens_per_s", secs > 0 ? tokens / secs : 0);
     map_double(&m, "seconds", secs);
+    map_double(&m, "input_seconds", input_secs);
     if (map_end(&m) < 0) return hd_fail("cannot pack a step record");
     return record_writer_end_record(log);
 }

@@ -30,6 +30,12 @@ check "eval: a kind without examples is nil, not 0 (causal-only validation set)"
         --eval-modes soft $TMP/acts.msgpack 2> $TMP/cval.err | $BIN/hd-cat --where t=eval > $TMP/cval.jsonl &&
     grep -q '\"n_isolate\":0,\"cause\":[0-9.]*,\"isolate\":null,\"disentangle\":null' $TMP/cval.jsonl &&
     grep -q 'isolate - disentangle -' $TMP/cval.err"
+check "step records: the host's share of the step, 0 <= input_seconds <= seconds" bash -c "
+    $BIN/hd-train -c $TMP/st $SMALL --max-steps 3 --save-every 0 --device cpu-staged $TMP/acts.msgpack |
+        $BIN/hd-cat --where t=step | grep '^{\"t\":\"step\"' > $TMP/st.jsonl &&
+    [ \$(wc -l < $TMP/st.jsonl) = 3 ] &&
+    sed 's/.*\"seconds\":\\([0-9.e+-]*\\),\"input_seconds\":\\([0-9.e+-]*\\)}/\\1 \\2/' $TMP/st.jsonl |
+        awk 'NF != 2 || \$2 <= 0 || \$2 > \$1 {bad = 1} END {exit bad}'"
 check "checkpoint: latest step with weights, optimizer, config and state" bash -c "
     [ \$(readlink $TMP/run/latest) = step-00000006 ] && [ -d $TMP/run/step-00000003 ] &&
     for f in model.safetensors optimizer.safetensors config.json state.json; do
