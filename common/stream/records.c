@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -82,6 +83,14 @@ RecordReader *record_reader_open(const char *path)
         close(fd);
         return NULL;
     }
+    /* A 128 KB read buffer (zlib holds three times that) pays on the big
+     * streams of activations; a small file gets one of its own size, at
+     * least zlib's 8 KB default: a reader opened per small file (a score
+     * file, a fuzzer's input) then costs no large allocation. */
+    unsigned gz_buf = 1u << 17;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < (off_t)gz_buf)
+        gz_buf = st.st_size < 8192 ? 8192u : (unsigned)st.st_size;
     RecordReader *r = hd_calloc(1, sizeof *r);
     r->path = hd_strdup(stdin_input ? "stdin" : path);
     record_scan_init(&r->scan, limit);
@@ -95,7 +104,7 @@ RecordReader *record_reader_open(const char *path)
         free(r);
         return NULL;
     }
-    gzbuffer(r->gz, 1 << 17);
+    gzbuffer(r->gz, gz_buf);
     if (!msgpack_unpacker_init(&r->unpacker, 1 << 16)) hd_die("out of memory");
     msgpack_unpacked_init(&r->current);
     msgpack_unpacked_init(&r->header);
