@@ -1,7 +1,6 @@
 /* The hypernetwork's parameters: configuration checks, the one buffer and
  * its named views, the reference's names, initialisation (the gradient's
  * bookkeeping and AdamW's spans: hypernet_grads.c). */
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include "cpu/rope.h"
 #include "base/error.h"
 #include "hypernet/hypernet.h"
+#include "hypernet/orthogonal.h"
 #include "base/rng.h"
 
 static const char *const subspace_names[] = {"none", "reflect", "das", "mask"};
@@ -350,28 +350,16 @@ static void fill(float *w, size_t n, float v)
     for (size_t i = 0; i < n; i++) w[i] = v;
 }
 
-/* A random orthogonal d x d matrix: Gram-Schmidt (twice, for fp stability)
- * on the columns of a Gaussian matrix, i.e. QR with a positive diagonal of
- * R, as torch's _make_orthogonal. */
-static void random_orthogonal(float *Q, int d, Rng *r)
+/* A random orthogonal d x d matrix (orthogonal.h), from d * d Gaussian
+ * draws taken column by column. */
+static int random_orthogonal(float *Q, int d, Rng *r)
 {
     double *A = malloc((size_t)d * d * sizeof *A); /* column-major: column j at A + j*d */
-    double *proj = malloc((size_t)d * sizeof *proj);
+    if (!A) return hd_fail("orthogonal init: out of memory (d = %d)", d);
     for (size_t i = 0; i < (size_t)d * d; i++) A[i] = gaussian(r);
-    for (int j = 0; j < d; j++) {
-        double *a = A + (size_t)j * d;
-        for (int pass = 0; pass < 2 && j > 0; pass++) {
-            /* proj = Q[:, :j]^T a ; a -= Q[:, :j] proj  (Q's columns are A's first j) */
-            cblas_dgemv(CblasColMajor, CblasTrans, d, j, 1.0, A, d, a, 1, 0.0, proj, 1);
-            cblas_dgemv(CblasColMajor, CblasNoTrans, d, j, -1.0, A, d, proj, 1, 1.0, a, 1);
-        }
-        double n = cblas_dnrm2(d, a, 1);
-        for (int i = 0; i < d; i++) a[i] /= n;
-    }
-    for (int i = 0; i < d; i++)
-        for (int j = 0; j < d; j++) Q[(size_t)i * d + j] = (float)A[(size_t)j * d + i];
-    free(proj);
+    int rc = orthogonal_from_gaussian(Q, A, d);
     free(A);
+    return rc;
 }
 
 static void copy_attn(HnAttnWeights *dst, const LlamaLayerWeights *src, const LlamaConfig *t)
@@ -459,7 +447,7 @@ int hypernet_init(Hypernet *hn, const LlamaModel *target, int from_scratch, floa
         const int k = hn->cfg.das_dim;
         memset(w->rot_x, 0, d * (size_t)k * sizeof(float));
         for (int j = 0; j < k; j++) w->rot_x[(size_t)j * k + j] = -1.0f;
-        random_orthogonal(hn->rot_base, (int)d, &rng);
+        if (random_orthogonal(hn->rot_base, (int)d, &rng) < 0) return -1;
     }
     if (w->sub_norm) {
         const size_t SF = hn->cfg.sub_ffn;
