@@ -6,9 +6,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "loader_test_util.h"
+#include "float16.h"
 #include "formats/safetensors.h"
 
 /* ---- Python -> C ---- */
@@ -335,6 +337,39 @@ static void rejects_broken_checkpoints(void **state)
     st_checkpoint_close(&ck);
 }
 
+/* A tensor of several of the conversion's 1 M-element chunks (the last one
+ * partial), read from an odd address: every element as the one-at-a-time
+ * rule gives it, for bf16, f16 and f32 (threads split the chunks). */
+static void conversion_in_chunks_is_element_exact(void **state)
+{
+    (void)state;
+    const size_t n = (2u << 20) + 12345;
+    unsigned char *raw = malloc(n * 4 + 1);
+    float *out = malloc(n * sizeof *out);
+    const StDtype types[] = {ST_BF16, ST_F16, ST_F32};
+    for (size_t k = 0; k < sizeof types / sizeof *types; k++) {
+        const size_t w = st_dtype_size(types[k]);
+        for (size_t i = 0; i < n; i++) {
+            uint32_t v = (uint32_t)(i * 2654435761u) & (w == 2 ? 0x7bffu : 0x7f7fffffu);
+            memcpy(raw + 1 + i * w, &v, w);
+        }
+        StTensor t = {.dtype = types[k], .ndim = 1, .shape = {(int64_t)n}, .numel = n,
+                      .nbytes = n * w, .data = raw + 1};
+        st_tensor_to_f32(&t, out);
+        for (size_t i = 0; i < n; i++) {
+            uint32_t v = 0;
+            memcpy(&v, raw + 1 + i * w, w);
+            float want;
+            if (types[k] == ST_BF16) want = bf16_to_f32((uint16_t)v);
+            else if (types[k] == ST_F16) want = f16_to_f32((uint16_t)v);
+            else memcpy(&want, &v, 4);
+            if (memcmp(&out[i], &want, 4) != 0) fail_msg("%s element %zu", st_dtype_name(types[k]), i);
+        }
+    }
+    free(out);
+    free(raw);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -345,6 +380,7 @@ int main(void)
         cmocka_unit_test(writer_reports_io_errors),
         cmocka_unit_test(rejects_malformed_files),
         cmocka_unit_test(read_f32_checks_shape),
+        cmocka_unit_test(conversion_in_chunks_is_element_exact),
         cmocka_unit_test(opens_sharded_checkpoint),
         cmocka_unit_test(rejects_broken_checkpoints),
     };
