@@ -102,7 +102,7 @@ NVCCFLAGS ?= -O3 -std=c++17 -gencode arch=compute_80,code=sm_80 -gencode arch=co
 ifeq ($(CUDA),1)
 CPPFLAGS  += -DHD_CUDA=1 -I$(CUDA_HOME)/include
 KERNEL_OBJ+= $(CUDA_OBJ)
-LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -ldl -lstdc++
 # NCCL (the CUDA toolkit's, or Debian's libnccl-dev) for the GPU collectives
 # of an MPI build (common/base/dist_nccl.c); without it that build refuses to
 # reduce GPU buffers over more than one rank.

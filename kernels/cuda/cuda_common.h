@@ -53,6 +53,11 @@ int hd_cuda_zero(void *dst_device, size_t bytes);
 /* Waits for all queued GPU work; -1 if any of it failed. */
 int hd_cuda_sync(void);
 
+/* cuBLAS is not linked but opened on first use (cublas_lazy.c): NULL once
+ * it is loaded with every function the kernels call, else why not (the
+ * first call tries to load it; safe without a GPU). */
+const char *hd_cublas_load_error(void);
+
 #ifdef __cplusplus
 }
 #endif

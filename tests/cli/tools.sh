@@ -7,6 +7,12 @@ for t in "$BIN"/*; do
     check "$name --version" bash -c "$t --version | grep -qx '$name (hyperdas) [0-9.]*'"
     check "$name has a man page" test -f "man/man1/$name.1"
 done
+# cuBLAS is opened by the first GPU call, never loaded with a tool: linked,
+# libcublasLt's relocations alone take ~210 MB of every process's memory
+# (kernels/cuda/cublas_lazy.c)
+check "no tool loads cuBLAS at start (it is opened on first use)" bash -c "
+    for t in $BIN/*; do [ -f \$t ] && [ -x \$t ] || continue
+        ! readelf -d \$t | grep -q 'NEEDED.*libcublas' || { echo \$t; exit 1; }; done"
 # OpenBLAS's pre-AVX2 kernels on an AVX2 processor (forced here; an old
 # OpenBLAS picks them by itself on a processor it does not know)
 if grep -qw avx2 /proc/cpuinfo && command -v script > /dev/null &&
