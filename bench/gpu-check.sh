@@ -6,7 +6,8 @@
 #
 # WHAT: all (default), tests (parts 1 and 2) or sanitizer (part 3).
 #
-# 1. the parity tests, each printing its worst error against the CPU twin:
+# 1. test_cublas_lazy (cuBLAS opens on first use), then the parity tests,
+#    each printing its worst error against the CPU twin:
 #    test_cuda_kernels (engine ops), test_cuda_hypernet_ops (hypernetwork
 #    ops), test_llama_cuda (target forward), test_hypernet_device (a whole
 #    training step: loss, every gradient, AdamW, against the CPU);
@@ -20,7 +21,7 @@
 # part; the exit status is non-zero when any part failed.  On a machine
 # without a GPU every test reports itself skipped and part 2 stops at once.
 set -uo pipefail
-TESTS="test_cuda_kernels test_cuda_hypernet_ops test_llama_cuda test_hypernet_device"
+TESTS="test_cublas_lazy test_cuda_kernels test_cuda_hypernet_ops test_llama_cuda test_hypernet_device"
 if [ "${1:-}" = --targets ]; then
     for t in $TESTS; do printf 'bin/tests/%s ' "$t"; done
     echo bin/hd-train bin/ravel-pairs bin/cache-acts bin/hd-cat

@@ -12,8 +12,9 @@ D=${OUT:-gpu-out}
 mkdir -p "$D"
 tar -xJf .gpu/pack.tar.xz || exit 1
 export LD_LIBRARY_PATH=$PWD/.gpu/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-# the binaries' rpath is /usr/local/cuda/lib64; add where else cuBLAS lives
-if ! ldd bin/hd-train | grep -q 'libcublas.so.13 => /'; then
+# the binaries' rpath is /usr/local/cuda/lib64 (cuBLAS is opened from
+# there on first use, kernels/cuda/cublas_lazy.c); add where else it lives
+if [ ! -e /usr/local/cuda/lib64/libcublas.so.13 ] || ! ldd bin/hd-train | grep -q 'libcudart.so.13 => /'; then
     for d in $(find /usr/local /usr/lib /opt -name 'libcublas.so.13' -printf '%h\n' 2> /dev/null | sort -u); do
         LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$d
     done
@@ -26,7 +27,7 @@ for tool in compute-sanitizer ncu; do
     command -v $tool > /dev/null ||
         PATH=$PATH:$(dirname "$(find /usr/local /opt -name $tool -type f -perm -u+x 2> /dev/null | head -1)" 2> /dev/null)
 done
-{ uname -a; nvidia-smi -L; command -v compute-sanitizer ncu; ldd bin/hd-train | grep -e 'not found' -e cublas -e cudart -e openblas; } > "$D/env.txt" 2>&1
+{ uname -a; nvidia-smi -L; command -v compute-sanitizer ncu; ldd bin/hd-train | grep -e 'not found' -e cudart -e openblas; } > "$D/env.txt" 2>&1
 status=0
 what=${1:-all}
 # the parity tests first, the benchmarks next, compute-sanitizer (the
