@@ -167,16 +167,13 @@ void tensor_span_to_f32(const Tensor *t, size_t start, size_t n, float *out)
     case DTYPE_F32:
         memcpy(out, p, n * 4);
         return;
-    case DTYPE_BF16: {
-        /* bf16 is the top half of a float32: a shift, no rounding */
-        uint32_t *o = (uint32_t *)out;
+    case DTYPE_BF16:
         for (size_t i = 0; i < n; i++) {
             uint16_t v;
             memcpy(&v, p + 2 * i, 2);
-            o[i] = (uint32_t)v << 16;
+            out[i] = bf16_to_f32(v);
         }
         return;
-    }
     case DTYPE_F16:
         for (size_t i = 0; i < n; i++) {
             uint16_t v;
