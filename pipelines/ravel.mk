@@ -1,6 +1,6 @@
 # The RAVEL study as make targets: every intermediate file is a target, so
 # a rerun redoes only what changed.  Included by the top-level Makefile;
-# `make demo` and `make ravel` set the variables below and build $(OUT)/table.txt.
+# `make demo-city` and `make ravel` set the variables below and build $(OUT)/table.txt.
 #
 #   $(OUT)/train.pairs   ravel-pairs --split train | hd-filter   (pairs the model knows)
 #   $(OUT)/test.pairs    the same for the held-out templates (split test)

@@ -38,7 +38,8 @@
 # partners from the known prompts too: STUDY_FILTER='--filter-strict
 # --known-partners' (ravel-pairs(1)); physical_object's reported run drew
 # them from the pool (the default), and keeps doing so to stay reproducible.
-# Settings: the demo's HyperDAS and DAS options (chosen on val, RESULTS.md).
+# Settings: the city demo's HyperDAS and DAS options (make demo-city; chosen on
+# val, RESULTS.md).
 # make study-sweep (below) runs the val-split sweeps behind the settings.
 
 COMMA         := ,

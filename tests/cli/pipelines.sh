@@ -1,26 +1,40 @@
-# pipelines/ravel.mk through the top-level Makefile: `make -n demo` lists
-# every stage of the study with the demo's settings, every intermediate is
-# its own target under out/demo, and `make ravel DEVICE=cuda` runs the
-# target's forward passes (hd-filter, cache-acts) on the GPU.
+# pipelines/ravel.mk and study.mk through the top-level Makefile: `make -n
+# demo` lists the study's stages on verb at one size, `make -n demo-city`
+# every stage of the earlier city demo, each intermediate its own target,
+# and `make ravel DEVICE=cuda` runs the target's forward passes (hd-filter,
+# cache-acts) on the GPU.
 source tests/cli/lib.bash
 # a make started from `make test` must not hand its jobserver or flags down
 unset MAKEFLAGS MFLAGS MAKELEVEL
 # the recipes' continuation lines joined, one command per line
 joined() { sed -e ':a' -e '/\\$/N; s/\\\n//; ta'; }
-make -n demo 2>&1 | joined > $TMP/demo.txt
-check "make -n demo: the pairs, filtered, for train and test" bash -c "
+make -n demo 2>&1 | joined > $TMP/verb.txt
+check "make -n demo: verb, known first, strict filter with known partners, 2,000 pairs" bash -c "
+    grep -q \"ravel-pairs --domain verb --attribute 'Past Tense,Singular' .*--split train --queries\" $TMP/verb.txt &&
+    grep -q 'hd-filter .*-o out/demo-verb/train.known' $TMP/verb.txt &&
+    grep -q -- '--filter-strict --known-partners --from-known .*-n \$(( 2000 / 2 )) -o out/demo-verb/train-2000.pairs' $TMP/verb.txt &&
+    grep -q 'cache-acts .*-o out/demo-verb/test.acts out/demo-verb/test.pairs' $TMP/verb.txt"
+check "make -n demo: both methods 500 steps, scored with controls, the table" bash -c "
+    grep -q 'hd-train .*-c out/demo-verb/hd-2000.ckpt .*--max-steps 500 --hyper-layers 4' $TMP/verb.txt &&
+    grep -q 'hd-train --method das .*-c out/demo-verb/das-2000.ckpt .*--max-steps 500' $TMP/verb.txt &&
+    grep -q 'hd-score .*-c out/demo-verb/hd-2000.ckpt .*--modes soft,column_argmax,groundtruth,random' $TMP/verb.txt &&
+    grep -q 'hd-score .*-c out/demo-verb/das-2000.ckpt .*--modes groundtruth,random' $TMP/verb.txt &&
+    grep -q 'hd-score --summarize --table out/demo-verb/hd-\$n.scores out/demo-verb/das-\$n.scores' $TMP/verb.txt &&
+    grep -q 'cat out/demo-verb/table.txt' $TMP/verb.txt"
+make -n demo-city 2>&1 | joined > $TMP/demo.txt
+check "make -n demo-city: the pairs, filtered, for train and test" bash -c "
     grep -q 'ravel-pairs --domain city --split train' $TMP/demo.txt &&
     grep -q 'ravel-pairs --domain city --split test' $TMP/demo.txt &&
     grep -q -- '-n 500' $TMP/demo.txt && grep -q -- '--seed 2026' $TMP/demo.txt &&
     [ \$(grep -c 'hd-filter' $TMP/demo.txt) -ge 2 ]"
-check "make -n demo: activations, both methods trained, both scored" bash -c "
+check "make -n demo-city: activations, both methods trained, both scored" bash -c "
     grep -q 'cache-acts .*-o out/demo/train.acts out/demo/train.pairs' $TMP/demo.txt &&
     grep -q 'cache-acts .*-o out/demo/test.acts out/demo/test.pairs' $TMP/demo.txt &&
     grep -q 'hd-train .*-c out/demo/hyperdas.ckpt.*--hyper-layers 4' $TMP/demo.txt &&
     grep -q 'hd-train --method das .*-c out/demo/das.ckpt' $TMP/demo.txt &&
     grep -q 'hd-score .*-c out/demo/hyperdas.ckpt' $TMP/demo.txt &&
     grep -q 'hd-score .*-c out/demo/das.ckpt' $TMP/demo.txt"
-check "make -n demo: the table, the heatmaps and the loss curves" bash -c "
+check "make -n demo-city: the table, the heatmaps and the loss curves" bash -c "
     grep -q 'hd-score --summarize --table out/demo/hyperdas.scores out/demo/das.scores' $TMP/demo.txt &&
     grep -q 'hd-plot --heatmaps out/demo/plots' $TMP/demo.txt &&
     grep -q 'hd-plot --curve out/demo/loss.svg out/demo/hyperdas.log out/demo/das.log' $TMP/demo.txt"
