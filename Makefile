@@ -236,8 +236,8 @@ $(SMOLLM2_GGUF):
 #   RAVEL verb on the embedded SmolLM2, pairs drawn known first under the
 #   strict filter, HyperDAS and DAS trained 500 steps each on 2,000 pairs,
 #   both scored with their controls on 600 held-out pairs, the table with
-#   95% intervals and paired comparisons printed; out/demo-verb, about 20
-#   minutes on 2 cores.
+#   95% intervals and paired comparisons printed; out/demo-verb (34 minutes
+#   measured on one thread, 18 on 2 cores in an earlier session).
 # make demo-city: the earlier demo, every city attribute under the HyperDAS
 #   filter rule (out/demo), where both methods stay below doing nothing.
 # make ravel MODEL=DIR DOMAIN=city DEVICE=cpu: the paper's configuration
@@ -249,7 +249,7 @@ DEMO_STUDY := STUDY=out/demo-verb STUDY_DOMAIN=verb STUDY_ATTRS='Past Tense,Sing
               STUDY_SIZES=2000 STUDY_FILTER='--filter-strict --known-partners'
 demo: $(SMOLLM2_GGUF)
 	@$(MAKE) --no-print-directory study $(DEMO_STUDY)
-# Chosen on the RAVEL val split (not the test split the demo reports): with
+# demo-city's, chosen on the city val split (not the test split it reports): with
 # a few hundred steps the paper's lr 4e-5 barely moves and its sparsity
 # penalty, switched on half way, knocks the selection back (RESULTS.md).
 DEMO_HD_OPTS  := --hyper-layers 4 --epochs 5 --lr 5e-4 --schedule cosine --no-sparsity --eval-every 40
