@@ -46,6 +46,7 @@
 
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -291,6 +292,57 @@ static char *set_up(HnSession *run, TrainOptions *o, const TrainOptions *as_give
     return resume_step;
 }
 
+/* ---- a clean stop on a signal ----
+ *
+ * A run of hours (the study's 2,000 steps on a laptop CPU) saves every
+ * --save-every steps, but Ctrl-C, a batch system's time limit (SIGTERM)
+ * or a closed terminal (SIGHUP) would lose everything since the last save.
+ * So during the training loop the first such signal only asks to stop:
+ * the step in flight ends, a checkpoint is saved and the log closed (a
+ * complete stream up to that step), and --resume continues from there.  A
+ * second signal stops at once, as one does outside the loop, removing the
+ * temporary files (outfile.h). */
+static volatile sig_atomic_t stop_signal;
+static int stop_says; /* rank 0 alone says so, as it says the rest */
+
+static void on_stop_signal(int sig)
+{
+    if (stop_signal) outfile_die_of_signal(sig);
+    stop_signal = sig;
+    if (!stop_says) return;
+    static const char msg[] = "\nhd-train: stopping after this step, with a checkpoint "
+                              "(a second signal stops at once)\n";
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+}
+
+static void catch_stop_signals(int rank)
+{
+    stop_says = rank == 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART; /* the step's reads and writes go on */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+/* Whether every rank is to stop now: a signal reaches each rank on its
+ * own (or only some), and all must leave the loop at the same step. */
+static int stop_requested(int world)
+{
+    int64_t s = stop_signal != 0;
+    if (world > 1) dist_allreduce_sum_i64(&s, 1);
+    return s > 0;
+}
+
+static const char *signal_name(int sig)
+{
+    return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
+}
+
 /* Rank 0's log, opened with its header. */
 static RecordWriter *open_log(const TrainOptions *o, HnSession *run, ActsSet *train, int tf32,
                               size_t n_train, long total, long resumed_at, const char *cfg_json, int world)
@@ -374,6 +426,8 @@ int main(int argc, char **argv)
     Progress prog;
     progress_begin(&prog, "steps", total);
     if (rank > 0) prog.enabled = 0;
+    catch_stop_signals(rank);
+    int stopped = 0;
     while (st.step < total) {
         if ((size_t)st.cursor >= n_train) {
             st.epoch++;
@@ -441,14 +495,23 @@ int main(int argc, char **argv)
             fprintf(stderr, " loss %.4f", loss.total);
         if (val && o.eval_every > 0 && st.step % o.eval_every == 0 && st.step < total)
             evaluate(&run, val, &o, st.step, log);
-        if (rank == 0 && ((o.save_every > 0 && st.step % o.save_every == 0) || st.step == total))
+        stopped = st.step < total && stop_requested(world);
+        if (rank == 0 && ((o.save_every > 0 && st.step % o.save_every == 0) || st.step == total || stopped))
             if (train_step_to_host(&ts, &run) < 0 ||
                 checkpoint_save(o.ckpt, run.hn, adam_m, adam_v, &st, cfg_json, (int)o.keep) < 0)
                 hd_die("%s", hd_last_error());
+        if (stopped) break;
     }
     progress_end(&prog);
-    if (val) evaluate(&run, val, &o, st.step, log);
+    /* a stopped run is not evaluated: the resumed one evaluates at its end */
+    if (val && !stopped) evaluate(&run, val, &o, st.step, log);
     if (log && record_writer_close(log) < 0) hd_die("%s", hd_last_error());
+    const int sig = stop_signal ? stop_signal : SIGTERM; /* a rank the signal missed */
+    if (stopped && rank == 0)
+        fprintf(stderr, "hd-train: stopped by %s after step %ld of %ld; checkpoint %s/step-%08ld; "
+                        "continue with: hd-train --resume %s, giving again the options that are each run's own "
+                        "(--epochs, --max-steps, --val and the evaluation, saving and output options)\n",
+                signal_name(sig), st.step, total, o.ckpt, st.step, o.ckpt);
 
     free(mine);
     free(perm);
@@ -461,5 +524,7 @@ int main(int argc, char **argv)
     acts_set_close(train);
     acts_set_close(val);
     hn_session_free(&run);
-    return 0;
+    /* not 0: the run did not reach its end (a make recipe stops there);
+     * 128 + the signal's number, as a shell reports a death by it */
+    return stopped ? 128 + sig : 0;
 }

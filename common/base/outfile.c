@@ -23,7 +23,7 @@ static void remove_pending(void)
         if (pending_used[i]) unlink(pending[i]);
 }
 
-static void on_signal(int sig)
+void outfile_die_of_signal(int sig)
 {
     remove_pending();
     signal(sig, SIG_DFL);
@@ -34,9 +34,9 @@ static int add_pending(const char *tmp)
 {
     if (!cleanup_installed) {
         atexit(remove_pending);
-        signal(SIGINT, on_signal);
-        signal(SIGTERM, on_signal);
-        signal(SIGHUP, on_signal);
+        signal(SIGINT, outfile_die_of_signal);
+        signal(SIGTERM, outfile_die_of_signal);
+        signal(SIGHUP, outfile_die_of_signal);
         cleanup_installed = 1;
     }
     for (int i = 0; i < MAX_PENDING; i++)

@@ -31,6 +31,10 @@ void outfile_abort(OutFile *o);
 /* 1 when written in place (stdout, a FIFO, a device): what was written is
  * already out and cannot be taken back. */
 int outfile_is_stream(const OutFile *o);
+/* The SIGINT/SIGTERM/SIGHUP handler that outfile_open installs: removes
+ * every temporary file still open, then dies of sig.  Async-signal-safe,
+ * for a program's own handler to end with (hd-train's clean stop). */
+void outfile_die_of_signal(int sig);
 /* Name for messages: the path or "stdout". */
 const char *outfile_name(const OutFile *o);
 

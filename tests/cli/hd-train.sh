@@ -56,6 +56,28 @@ check "killed with SIGKILL, resumed: the same weights as an uninterrupted run" b
     $BIN/hd-train --resume $TMP/killed --max-steps 12 --save-every 2 > /dev/null &&
     cmp $TMP/full/latest/model.safetensors $TMP/killed/latest/model.safetensors &&
     cmp $TMP/full/latest/optimizer.safetensors $TMP/killed/latest/optimizer.safetensors"
+# A signal during training: the step in flight ends, a checkpoint of that
+# step is saved (here between two scheduled saves), the log is closed as a
+# complete stream up to it, the exit status is 128 + the signal's, and the
+# resumed run ends with the uninterrupted run's weights.  SIGTERM (a batch
+# system's time limit) the same, with 143.
+check "SIGINT/SIGTERM during training: a checkpoint, a whole log, 130/143; resumes the same" bash -c "
+    $BIN/hd-train -c $TMP/sfull $SMALL --epochs 100 --max-steps 120 --save-every 0 $TMP/acts.msgpack > /dev/null &&
+    for s in INT TERM; do
+        $BIN/hd-train -c $TMP/s\$s $SMALL --epochs 100 --max-steps 120 --save-every 50 --keep 3 -o $TMP/s\$s.log \
+            $TMP/acts.msgpack 2> $TMP/s\$s.err & p=\$!
+        for i in \$(seq 500); do [ -e $TMP/s\$s/latest ] && break; sleep 0.01; done
+        sleep 0.05; kill -\$s \$p; wait \$p; echo \$? > $TMP/s\$s.rc
+        last=\$($BIN/hd-cat --where t=step $TMP/s\$s.log | tail -1 | sed 's/.*\"step\":\\([0-9]*\\),.*/\\1/') &&
+        [ \"\$last\" -lt 120 ] && [ \"\$last\" -gt 0 ] && [ \$((last % 50)) != 0 ] &&
+        [ \$(readlink $TMP/s\$s/latest) = step-\$(printf %08d \$last) ] &&
+        grep -q \"stopped by SIG\$s after step \$last of 120.*hd-train --resume $TMP/s\$s\" $TMP/s\$s.err &&
+        $BIN/hd-train --resume $TMP/s\$s --epochs 100 --max-steps 120 --save-every 50 -o $TMP/s\$s-2.log &&
+        [ \$(cat $TMP/s\$s.log $TMP/s\$s-2.log | $BIN/hd-cat --where t=step --count) = 120 ] &&
+        cmp $TMP/sfull/latest/model.safetensors $TMP/s\$s/latest/model.safetensors &&
+        cmp $TMP/sfull/latest/optimizer.safetensors $TMP/s\$s/latest/optimizer.safetensors || exit 1
+    done &&
+    [ \$(cat $TMP/sINT.rc) = 130 ] && [ \$(cat $TMP/sTERM.rc) = 143 ]"
 # The GPU's code path (parameter and moment copies, uploads, downloads
 # before checkpoints, activations regrown with the parameters carried over)
 # run on the CPU's ops: every number must be the CPU run's.
