@@ -106,20 +106,36 @@ $(STUDY)/test-hdrule.pairs: $(STUDY)/test.known
 $(STUDY)/%.acts: $(STUDY)/%.pairs | $(STUDY_NEEDS)
 	$(RAVEL_BIN)/cache-acts $(MODEL_OPT) $(THREAD_OPT) -o $@ $<
 
+# ---- Training that an interruption does not lose.  Each run saves a
+# checkpoint every STUDY_SAVE_EVERY steps, and hd-train stopped by a signal
+# (Ctrl-C, a batch system's time limit) saves the step it stopped at and
+# keeps its log (hd-train(1), CHECKPOINTS).  A checkpoint directory that
+# still holds its spool is an unfinished run: the next make resumes it from
+# its latest checkpoint (after a SIGKILL, the last scheduled one, and that
+# run's log is lost), keeps each earlier log in the directory, and joins
+# them in order into the final log.  Delete the directory to start over.
+#   $(call study_train,CKPT,LOG,OPTIONS THE CHECKPOINT FIXES,EACH RUN'S OWN OPTIONS,INPUT)
+STUDY_SAVE_EVERY ?= 250
+study_train = rm -f $(2).part.tmp.*; \
+	if [ -e $(1)/latest ] && [ -e $(1)/train.spool ]; then \
+	  n=$$(ls $(1) | grep -c '^log-part-'); \
+	  if [ -e $(2).part ]; then mv $(2).part $(1)/log-part-$$(printf %03d $$n); fi; \
+	  echo "resuming $(1) from its $$(readlink $(1)/latest)"; \
+	  $(RAVEL_BIN)/hd-train --resume $(1) $(MODEL_OPT) $(THREAD_OPT) $(4) --save-every $(STUDY_SAVE_EVERY) -o $(2).part; \
+	else \
+	  rm -rf $(1) $(2).part && \
+	  $(RAVEL_BIN)/hd-train $(3) $(MODEL_OPT) $(THREAD_OPT) -c $(1) $(4) --save-every $(STUDY_SAVE_EVERY) -o $(2).part $(5); \
+	fi && \
+	cat $$(ls -d $(1)/log-part-* 2>/dev/null) $(2).part > $(2).joined && \
+	rm -f $(1)/*.spool $(1)/log-part-* $(2).part && mv $(2).joined $(2)
+
 $(STUDY)/hd-%.log: $(STUDY)/train-%.acts $(STUDY)/val.acts
-	rm -rf $(STUDY)/hd-$*.ckpt
-	$(RAVEL_BIN)/hd-train $(MODEL_OPT) $(THREAD_OPT) -c $(STUDY)/hd-$*.ckpt --seed $(STUDY_SEED) \
-	  --epochs 1000 --max-steps $(STUDY_STEPS) $(STUDY_HD_OPTS) --val $(STUDY)/val.acts $(STUDY_EVAL) \
-	  --eval-modes soft,random -o $@.part $<
-	rm -f $(STUDY)/hd-$*.ckpt/*.spool
-	mv $@.part $@
+	$(call study_train,$(STUDY)/hd-$*.ckpt,$@,--seed $(STUDY_SEED) $(STUDY_HD_OPTS),--epochs 1000 --max-steps $(STUDY_STEPS) \
+	  --val $(STUDY)/val.acts $(STUDY_EVAL) --eval-modes soft$(COMMA)random,$<)
 
 $(STUDY)/das-%.log: $(STUDY)/train-%.acts $(STUDY)/val.acts
-	rm -rf $(STUDY)/das-$*.ckpt
-	$(RAVEL_BIN)/hd-train --method das $(MODEL_OPT) $(THREAD_OPT) -c $(STUDY)/das-$*.ckpt --seed $(STUDY_SEED) \
-	  --epochs 1000 --max-steps $(STUDY_STEPS) $(STUDY_DAS_OPTS) --val $(STUDY)/val.acts $(STUDY_EVAL) -o $@.part $<
-	rm -f $(STUDY)/das-$*.ckpt/*.spool
-	mv $@.part $@
+	$(call study_train,$(STUDY)/das-$*.ckpt,$@,--method das --seed $(STUDY_SEED) $(STUDY_DAS_OPTS),--epochs 1000 \
+	  --max-steps $(STUDY_STEPS) --val $(STUDY)/val.acts $(STUDY_EVAL),$<)
 
 $(STUDY)/hd-%.scores: $(STUDY)/hd-%.log $(STUDY)/test.acts
 	$(RAVEL_BIN)/hd-score $(MODEL_OPT) $(THREAD_OPT) -c $(STUDY)/hd-$*.ckpt \
@@ -256,20 +272,13 @@ $(LONG)/curve.svg: $(foreach m,hd das,$(LONG)/$(m)-$(STUDY_LARGEST).log)
 
 $(LONG)/hd-%.log: $(STUDY)/train-%.acts $(STUDY)/val.acts
 	@mkdir -p $(LONG)
-	rm -rf $(LONG)/hd-$*.ckpt
-	$(RAVEL_BIN)/hd-train $(MODEL_OPT) $(THREAD_OPT) -c $(LONG)/hd-$*.ckpt --seed $(STUDY_TRAIN_SEED) \
-	  --epochs 1000 --max-steps $(STUDY_LONG_STEPS) $(STUDY_HD_OPTS) --val $(STUDY)/val.acts $(STUDY_EVAL) \
-	  --eval-modes soft,random -o $@.part $<
-	rm -f $(LONG)/hd-$*.ckpt/*.spool
-	mv $@.part $@
+	$(call study_train,$(LONG)/hd-$*.ckpt,$@,--seed $(STUDY_TRAIN_SEED) $(STUDY_HD_OPTS),--epochs 1000 \
+	  --max-steps $(STUDY_LONG_STEPS) --val $(STUDY)/val.acts $(STUDY_EVAL) --eval-modes soft$(COMMA)random,$<)
 
 $(LONG)/das-%.log: $(STUDY)/train-%.acts $(STUDY)/val.acts
 	@mkdir -p $(LONG)
-	rm -rf $(LONG)/das-$*.ckpt
-	$(RAVEL_BIN)/hd-train --method das $(MODEL_OPT) $(THREAD_OPT) -c $(LONG)/das-$*.ckpt --seed $(STUDY_TRAIN_SEED) \
-	  --epochs 1000 --max-steps $(STUDY_LONG_STEPS) $(STUDY_DAS_OPTS) --val $(STUDY)/val.acts $(STUDY_EVAL) -o $@.part $<
-	rm -f $(LONG)/das-$*.ckpt/*.spool
-	mv $@.part $@
+	$(call study_train,$(LONG)/das-$*.ckpt,$@,--method das --seed $(STUDY_TRAIN_SEED) $(STUDY_DAS_OPTS),--epochs 1000 \
+	  --max-steps $(STUDY_LONG_STEPS) --val $(STUDY)/val.acts $(STUDY_EVAL),$<)
 
 $(LONG)/hd-%.val.scores: $(LONG)/hd-%.log
 	$(RAVEL_BIN)/hd-score $(MODEL_OPT) $(THREAD_OPT) -c $(LONG)/hd-$*.ckpt --modes soft,groundtruth,random \

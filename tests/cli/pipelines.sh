@@ -15,7 +15,7 @@ check "make -n demo: verb, known first, strict filter with known partners, 2,000
     grep -q -- '--filter-strict --known-partners --from-known .*-n \$(( 2000 / 2 )) -o out/demo-verb/train-2000.pairs' $TMP/verb.txt &&
     grep -q 'cache-acts .*-o out/demo-verb/test.acts out/demo-verb/test.pairs' $TMP/verb.txt"
 check "make -n demo: both methods 500 steps, scored with controls, the table" bash -c "
-    grep -q 'hd-train .*-c out/demo-verb/hd-2000.ckpt .*--max-steps 500 --hyper-layers 4' $TMP/verb.txt &&
+    grep -q 'hd-train --seed 42 --hyper-layers 4 .*-c out/demo-verb/hd-2000.ckpt --epochs 1000 --max-steps 500' $TMP/verb.txt &&
     grep -q 'hd-train --method das .*-c out/demo-verb/das-2000.ckpt .*--max-steps 500' $TMP/verb.txt &&
     grep -q 'hd-score .*-c out/demo-verb/hd-2000.ckpt .*--modes soft,column_argmax,groundtruth,random' $TMP/verb.txt &&
     grep -q 'hd-score .*-c out/demo-verb/das-2000.ckpt .*--modes groundtruth,random' $TMP/verb.txt &&
@@ -62,4 +62,29 @@ check "ravel-slurm.sh finds the checkout's bin/ from anywhere, or says how" bash
     mkdir -p $TMP/elsewhere/pipelines && cp \$repo/pipelines/ravel-slurm.sh $TMP/elsewhere/pipelines/ &&
     ! env -u BIN -u MPIBIN SLURM_SUBMIT_DIR=$TMP bash $TMP/elsewhere/pipelines/ravel-slurm.sh m 2> $TMP/slurm2.err &&
     grep -q 'bin/ravel-pairs is missing: run make in the checkout, submit from its top directory, or set BIN' $TMP/slurm2.err"
+# An interrupted study training resumes (study.mk, study_train): Ctrl-C
+# (SIGINT to make and hd-train alike) leaves a checkpoint and the log so
+# far; the next make resumes from it and joins the logs, with the weights
+# of a run never interrupted.  The tiny model, acts made here, so make
+# has only the training to do.
+check "make: a study training stopped by Ctrl-C resumes, logs joined, the same weights" bash -c "
+    export HD_MODEL=tests/fixtures/tiny-llama-f32 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 SOURCE_DATE_EPOCH=0 &&
+    for d in u i; do mkdir -p $TMP/st-\$d &&
+        $BIN/ravel-pairs --domain city --attribute Country -n 16 | $BIN/cache-acts -o $TMP/st-\$d/train-16.acts &&
+        $BIN/ravel-pairs --domain city --attribute Country -n 8 --split val | $BIN/cache-acts -o $TMP/st-\$d/val.acts ||
+        exit 1; done
+    export THREADS=1 STUDY_SIZES=16 STUDY_STEPS=150 STUDY_SAVE_EVERY=50 STUDY_EVAL='--eval-every 50 --eval-max 8' \
+        STUDY_HD_OPTS='-b 4 --hyper-layers 2 --layer 2 --das-dim 8 --sub-ffn 32 --no-sparsity' &&
+    make --no-print-directory STUDY=$TMP/st-u $TMP/st-u/hd-16.log > $TMP/st-u.out 2>&1 || exit 1
+    ( exec setsid make --no-print-directory STUDY=$TMP/st-i $TMP/st-i/hd-16.log ) > $TMP/st-i.out 2>&1 &
+    for i in \$(seq 1000); do [ -e $TMP/st-i/hd-16.ckpt/latest ] && break; sleep 0.01; done
+    sleep 0.05; kill -INT -- -\$! ; wait \$!
+    [ -e $TMP/st-i/hd-16.log.part ] && [ ! -e $TMP/st-i/hd-16.log ] &&
+    first=\$($BIN/hd-cat --where t=step --count $TMP/st-i/hd-16.log.part) && [ \$first -gt 0 ] && [ \$first -lt 150 ] &&
+    make --no-print-directory STUDY=$TMP/st-i $TMP/st-i/hd-16.log > $TMP/st-i2.out 2>&1 &&
+    grep -q \"resuming $TMP/st-i/hd-16.ckpt from its step-\$(printf %08d \$first)\" $TMP/st-i2.out &&
+    [ \$($BIN/hd-cat --where t=step --count $TMP/st-i/hd-16.log) = 150 ] &&
+    [ \$($BIN/hd-cat --where t=eval --count $TMP/st-i/hd-16.log) = \$($BIN/hd-cat --where t=eval --count $TMP/st-u/hd-16.log) ] &&
+    [ ! -e $TMP/st-i/hd-16.ckpt/train.spool ] && ! ls $TMP/st-i/hd-16.ckpt | grep -q log-part &&
+    cmp $TMP/st-u/hd-16.ckpt/latest/model.safetensors $TMP/st-i/hd-16.ckpt/latest/model.safetensors"
 done_testing
