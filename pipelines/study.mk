@@ -106,28 +106,12 @@ $(STUDY)/test-hdrule.pairs: $(STUDY)/test.known
 $(STUDY)/%.acts: $(STUDY)/%.pairs | $(STUDY_NEEDS)
 	$(RAVEL_BIN)/cache-acts $(MODEL_OPT) $(THREAD_OPT) -o $@ $<
 
-# ---- Training that an interruption does not lose.  Each run saves a
-# checkpoint every STUDY_SAVE_EVERY steps, and hd-train stopped by a signal
-# (Ctrl-C, a batch system's time limit) saves the step it stopped at and
-# keeps its log (hd-train(1), CHECKPOINTS).  A checkpoint directory that
-# still holds its spool is an unfinished run: the next make resumes it from
-# its latest checkpoint (after a SIGKILL, the last scheduled one, and that
-# run's log is lost), keeps each earlier log in the directory, and joins
-# them in order into the final log.  Delete the directory to start over.
+# Every training goes through train_resumable (ravel.mk): a checkpoint every
+# STUDY_SAVE_EVERY steps, and an interrupted training resumes on the next
+# make.
 #   $(call study_train,CKPT,LOG,OPTIONS THE CHECKPOINT FIXES,EACH RUN'S OWN OPTIONS,INPUT)
 STUDY_SAVE_EVERY ?= 250
-study_train = rm -f $(2).part.tmp.*; \
-	if [ -e $(1)/latest ] && [ -e $(1)/train.spool ]; then \
-	  n=$$(ls $(1) | grep -c '^log-part-'); \
-	  if [ -e $(2).part ]; then mv $(2).part $(1)/log-part-$$(printf %03d $$n); fi; \
-	  echo "resuming $(1) from its $$(readlink $(1)/latest)"; \
-	  $(RAVEL_BIN)/hd-train --resume $(1) $(MODEL_OPT) $(THREAD_OPT) $(4) --save-every $(STUDY_SAVE_EVERY) -o $(2).part; \
-	else \
-	  rm -rf $(1) $(2).part && \
-	  $(RAVEL_BIN)/hd-train $(3) $(MODEL_OPT) $(THREAD_OPT) -c $(1) $(4) --save-every $(STUDY_SAVE_EVERY) -o $(2).part $(5); \
-	fi && \
-	cat $$(ls -d $(1)/log-part-* 2>/dev/null) $(2).part > $(2).joined && \
-	rm -f $(1)/*.spool $(1)/log-part-* $(2).part && mv $(2).joined $(2)
+study_train = $(call train_resumable,$(1),$(2),$(3) $(MODEL_OPT) $(THREAD_OPT) $(4) --save-every $(STUDY_SAVE_EVERY),$(5))
 
 $(STUDY)/hd-%.log: $(STUDY)/train-%.acts $(STUDY)/val.acts
 	$(call study_train,$(STUDY)/hd-$*.ckpt,$@,--seed $(STUDY_SEED) $(STUDY_HD_OPTS),--epochs 1000 --max-steps $(STUDY_STEPS) \
@@ -187,27 +171,15 @@ study-sweep: $(SWEEP)/table.txt
 
 $(SWEEP)/das-k%.log: $(STUDY)/train-$(STUDY_SWEEP_SIZE).acts $(STUDY)/val.acts
 	@mkdir -p $(SWEEP)
-	rm -rf $(SWEEP)/das-k$*.ckpt
-	$(RAVEL_BIN)/hd-train --method das $(MODEL_OPT) $(THREAD_OPT) -c $(SWEEP)/das-k$*.ckpt --seed $(STUDY_SEED) \
-	  --epochs 1000 --max-steps $(STUDY_STEPS) --das-dim $* $(STUDY_DAS_OPTS) -o $@.part $<
-	rm -f $(SWEEP)/das-k$*.ckpt/*.spool
-	mv $@.part $@
+	$(call study_train,$(SWEEP)/das-k$*.ckpt,$@,--method das --seed $(STUDY_SEED) --das-dim $* $(STUDY_DAS_OPTS),--epochs 1000 --max-steps $(STUDY_STEPS),$<)
 
 $(SWEEP)/hd-k%.log: $(STUDY)/train-$(STUDY_SWEEP_SIZE).acts $(STUDY)/val.acts
 	@mkdir -p $(SWEEP)
-	rm -rf $(SWEEP)/hd-k$*.ckpt
-	$(RAVEL_BIN)/hd-train $(MODEL_OPT) $(THREAD_OPT) -c $(SWEEP)/hd-k$*.ckpt --seed $(STUDY_SEED) \
-	  --epochs 1000 --max-steps $(STUDY_STEPS) --das-dim $* $(STUDY_HD_OPTS) -o $@.part $<
-	rm -f $(SWEEP)/hd-k$*.ckpt/*.spool
-	mv $@.part $@
+	$(call study_train,$(SWEEP)/hd-k$*.ckpt,$@,--seed $(STUDY_SEED) --das-dim $* $(STUDY_HD_OPTS),--epochs 1000 --max-steps $(STUDY_STEPS),$<)
 
 $(SWEEP)/hd-w11.log: $(STUDY)/train-$(STUDY_SWEEP_SIZE).acts $(STUDY)/val.acts
 	@mkdir -p $(SWEEP)
-	rm -rf $(SWEEP)/hd-w11.ckpt
-	$(RAVEL_BIN)/hd-train $(MODEL_OPT) $(THREAD_OPT) -c $(SWEEP)/hd-w11.ckpt --seed $(STUDY_SEED) \
-	  --epochs 1000 --max-steps $(STUDY_STEPS) $(STUDY_HD_OPTS) --causal-weight 1 --iso-weight 1 -o $@.part $<
-	rm -f $(SWEEP)/hd-w11.ckpt/*.spool
-	mv $@.part $@
+	$(call study_train,$(SWEEP)/hd-w11.ckpt,$@,--seed $(STUDY_SEED) $(STUDY_HD_OPTS) --causal-weight 1 --iso-weight 1,--epochs 1000 --max-steps $(STUDY_STEPS),$<)
 
 $(SWEEP)/das-%.val.scores: $(SWEEP)/das-%.log
 	$(RAVEL_BIN)/hd-score $(MODEL_OPT) $(THREAD_OPT) -c $(SWEEP)/das-$*.ckpt --modes groundtruth,random \
@@ -234,11 +206,7 @@ study-layers: $(LAYERS)/table.txt
 
 $(LAYERS)/das-l%.log: $(STUDY)/train-$(STUDY_SWEEP_SIZE).acts $(STUDY)/val.acts
 	@mkdir -p $(LAYERS)
-	rm -rf $(LAYERS)/das-l$*.ckpt
-	$(RAVEL_BIN)/hd-train --method das $(MODEL_OPT) $(THREAD_OPT) -c $(LAYERS)/das-l$*.ckpt --seed $(STUDY_SEED) \
-	  --epochs 1000 --max-steps $(STUDY_STEPS) --layer $* $(STUDY_DAS_OPTS) -o $@.part $<
-	rm -f $(LAYERS)/das-l$*.ckpt/*.spool
-	mv $@.part $@
+	$(call study_train,$(LAYERS)/das-l$*.ckpt,$@,--method das --seed $(STUDY_SEED) --layer $* $(STUDY_DAS_OPTS),--epochs 1000 --max-steps $(STUDY_STEPS),$<)
 
 $(LAYERS)/das-l%.val.scores: $(LAYERS)/das-l%.log
 	$(RAVEL_BIN)/hd-score $(MODEL_OPT) $(THREAD_OPT) -c $(LAYERS)/das-l$*.ckpt --modes groundtruth,random \
@@ -335,11 +303,7 @@ study-ablate: $(ABLATE)/table.txt
 
 $(ABLATE)/hd-%.log: $(STUDY)/train-$(STUDY_LARGEST).acts $(STUDY)/val.acts
 	@mkdir -p $(ABLATE)
-	rm -rf $(ABLATE)/hd-$*.ckpt
-	$(RAVEL_BIN)/hd-train $(MODEL_OPT) $(THREAD_OPT) -c $(ABLATE)/hd-$*.ckpt --seed $(STUDY_SEED) \
-	  --epochs 1000 --max-steps $(STUDY_STEPS) $(STUDY_HD_OPTS) $(ABLATE_OPTS_$*) -o $@.part $<
-	rm -f $(ABLATE)/hd-$*.ckpt/*.spool
-	mv $@.part $@
+	$(call study_train,$(ABLATE)/hd-$*.ckpt,$@,--seed $(STUDY_SEED) $(STUDY_HD_OPTS) $(ABLATE_OPTS_$*),--epochs 1000 --max-steps $(STUDY_STEPS),$<)
 
 $(ABLATE)/hd-%.val.scores: $(ABLATE)/hd-%.log
 	$(RAVEL_BIN)/hd-score $(MODEL_OPT) $(THREAD_OPT) -c $(ABLATE)/hd-$*.ckpt --modes soft,groundtruth,random \

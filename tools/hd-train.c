@@ -509,8 +509,8 @@ int main(int argc, char **argv)
     const int sig = stop_signal ? stop_signal : SIGTERM; /* a rank the signal missed */
     if (stopped && rank == 0)
         fprintf(stderr, "hd-train: stopped by %s after step %ld of %ld; checkpoint %s/step-%08ld; "
-                        "continue with: hd-train --resume %s, giving again the options that are each run's own "
-                        "(--epochs, --max-steps, --val and the evaluation, saving and output options)\n",
+                        "continue with: hd-train --resume %s and this run's options (no -c, no input: the "
+                        "directory holds it)\n",
                 signal_name(sig), st.step, total, o.ckpt, st.step, o.ckpt);
 
     free(mine);

@@ -30,7 +30,7 @@ check "make -n demo-city: the pairs, filtered, for train and test" bash -c "
 check "make -n demo-city: activations, both methods trained, both scored" bash -c "
     grep -q 'cache-acts .*-o out/demo/train.acts out/demo/train.pairs' $TMP/demo.txt &&
     grep -q 'cache-acts .*-o out/demo/test.acts out/demo/test.pairs' $TMP/demo.txt &&
-    grep -q 'hd-train .*-c out/demo/hyperdas.ckpt.*--hyper-layers 4' $TMP/demo.txt &&
+    grep -q 'hd-train .*--hyper-layers 4 .*-c out/demo/hyperdas.ckpt' $TMP/demo.txt &&
     grep -q 'hd-train --method das .*-c out/demo/das.ckpt' $TMP/demo.txt &&
     grep -q 'hd-score .*-c out/demo/hyperdas.ckpt' $TMP/demo.txt &&
     grep -q 'hd-score .*-c out/demo/das.ckpt' $TMP/demo.txt"
@@ -42,7 +42,7 @@ export -f joined
 check "make -n ravel: the paper's configuration into out/ravel-DOMAIN" bash -c "
     make -n ravel DOMAIN=nobel_prize_winner MODEL=/nonexistent 2>&1 | joined > $TMP/ravel.txt &&
     grep -q 'ravel-pairs --domain nobel_prize_winner --split train' $TMP/ravel.txt &&
-    grep -q 'hd-train -m /nonexistent .*-c out/ravel-nobel_prize_winner/hyperdas.ckpt.*--layer 15 --hyper-layers 8 --das-dim 128 --epochs 5' $TMP/ravel.txt"
+    grep -q 'hd-train -m /nonexistent .*--layer 15 --hyper-layers 8 --das-dim 128 --epochs 5 .*-c out/ravel-nobel_prize_winner/hyperdas.ckpt' $TMP/ravel.txt"
 check "make -n ravel DEVICE=cuda: filter, cache, train and score on the GPU" bash -c "
     make -n ravel DEVICE=cuda MODEL=/nonexistent 2>&1 | joined > $TMP/cuda.txt &&
     [ \$(grep -c 'hd-filter .*--device cuda' $TMP/cuda.txt) = 2 ] &&
