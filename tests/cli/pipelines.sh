@@ -15,8 +15,8 @@ check "make -n demo: verb, known first, strict filter with known partners, 2,000
     grep -q -- '--filter-strict --known-partners --from-known .*-n \$(( 2000 / 2 )) -o out/demo-verb/train-2000.pairs' $TMP/verb.txt &&
     grep -q 'cache-acts .*-o out/demo-verb/test.acts out/demo-verb/test.pairs' $TMP/verb.txt"
 check "make -n demo: both methods 500 steps, scored with controls, the table" bash -c "
-    grep -q 'hd-train --seed 42 --hyper-layers 4 .*-c out/demo-verb/hd-2000.ckpt --epochs 1000 --max-steps 500' $TMP/verb.txt &&
-    grep -q 'hd-train --method das .*-c out/demo-verb/das-2000.ckpt .*--max-steps 500' $TMP/verb.txt &&
+    grep -q 'hd-train --seed 42 --hyper-layers 4 .*--max-steps 500 .*-c out/demo-verb/hd-2000.ckpt ' $TMP/verb.txt &&
+    grep -q 'hd-train --method das .*--max-steps 500 .*-c out/demo-verb/das-2000.ckpt ' $TMP/verb.txt &&
     grep -q 'hd-score .*-c out/demo-verb/hd-2000.ckpt .*--modes soft,column_argmax,groundtruth,random' $TMP/verb.txt &&
     grep -q 'hd-score .*-c out/demo-verb/das-2000.ckpt .*--modes groundtruth,random' $TMP/verb.txt &&
     grep -q 'hd-score --summarize --table out/demo-verb/hd-\$n.scores out/demo-verb/das-\$n.scores' $TMP/verb.txt &&
